@@ -1,0 +1,19 @@
+// What this machine offers facepipe: Node, the TensorFlow.js backends, and how to get the native one.
+export async function doctorCommand(): Promise<number> {
+  process.stdout.write(`node ${process.version} on ${process.platform}-${process.arch}\n`);
+  let probe: (() => Promise<Array<{ name: string; available: boolean; version?: string; detail: string; howToGet?: string }>>) | undefined;
+  try {
+    probe = ((await import('../../ml/backend/select.js')) as { probeBackends: typeof probe }).probeBackends;
+  } catch (e) {
+    process.stdout.write(`ML backends: cannot load the backend module (${(e as Error).message})\n`);
+    return 1;
+  }
+  const rows = await probe!();
+  for (const r of rows) {
+    process.stdout.write(`${r.available ? 'ok  ' : 'no  '} ${r.name.padEnd(11)} ${r.version ?? ''}  ${r.detail}\n`);
+    if (!r.available && r.howToGet) process.stdout.write(`       how to get it: ${r.howToGet}\n`);
+  }
+  const best = rows.find((r) => r.available);
+  process.stdout.write(`default backend (--backend auto): ${best?.name ?? 'none'}\n`);
+  return best ? 0 : 1;
+}

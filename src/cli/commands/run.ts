@@ -1,0 +1,82 @@
+import { FacepipeError } from '../../core/errors.js';
+import type { EventSink, RunEvent } from '../../core/events.js';
+import { acquireLock } from '../../execute/lock.js';
+import { runExperiments, type Experiment } from '../../execute/runner.js';
+import { planExperiments } from '../../execute/status.js';
+import { loadAll, type CommonOptions } from '../context.js';
+import { jsonRenderer } from '../renderers/json.js';
+import { plainRenderer } from '../renderers/plain.js';
+import { resolveBackend } from './backend-option.js';
+
+export interface RunCliOptions extends CommonOptions {
+  dryRun?: boolean;
+  force?: string[];
+  jobs?: string;
+  backend?: string;
+  progress?: 'auto' | 'tty' | 'plain' | 'json';
+  verbose?: boolean;
+  wait?: boolean;
+}
+
+export async function pickRenderer(mode: RunCliOptions['progress'], verbose: boolean): Promise<{ sink: EventSink; done: () => Promise<void> }> {
+  const m = mode ?? 'auto';
+  if (m === 'json') return { sink: jsonRenderer(), done: async () => {} };
+  if (m === 'tty' || (m === 'auto' && process.stdout.isTTY && !process.env.CI)) {
+    const { listrRenderer } = await import('../renderers/listr.js');
+    return listrRenderer();
+  }
+  return { sink: plainRenderer(undefined, verbose), done: async () => {} };
+}
+
+export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): void {
+  const w = Math.max(...plans.map((p) => p.id.length));
+  for (const p of plans) {
+    const action = p.action === 'cached' ? 'cached   ' : p.action === 'run' ? 'will run ' : 'may run  ';
+    process.stdout.write(`${p.id.padEnd(w)}  ${action} ${p.action === 'cached' ? '' : p.reason}\n`);
+  }
+}
+
+export async function runCommand(pipelineArg: string | undefined, o: RunCliOptions, experimentsOverride?: (base: Awaited<ReturnType<typeof loadAll>>) => Promise<Experiment[]>): Promise<number> {
+  const loaded = await loadAll(pipelineArg, o);
+  const experiments = experimentsOverride ? await experimentsOverride(loaded)
+    : [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }];
+  const force = o.force ?? [];
+  for (const f of force) {
+    const stageName = f.includes('/') ? f.split('/')[1]! : f;
+    if (!loaded.graph.byName.has(stageName)) throw new FacepipeError({ code: 'unknown-stage', file: 'command line', message: `--force ${f}: no stage named '${stageName}'`, hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}` });
+  }
+  if (o.dryRun) {
+    printPlan(await planExperiments(loaded.ws, experiments, force));
+    return 0;
+  }
+  const jobs = Math.max(1, Number(o.jobs ?? 1) || 1);
+  const backend = resolveBackend(o.backend, loaded.pipeline.backend);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) { process.stderr.write('\nstopping: finishing nothing new, keeping completed stages (Ctrl-C again to quit at once)\n'); controller.abort(); }
+    else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const renderer = await pickRenderer(o.progress, !!o.verbose);
+  const release = await acquireLock(loaded.ws.lockPath, {
+    command: `facepipe run ${loaded.pipelineFile}`, wait: o.wait !== false, signal: controller.signal,
+    onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
+  });
+  try {
+    const result = await runExperiments({ workspace: loaded.ws, experiments, jobs, force, backend, emit: renderer.sink, signal: controller.signal, argv: process.argv.slice(2) });
+    await renderer.done();
+    if (result.status === 'ok' && experiments.length === 1) {
+      const outs = result.stages.flatMap((s) => Object.values(s.outputs).map((x) => x.path.slice(loaded.ws.root.length + 1)));
+      if (outs.length) process.stdout.write(`outputs: results/${experiments[0]!.name}/<stage>/<output> (${outs.length} outputs)\n`);
+    }
+    for (const s of result.stages.filter((x) => x.state === 'failed')) process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
+    return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
+  } finally {
+    release();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}

@@ -1,0 +1,41 @@
+// Shared by the commands: find the workspace and pipeline, load and validate it, build its graph.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { FacepipeError } from '../core/errors.js';
+import { buildGraph, type StageGraph } from '../plan/graph.js';
+import { loadPipeline, type OverrideLayer, type PipelineSpec } from '../spec/load.js';
+import { loadKinds } from '../stages/registry.js';
+import { Workspace } from '../execute/workspace.js';
+
+export interface CommonOptions {
+  config?: string[];
+  set?: string[];
+  workspace?: string;
+  experiment?: string;
+}
+
+export const DEFAULT_PIPELINE = 'pipelines/face-verification.yaml';
+
+export function findPipeline(root: string, given?: string): string {
+  if (given) return given;
+  if (existsSync(join(root, DEFAULT_PIPELINE))) return DEFAULT_PIPELINE;
+  const dir = join(root, 'pipelines');
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)) : [];
+  if (found.length === 1) return `pipelines/${found[0]}`;
+  throw new FacepipeError({
+    code: 'no-pipeline',
+    message: found.length ? `several pipelines in pipelines/ (${found.join(', ')}); name one` : `no pipeline given and none found at ${DEFAULT_PIPELINE}`,
+    hint: 'facepipe run pipelines/<name>.yaml',
+  });
+}
+
+export interface Loaded { ws: Workspace; pipeline: PipelineSpec; graph: StageGraph; pipelineFile: string }
+
+export async function loadAll(pipelineArg: string | undefined, o: CommonOptions, extraLayers?: OverrideLayer[]): Promise<Loaded> {
+  const root = resolve(o.workspace ?? process.cwd());
+  const pipelineFile = findPipeline(root, pipelineArg);
+  const catalog = await loadKinds();
+  const pipeline = loadPipeline({ workspace: root, pipelineFile, configFiles: o.config ?? [], sets: o.set ?? [], catalog, extraLayers });
+  const graph = buildGraph(pipeline);
+  return { ws: new Workspace(root), pipeline, graph, pipelineFile };
+}

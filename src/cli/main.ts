@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// facepipe command line. Commands load their modules lazily, so `status` on a cached pipeline stays fast
+// and nothing here loads TensorFlow.js unless a stage that needs it runs (in its own process).
+import { Command, Option } from 'commander';
+import { formatError, FacepipeError } from '../core/errors.js';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('facepipe')
+    .description('Declarative, cached experiment pipelines for lightweight face-verification models')
+    .version(await import('../execute/runner.js').then((m) => m.facepipeVersion()).catch(() => 'unknown'))
+    .showHelpAfterError()
+    .exitOverride();
+  let code = 0;
+  const common = (c: Command) => c
+    .argument('[pipeline]', 'pipeline YAML (default: pipelines/face-verification.yaml)')
+    .option('-c, --config <file>', 'config YAML with param overrides (repeatable, later wins)', collect)
+    .option('-s, --set <key=value>', 'override one param, e.g. triarchy.loss.margin=0.3 (repeatable)', collect)
+    .option('-w, --workspace <dir>', 'workspace root (default: current folder)')
+    .option('-e, --experiment <name>', 'experiment name; outputs go to results/<name>/ (default: the pipeline name)');
+
+  common(program.command('run').description('run the pipeline; cached stages are reused'))
+    .option('-n, --dry-run', 'say what would run and why, run nothing')
+    .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
+    .option('-j, --jobs <n>', 'independent stages run at once', '1')
+    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'))
+    .option('-v, --verbose', 'plain mode: print stage output lines too')
+    .option('--no-wait', 'fail instead of waiting when another run holds the workspace')
+    .option('--sweep <key=v1,v2>', 'sweep a param over values (repeatable; grid)', collect)
+    .action(async (pipeline: string | undefined, opts) => {
+      if (opts.sweep || opts.sweepFile) {
+        const { sweepRunCommand } = await import('./commands/sweep.js');
+        code = await sweepRunCommand(pipeline, opts);
+      } else {
+        const { runCommand } = await import('./commands/run.js');
+        code = await runCommand(pipeline, opts);
+      }
+    });
+
+  common(program.command('status').description('for each stage: cached or will run, and why'))
+    .option('-f, --force <stage>', 'as run --force', collect)
+    .action(async (pipeline: string | undefined, opts) => {
+      const { runCommand } = await import('./commands/run.js');
+      code = await runCommand(pipeline, { ...opts, dryRun: true });
+    });
+
+  common(program.command('validate').description('check the pipeline and config files; run nothing'))
+    .action(async (pipeline: string | undefined, opts) => {
+      const { loadAll } = await import('./context.js');
+      const l = await loadAll(pipeline, opts);
+      process.stdout.write(`${l.pipeline.file}: valid (${l.graph.order.length} stages: ${l.graph.order.map((s) => s.name).join(' -> ')})\n`);
+    });
+
+  program.command('gc').description('remove cached results that no kept run references')
+    .option('--keep-last <n>', 'keep only the newest N run records (and what they reference)')
+    .option('-n, --dry-run', 'say what would be freed')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (opts) => { const { gcCommand } = await import('./commands/gc.js'); code = await gcCommand(opts); });
+
+  program.command('doctor').description('show the TensorFlow.js backends this machine has')
+    .action(async () => { const { doctorCommand } = await import('./commands/doctor.js'); code = await doctorCommand(); });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode ?? 2;
+    process.stderr.write(formatError(e) + '\n');
+    return e instanceof FacepipeError ? e.exitCode : 1;
+  }
+  return code;
+}
+
+main(process.argv.slice(2)).then((c) => { process.exitCode = c; if (c === 130) process.exit(130); });

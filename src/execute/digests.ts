@@ -1,0 +1,95 @@
+// Content digests of files and folders, with a stat cache: a file whose (device, inode, size, mtime, ctime)
+// are unchanged since it was last hashed is not read again. ctime changes on any write (and cannot be set
+// by tools), so an in-place edit is always seen.
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalJson, hashFile, sha256 } from '../core/hash.js';
+import { FacepipeError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+
+interface StatEntry { sig: string; digest: string }
+
+export interface ManifestEntry { path: string; digest: string; size: number; exec?: true }
+export interface DirManifest { type: 'dir'; entries: ManifestEntry[] }
+
+export type OutputType = 'file' | 'dir';
+
+export class Digests {
+  private entries = new Map<string, StatEntry>();
+  private dirty = false;
+  private loaded = false;
+  constructor(private readonly file: string) {}
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    if (!existsSync(this.file)) return;
+    try {
+      const obj = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, StatEntry>;
+      this.entries = new Map(Object.entries(obj));
+    } catch { /* a damaged stat cache only costs re-hashing */ }
+  }
+
+  save(): void {
+    if (!this.dirty) return;
+    writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    this.dirty = false;
+  }
+
+  /** sha256 of a regular file, from the stat cache when the file is provably unchanged. */
+  async fileDigest(path: string): Promise<{ digest: string; size: number; exec: boolean }> {
+    await this.load();
+    const st = await lstat(path, { bigint: true });
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+    const sig = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const hit = this.entries.get(path);
+    const exec = (Number(st.mode) & 0o111) !== 0;
+    if (hit && hit.sig === sig) return { digest: hit.digest, size: Number(st.size), exec };
+    const digest = await hashFile(path);
+    this.entries.set(path, { sig, digest });
+    this.dirty = true;
+    return { digest, size: Number(st.size), exec };
+  }
+
+  /** Manifest of a folder: every regular file below it, sorted. Symlinks and special files are refused. */
+  async dirManifest(dir: string): Promise<DirManifest> {
+    const entries: ManifestEntry[] = [];
+    const walk = async (rel: string) => {
+      const names = (await readdir(join(dir, rel))).sort();
+      for (const name of names) {
+        const r = rel ? `${rel}/${name}` : name;
+        const abs = join(dir, r);
+        const st = await lstat(abs);
+        if (st.isDirectory()) await walk(r);
+        else if (st.isFile()) {
+          const d = await this.fileDigest(abs);
+          entries.push(d.exec ? { path: r, digest: d.digest, size: d.size, exec: true } : { path: r, digest: d.digest, size: d.size });
+        } else {
+          throw new FacepipeError({ code: 'unsupported-file', message: `${abs} is a ${st.isSymbolicLink() ? 'symlink' : 'special file'}; outputs and inputs may hold only regular files and folders`, hint: 'copy the target instead of linking it' });
+        }
+      }
+    };
+    await walk('');
+    return { type: 'dir', entries };
+  }
+
+  /** Digest of a file or folder (a folder's digest is that of its canonical manifest). */
+  async pathDigest(path: string): Promise<{ type: OutputType; digest: string; manifest?: DirManifest }> {
+    const st = await lstat(path);
+    if (st.isDirectory()) {
+      const manifest = await this.dirManifest(path);
+      return { type: 'dir', digest: manifestDigest(manifest), manifest };
+    }
+    if (st.isFile()) return { type: 'file', digest: (await this.fileDigest(path)).digest };
+    throw new FacepipeError({ code: 'unsupported-file', message: `${path} is neither a regular file nor a folder`, hint: 'point the input at a real file or folder' });
+  }
+}
+
+export function manifestJson(m: DirManifest): string {
+  return canonicalJson(m);
+}
+
+export function manifestDigest(m: DirManifest): string {
+  return sha256(manifestJson(m));
+}

@@ -1,0 +1,157 @@
+// The one cache: a content-addressed store of output bytes plus one record per completed stage key.
+//   .facepipe/store/objects/ab/cdef...   file contents and folder manifests, named by sha256
+//   .facepipe/store/stages/<key>.json    the record, written last: no record, no cache hit
+// Objects are written under a temporary name, fsynced and renamed; a record is committed only after all its
+// objects are in place. Restoring re-checks digests (cheaply, through the stat cache), so a corrupt or missing
+// object means a rerun, never silent use.
+import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fsyncDir, tmpName, writeFileAtomic } from '../core/fsutil.js';
+import { sha256 } from '../core/hash.js';
+import type { KeyMaterial } from '../plan/keys.js';
+import { Digests, manifestDigest, manifestJson, type DirManifest, type OutputType } from './digests.js';
+
+export interface StoredOutput { type: OutputType; digest: string }
+
+export interface StageRecord {
+  key: string;
+  stage: string;
+  material: KeyMaterial;
+  outputs: Record<string, StoredOutput>;
+  completedAt: string;
+  durationMs: number;
+  metrics: Record<string, number | string>;
+}
+
+export class Store {
+  readonly objectsDir: string;
+  readonly recordsDir: string;
+  constructor(readonly root: string, readonly digests: Digests) {
+    this.objectsDir = join(root, 'objects');
+    this.recordsDir = join(root, 'stages');
+  }
+
+  objectPath(digest: string): string {
+    return join(this.objectsDir, digest.slice(0, 2), digest.slice(2));
+  }
+
+  recordPath(key: string): string {
+    return join(this.recordsDir, `${key}.json`);
+  }
+
+  readRecord(key: string): StageRecord | undefined {
+    const p = this.recordPath(key);
+    if (!existsSync(p)) return undefined;
+    try { return JSON.parse(readFileSync(p, 'utf8')) as StageRecord; } catch { return undefined; }
+  }
+
+  /** Commit point of a stage: called only after every output object is stored. */
+  writeRecord(r: StageRecord): void {
+    writeFileAtomic(this.recordPath(r.key), JSON.stringify(r, null, 1));
+  }
+
+  private async putBytesFrom(src: string, digest: string): Promise<void> {
+    const dest = this.objectPath(digest);
+    if (await this.objectOk(digest)) return;
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = tmpName(dest);
+    await copyFile(src, tmp);
+    await fsyncFile(tmp);
+    await chmod(tmp, 0o444);
+    await rename(tmp, dest);
+    fsyncDir(dirname(dest));
+  }
+
+  private async putText(text: string): Promise<string> {
+    const digest = sha256(text);
+    if (!(await this.objectOk(digest))) {
+      const dest = this.objectPath(digest);
+      writeFileAtomic(dest, text);
+      await chmod(dest, 0o444);
+    }
+    return digest;
+  }
+
+  /** Is the object present with the right content? (stat cache: re-read only if the file changed) */
+  async objectOk(digest: string): Promise<boolean> {
+    const p = this.objectPath(digest);
+    try {
+      return (await this.digests.fileDigest(p)).digest === digest;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Copy a stage's output (file or folder) into the store; returns what the record keeps. */
+  async ingest(path: string): Promise<StoredOutput> {
+    const d = await this.digests.pathDigest(path);
+    if (d.type === 'file') {
+      await this.putBytesFrom(path, d.digest);
+      return { type: 'file', digest: d.digest };
+    }
+    for (const e of d.manifest!.entries) await this.putBytesFrom(join(path, e.path), e.digest);
+    const digest = await this.putText(manifestJson(d.manifest!));
+    if (digest !== d.digest) throw new Error('manifest digest mismatch');
+    return { type: 'dir', digest };
+  }
+
+  async readManifest(digest: string): Promise<DirManifest> {
+    return JSON.parse(await readFile(this.objectPath(digest), 'utf8')) as DirManifest;
+  }
+
+  /** Every object an output needs is present and intact. */
+  async verify(out: StoredOutput): Promise<boolean> {
+    if (!(await this.objectOk(out.digest))) return false;
+    if (out.type === 'file') return true;
+    let m: DirManifest;
+    try { m = await this.readManifest(out.digest); } catch { return false; }
+    if (manifestDigest(m) !== out.digest) return false;
+    for (const e of m.entries) if (!(await this.objectOk(e.digest))) return false;
+    return true;
+  }
+
+  async verifyRecord(r: StageRecord): Promise<boolean> {
+    for (const o of Object.values(r.outputs)) if (!(await this.verify(o))) return false;
+    return true;
+  }
+
+  /**
+   * Put an output at `dest` (a path inside the workspace). Skipped when dest already holds exactly that
+   * content. Built beside dest and renamed in, so dest never holds a mix. Copies, never links, so that a
+   * user editing a result cannot damage the store.
+   */
+  async materialize(out: StoredOutput, dest: string): Promise<void> {
+    try {
+      if ((await this.digests.pathDigest(dest)).digest === out.digest) return;
+    } catch { /* missing or unreadable: rebuild */ }
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = tmpName(dest);
+    if (out.type === 'file') {
+      await copyFile(this.objectPath(out.digest), tmp, constants.COPYFILE_FICLONE);
+      await chmod(tmp, 0o644);
+    } else {
+      const m = await this.readManifest(out.digest);
+      await mkdir(tmp, { recursive: true });
+      for (const e of m.entries) {
+        const target = join(tmp, e.path);
+        if (e.path.split('/').includes('..')) throw new Error(`manifest entry escapes its folder: ${e.path}`);
+        await mkdir(dirname(target), { recursive: true });
+        await copyFile(this.objectPath(e.digest), target, constants.COPYFILE_FICLONE);
+        await chmod(target, e.exec ? 0o755 : 0o644);
+      }
+    }
+    await rm(dest, { recursive: true, force: true });
+    await rename(tmp, dest);
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, 'r+');
+  try { await fh.sync(); } finally { await fh.close(); }
+}
+
+export async function sizeOf(path: string): Promise<number> {
+  try { return (await stat(path)).size; } catch { return 0; }
+}

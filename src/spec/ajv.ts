@@ -1,0 +1,101 @@
+// ajv set-up and the translation of its errors into positioned diagnostics.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { didYouMean, type Diagnostic } from '../core/errors.js';
+
+export const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+
+const compiled = new WeakMap<object, ValidateFunction>();
+export function validator(schema: object): ValidateFunction {
+  let v = compiled.get(schema);
+  if (!v) {
+    v = ajv.compile(schema);
+    compiled.set(schema, v);
+  }
+  return v;
+}
+
+export interface SchemaIssue {
+  /** Path of the offending value (for unknown keys: of the key itself). */
+  path: string[];
+  /** True when the diagnostic should point at the key rather than the value. */
+  atKey: boolean;
+  message: string;
+  hint?: string;
+  code: string;
+}
+
+/** Turn ajv errors into issues with plain messages; drops anyOf/oneOf noise when a clearer error exists. */
+export function schemaIssues(errors: ErrorObject[] | null | undefined, label: (path: string[]) => string): SchemaIssue[] {
+  if (!errors) return [];
+  const out: SchemaIssue[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue;
+    const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    let issue: SchemaIssue;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = String((e.params as { additionalProperty: string }).additionalProperty);
+        const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+        const guess = didYouMean(key, known);
+        issue = {
+          code: 'unknown-key', path: [...path, key], atKey: true,
+          message: `unknown key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
+          hint: guess ? `did you mean '${guess}'?` : known.length ? `known keys: ${known.join(', ')}` : 'remove it',
+        };
+        break;
+      }
+      case 'required': {
+        const key = String((e.params as { missingProperty: string }).missingProperty);
+        issue = { code: 'missing-key', path, atKey: false, message: `missing required key '${key}'${path.length ? ` in ${label(path)}` : ''}`, hint: `add '${key}:'` };
+        break;
+      }
+      case 'type': {
+        const want = String((e.params as { type: string | string[] }).type);
+        issue = { code: 'wrong-type', path, atKey: false, message: `${label(path)} must be ${article(want)}, got ${describe(e.data)}` };
+        break;
+      }
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+        const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed.map(String)) : undefined;
+        issue = {
+          code: 'bad-value', path, atKey: false,
+          message: `${label(path)} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(e.data)}`,
+          hint: guess ? `did you mean ${JSON.stringify(guess)}?` : undefined,
+        };
+        break;
+      }
+      case 'propertyNames': continue; // reported by the 'pattern' error that follows
+      case 'pattern': {
+        const name = e.propertyName ?? e.data;
+        issue = {
+          code: 'bad-name', path, atKey: e.propertyName !== undefined,
+          message: `${e.propertyName !== undefined ? 'name' : label(path)} ${JSON.stringify(name)} does not match ${(e.params as { pattern: string }).pattern}`,
+          hint: 'use letters, digits, "_" and "-", starting with a letter',
+        };
+        if (e.propertyName !== undefined) issue.path = [...path, e.propertyName];
+        break;
+      }
+      default:
+        issue = { code: 'bad-value', path, atKey: false, message: `${label(path)} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describe(e.data)}` : ''}` };
+    }
+    const k = issue.code + issue.path.join('.') + issue.message;
+    if (!seen.has(k)) { seen.add(k); out.push(issue); }
+  }
+  return out;
+}
+
+function article(type: string): string {
+  const t = type.replace(/,/g, ' or ');
+  return /^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`;
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+export type { Diagnostic };

@@ -1,0 +1,47 @@
+// JSON Schema of a pipeline file. Stage params are checked separately against each kind's own schema,
+// so adding a kind never edits this file.
+export const NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_-]*$';
+
+export const pipelineSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['stages'],
+  properties: {
+    name: { type: 'string', pattern: NAME_PATTERN, description: 'default experiment name; outputs land in results/<name>/' },
+    description: { type: 'string' },
+    config: { type: 'string', description: 'base config file, relative to this pipeline file' },
+    backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+    sweep: { type: 'object' },
+    stages: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: NAME_PATTERN },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind'],
+        properties: {
+          kind: { type: 'string' },
+          description: { type: 'string' },
+          inputs: {
+            type: 'object',
+            propertyNames: { pattern: NAME_PATTERN },
+            additionalProperties: {
+              anyOf: [
+                { type: 'string' },
+                { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
+              ],
+            },
+          },
+          params: { type: 'object' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** A config file maps stage names to param overrides; the names are checked against the pipeline in code. */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: { type: 'object' },
+} as const;

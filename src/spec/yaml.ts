@@ -1,0 +1,107 @@
+// YAML parsing that keeps positions, so every diagnostic can name file:line:column.
+// Safe by construction: the 'core' schema has no tags that build objects or run code, unknown tags are
+// errors, and alias expansion is capped (no billion-laughs).
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Diagnostic } from '../core/errors.js';
+
+export interface YamlFile {
+  /** Path as shown to the user (relative to the cwd where possible). */
+  file: string;
+  text: string;
+  doc: Document.Parsed;
+  lineCounter: LineCounter;
+  value: unknown;
+}
+
+export interface Position { line: number; column: number }
+
+const MAX_ALIAS_COUNT = 100;
+
+export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagnostics: Diagnostic[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter, schema: 'core', merge: false, uniqueKeys: true, prettyErrors: false, strict: true,
+  });
+  const diagnostics: Diagnostic[] = [];
+  const at = (offset: number) => lineCounter.linePos(offset);
+  for (const e of doc.errors) {
+    const { line, col } = at(e.pos[0]);
+    const duplicate = e.code === 'DUPLICATE_KEY';
+    diagnostics.push({
+      code: duplicate ? 'duplicate-key' : 'yaml-syntax',
+      message: duplicate ? `duplicate key: ${firstLine(e.message)}` : `YAML syntax error: ${firstLine(e.message)}`,
+      file, line, column: col, source: text,
+      hint: duplicate ? 'each key (and each stage name) may appear only once in a mapping' : 'fix the YAML syntax at this place',
+    });
+  }
+  for (const w of doc.warnings) {
+    const { line, col } = at(w.pos[0]);
+    const tag = w.code === 'TAG_RESOLVE_FAILED';
+    diagnostics.push({
+      code: tag ? 'yaml-tag' : 'yaml-warning',
+      message: tag ? `unsupported YAML tag: ${firstLine(w.message)}` : firstLine(w.message),
+      file, line, column: col, source: text,
+      hint: tag ? 'facepipe reads plain YAML only (strings, numbers, booleans, null, lists, mappings); remove the tag' : undefined,
+    });
+  }
+  if (diagnostics.length) return { diagnostics };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    return {
+      diagnostics: [{
+        code: 'yaml-aliases', file, line: 1, column: 1,
+        message: `too many YAML alias expansions (${(e as Error).message})`,
+        hint: `use at most ${MAX_ALIAS_COUNT} alias expansions; write the values out`,
+      }],
+    };
+  }
+  return { yaml: { file, text, doc, lineCounter, value }, diagnostics };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/**
+ * Position of the node at `path` (or of its key with `key: true`). When the path does not exist, the deepest
+ * existing ancestor's position is returned with exact=false (e.g. where a missing key should go).
+ */
+export function locate(y: YamlFile, path: ReadonlyArray<string | number>, opts: { key?: boolean } = {}): Position & { exact: boolean } {
+  let node: unknown = y.doc.contents;
+  let pos = rangeStart(node) ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) return { ...toPos(y, pos), exact: false };
+      if (last && opts.key) return { ...toPos(y, rangeStart(pair.key) ?? pos), exact: true };
+      node = pair.value;
+      pos = rangeStart(node) ?? rangeStart(pair.key) ?? pos;
+    } else if (isSeq(node) && typeof seg === 'number' || (isSeq(node) && /^\d+$/.test(String(seg)))) {
+      const item = (node as { items: unknown[] }).items[Number(seg)];
+      if (item === undefined) return { ...toPos(y, pos), exact: false };
+      node = item;
+      pos = rangeStart(node) ?? pos;
+    } else {
+      return { ...toPos(y, pos), exact: false };
+    }
+  }
+  return { ...toPos(y, pos), exact: true };
+}
+
+export function hasPath(y: YamlFile, path: ReadonlyArray<string | number>): boolean {
+  return locate(y, path).exact;
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const r = (node as Node | undefined)?.range;
+  return r ? r[0] : undefined;
+}
+
+function toPos(y: YamlFile, offset: number): Position {
+  const { line, col } = y.lineCounter.linePos(offset);
+  return { line, column: col };
+}

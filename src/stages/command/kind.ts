@@ -1,0 +1,35 @@
+// The general stage kind: any shell command with declared inputs and outputs, as DVC stages are.
+import type { StageKind } from '../kind.js';
+
+export interface CommandParams {
+  cmd: string;
+  outputs: Record<string, 'file' | 'dir'>;
+  env: Record<string, string>;
+}
+
+export const kind: StageKind<CommandParams> = {
+  name: 'command',
+  version: '1',
+  description: 'Runs a shell command. Inputs are given as $FACEPIPE_IN_<name> (or {inputs.<name>} in cmd); each output must be written to $FACEPIPE_OUT_<name> (or {outputs.<name>}).',
+  paramsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['cmd'],
+    properties: {
+      cmd: { type: 'string', minLength: 1, description: 'shell command, run by /bin/sh in the workspace root' },
+      outputs: {
+        type: 'object',
+        default: {},
+        propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_-]*$' },
+        additionalProperties: { enum: ['file', 'dir'] },
+        description: 'output name -> file or dir',
+      },
+      env: { type: 'object', default: {}, additionalProperties: { type: 'string' }, description: 'extra environment variables' },
+    },
+  },
+  inputs: () => 'any',
+  outputs: (p) => Object.entries(p.outputs ?? {}).map(([name, type]) => ({ name, type, description: `declared output ${name}` })),
+  runModule: './run.js',
+};
+
+export default kind;

@@ -1,0 +1,63 @@
+// The one interface every stage kind implements. A kind lives in its own folder
+// src/stages/<name>/ with a light `kind.ts` (schema, inputs, outputs; loaded by every
+// CLI command) and a heavy `run.ts` (loaded only inside the stage's worker process,
+// so that `facepipe status` never pulls in TensorFlow.js).
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface InputSpec {
+  name: string;
+  /** What the input must hold, shown in errors and docs. */
+  description: string;
+  /** Optional inputs may be left unwired in the pipeline. */
+  optional?: boolean;
+}
+
+export interface OutputSpec {
+  name: string;
+  /** 'file' or 'dir': what the stage writes at ctx.outputs[name]. */
+  type: 'file' | 'dir';
+  description: string;
+}
+
+export interface StageKind<P = Record<string, unknown>> {
+  name: string;
+  /** Bump when the same params and inputs would now give different outputs. Part of the cache key. */
+  version: string;
+  description: string;
+  /** JSON Schema (draft 2020-12 subset ajv handles) for params; unknown keys must be rejected. Defaults are applied. */
+  paramsSchema: JsonSchema;
+  /** Declared inputs, or 'any' for kinds that take whatever the pipeline wires (the command kind). */
+  inputs(params: P): InputSpec[] | 'any';
+  outputs(params: P): OutputSpec[];
+  /** Path of the module (relative to this kind's folder, e.g. './run.js') whose `run` export executes the stage. */
+  runModule: string;
+  /** True when run() loads TensorFlow.js (the runner then picks and reports a backend). */
+  usesTensorflow?: boolean;
+}
+
+export interface StageContext<P = Record<string, unknown>> {
+  /** Stage name in the pipeline, e.g. 'triarchy'. */
+  stage: string;
+  params: P;
+  /** Absolute paths of the inputs, by input name (files or directories, read-only). */
+  inputs: Record<string, string>;
+  /** Absolute paths where the stage must write each output (parents exist; 'dir' outputs are pre-created empty). */
+  outputs: Record<string, string>;
+  /** Persistent scratch for this exact cache key: survives an interrupted run (epoch checkpoints go here), removed after success. */
+  workDir: string;
+  /** Workspace root (absolute). */
+  workspace: string;
+  /** Backend preference: 'auto' | 'tensorflow' | 'wasm' | 'cpu'. */
+  backend: string;
+  /** Update the live detail line, e.g. "epoch 3/10, loss 1.23". */
+  progress(text: string): void;
+  /** Append a line to the stage's log. */
+  log(line: string): void;
+  /** Report figures worth recording in the run record (accuracy, params, timings). */
+  metrics(values: Record<string, number | string>): void;
+  /** Aborted when the run is cancelled; long loops should check it between steps. */
+  signal: AbortSignal;
+}
+
+export type StageRun<P = Record<string, unknown>> = (ctx: StageContext<P>) => Promise<void>;
