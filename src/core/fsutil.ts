@@ -8,19 +8,30 @@ export function tmpName(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Write to a temporary name, fsync, rename into place, fsync the directory: readers see old or new, never half. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
+/**
+ * Write to a temporary name and rename into place: readers see old or new, never half. With durable (the
+ * default) the data and the directory are fsynced too, so the write survives a power cut; commit points need
+ * that, progress notes do not.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): void {
+  const durable = opts.durable ?? true;
   const tmp = tmpName(path);
-  const fd = openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dirname(path), { recursive: true });
+    fd = openSync(tmp, 'w');
+  }
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  if (durable) fsyncDir(dirname(path));
 }
 
 export function fsyncDir(dir: string): void {

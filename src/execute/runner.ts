@@ -120,6 +120,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const release = () => { running--; queue.shift()?.(); };
 
   const record = (status: RunResult['status'] | 'running') => {
+    // A progress note, not a commit point: no fsync (the stage records in the store are the commit points).
     writeFileAtomic(recordPath, JSON.stringify({
       id, status,
       pipeline: o.experiments[0]?.pipeline.file,
@@ -133,7 +134,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       endedAt: status === 'running' ? undefined : new Date().toISOString(),
       durationMs: Date.now() - started,
       stages: results,
-    }, null, 2));
+    }, null, 2), { durable: false });
   };
 
   const allIds = o.experiments.flatMap((e) => e.graph.order.map((s) => qualifiedId(e, s.name, many)));
@@ -153,7 +154,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     const finish = (state: StageState, reason: string, error?: string) => {
       res.state = state; res.reason = reason; if (error) res.error = error;
       o.emit({ type: 'stage-state', stage: sid, state, reason, durationMs: res.durationMs, error });
-      record('running');
+      if (state !== 'cached') record('running');
       return res;
     };
     if (o.signal.aborted) return finish('interrupted', 'run interrupted before it started');
@@ -190,13 +191,20 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     res.durationMs = out.durationMs;
     if (out.record) {
       res.metrics = out.record.metrics;
-      for (const [name, so] of Object.entries(out.record.outputs)) {
-        const dest = ws.outputPath(exp.name, stage.name, name);
-        await ws.store.materialize(so, dest);
-        res.outputs[name] = { ...so, path: dest };
+      try {
+        for (const [name, so] of Object.entries(out.record.outputs)) {
+          const dest = ws.outputPath(exp.name, stage.name, name);
+          await ws.store.materialize(so, dest);
+          res.outputs[name] = { ...so, path: dest };
+        }
+      } catch (e) {
+        // E.g. results/<exp> turned into a symlink out of the workspace: this stage fails, the run ends cleanly.
+        return finish('failed', out.reason, (e as Error).message);
       }
-      lastState[stage.name] = { key, material };
-      writeFileAtomic(ws.lastStatePath(exp.name), JSON.stringify(lastState));
+      if (lastState[stage.name]?.key !== key) {
+        lastState[stage.name] = { key, material };
+        writeFileAtomic(ws.lastStatePath(exp.name), JSON.stringify(lastState), { durable: false });
+      }
     }
     return finish(out.state, out.reason, out.error);
   };
@@ -281,7 +289,7 @@ function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, s
   writeFileAtomic(join(dir, 'experiment.json'), JSON.stringify({
     experiment: exp.name, pipeline: exp.pipeline.file, lastRun: runId, point: exp.point ?? {},
     stages: Object.fromEntries(stages.map((s) => [s.stage, { state: s.state, key: s.key, params: s.params, metrics: s.metrics, outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(ws.root.length + 1)])) }])),
-  }, null, 2));
+  }, null, 2), { durable: false });
 }
 
 let cachedVersion: string | undefined;

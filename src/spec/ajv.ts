@@ -1,14 +1,29 @@
 // ajv set-up and the translation of its errors into positioned diagnostics.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import { hashValue } from '../core/hash.js';
 import { didYouMean, type Diagnostic } from '../core/errors.js';
 
-export const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+export const ajvOptions = { allErrors: true, useDefaults: true, verbose: true, strict: false } as const;
 
+let ajv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Precompiled validators (scripts/build-validators.mjs), by schema hash; loading ajv costs ~100 ms. */
+let precompiled: Record<string, ValidateFunction> | undefined;
+try {
+  precompiled = (await import(new URL('./validators.generated.js', import.meta.url).href)) as Record<string, ValidateFunction>;
+} catch { precompiled = {}; }
+
 export function validator(schema: object): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) {
-    v = ajv.compile(schema);
+    v = precompiled?.['v' + hashValue(schema).slice(0, 16)];
+    if (!v) {
+      // Loaded lazily and synchronously (ajv is CommonJS): only schemas missing from the build pay for it.
+      ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: typeof Ajv }).Ajv(ajvOptions);
+      v = ajv.compile(schema);
+    }
     compiled.set(schema, v);
   }
   return v;

@@ -10,9 +10,8 @@ export function findCycles(names: string[], upstream: Map<string, string[]>): st
     stack.push(n);
     for (const u of upstream.get(n) ?? []) {
       if (state.get(u) === 1) {
-        const cyc = stack.slice(stack.indexOf(u));
-        // Report in reading direction: a reads b reads c ... reads a.
-        const ring = [...cyc].reverse();
+        // The stack runs along reads (n reads u), so it already is in reading direction: a reads b ... reads a.
+        const ring = stack.slice(stack.indexOf(u));
         const key = [...ring].sort().join(',');
         if (!seen.has(key)) { seen.add(key); cycles.push([...ring, ring[0]!]); }
       } else if (!state.get(u)) visit(u);

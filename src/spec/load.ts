@@ -1,6 +1,6 @@
 // Load a pipeline file plus its config layers, validate everything, and return fully resolved stages.
 // All problems of all files are collected and thrown at once as one FacepipeError.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
@@ -263,6 +263,10 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
         inputs[inName] = { from: 'stage', stage: m[1]!, output: m[2]! };
       } else if (isPlainObject(ref) && typeof ref.path === 'string') {
         inputs[inName] = { from: 'path', path: ref.path };
+        // Checked here, with the other problems, so a missing file stops the run before anything is written.
+        if (!existsSync(isAbsolute(ref.path) ? ref.path : resolve(workspace, ref.path))) {
+          diags.push({ code: 'input-missing', message: `input '${inName}' of stage '${name}' names ${ref.path}, which does not exist`, hint: 'create it, or fix the path (relative to the workspace root)', keyPath: `stages.${name}.inputs.${inName}.path`, ...at(y, ['stages', name, 'inputs', inName, 'path']) });
+        }
       }
     }
     if (declared !== 'any') {

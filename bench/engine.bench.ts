@@ -1,0 +1,101 @@
+// npm run bench:engine — start-up and no-op rerun cost of the CLI, and file hashing throughput,
+// each printed next to a peer measured in the same script (node -e 0; openssl dgst -sha256).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { randomFillSync } from 'node:crypto';
+import { hashFile } from '../src/core/hash.js';
+
+const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+const cli = join(repo, 'dist/src/cli/main.js');
+const REPS = Number(process.env.BENCH_REPS ?? 9);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function wall(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return ms;
+}
+
+function chainPipeline(n: number): string {
+  // A layered graph: each stage reads the previous one, every fifth also reads the first (fan-in).
+  const lines = ['name: bench', 'stages:'];
+  for (let i = 0; i < n; i++) {
+    lines.push(`  s${i}:`, '    kind: command');
+    const ins: string[] = [];
+    if (i === 0) ins.push('src: { path: data/input.txt }');
+    if (i > 0) ins.push(`prev: s${i - 1}.out`);
+    if (i > 1 && i % 5 === 0) ins.push('first: s0.out');
+    lines.push(`    inputs: { ${ins.join(', ')} }`);
+    lines.push(`    params: { cmd: 'echo ${i} > "$FACEPIPE_OUT_out"', outputs: { out: file } }`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function noopRerun(n: number): { median: number; min: number; tfjsLoaded: boolean } {
+  const ws = mkdtempSync(join(tmpdir(), `fp-bench-${n}-`));
+  try {
+    mkdirSync(join(ws, 'pipelines'));
+    mkdirSync(join(ws, 'data'));
+    writeFileSync(join(ws, 'data/input.txt'), 'x\n');
+    writeFileSync(join(ws, 'pipelines/p.yaml'), chainPipeline(n));
+    const env = { ...process.env, CI: '1' };
+    execFileSync(process.execPath, [cli, 'run', 'pipelines/p.yaml', '--progress', 'plain', '--jobs', '2'], { cwd: ws, env, stdio: 'ignore' });
+    const times: number[] = [];
+    for (let i = 0; i < REPS; i++) times.push(wall(process.execPath, [cli, 'run', 'pipelines/p.yaml', '--progress', 'plain'], { cwd: ws, env }));
+    // Which modules did the CLI load? A resolve hook records every specifier; TensorFlow.js must not be among them.
+    const log = join(ws, 'imports.log');
+    const hook = join(ws, 'hook.mjs');
+    writeFileSync(hook, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`);
+    const reg = join(ws, 'register.mjs');
+    writeFileSync(reg, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`);
+    execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, cli, 'run', 'pipelines/p.yaml', '--progress', 'plain'], { cwd: ws, env, stdio: 'ignore' });
+    const tfjsLoaded = existsSync(log) && readFileSync(log, 'utf8').includes('@tensorflow');
+    return { median: median(times), min: Math.min(...times), tfjsLoaded };
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+async function hashing(): Promise<{ ours: number; openssl: number | undefined }> {
+  const dir = mkdtempSync(join(tmpdir(), 'fp-bench-hash-'));
+  try {
+    const file = join(dir, 'blob.bin');
+    const buf = Buffer.allocUnsafe(100 * 1024 * 1024);
+    randomFillSync(buf);
+    writeFileSync(file, buf);
+    const mb = buf.length / (1024 * 1024);
+    const ours: number[] = [];
+    const peer: number[] = [];
+    const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      await hashFile(file);
+      ours.push(mb / (Number(process.hrtime.bigint() - t0) / 1e9));
+      if (hasOpenssl) peer.push(mb / (wall('openssl', ['dgst', '-sha256', file]) / 1000));
+    }
+    return { ours: median(ours), openssl: hasOpenssl ? median(peer) : undefined };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const nodeBare = median(Array.from({ length: REPS }, () => wall(process.execPath, ['-e', '0'])));
+console.log(`node -e 0                         ${nodeBare.toFixed(0).padStart(5)} ms (median of ${REPS})`);
+for (const [n, goal] of [[5, 350], [50, 600]] as const) {
+  const r = noopRerun(n);
+  console.log(`no-op rerun, ${String(n).padStart(2)}-stage pipeline      ${r.median.toFixed(0).padStart(5)} ms (min ${r.min.toFixed(0)}; goal <= ${goal} ms: ${r.median <= goal ? 'met' : 'MISSED'}; ${(r.median / nodeBare).toFixed(2)}x node -e 0)`);
+  console.log(`  TensorFlow.js loaded by the CLI:  ${r.tfjsLoaded ? 'YES (should not be)' : 'no'}`);
+}
+const h = await hashing();
+console.log(`sha256 of a 100 MB file, facepipe  ${h.ours.toFixed(0).padStart(5)} MB/s`);
+if (h.openssl) console.log(`sha256, openssl dgst -sha256       ${h.openssl.toFixed(0).padStart(5)} MB/s  -> ratio ${(h.ours / h.openssl).toFixed(2)} (goal >= 0.80: ${h.ours / h.openssl >= 0.8 ? 'met' : 'MISSED'})`);
+else console.log('openssl not found: no peer figure');
