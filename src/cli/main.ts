@@ -28,15 +28,15 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'))
     .option('-v, --verbose', 'plain mode: print stage output lines too')
     .option('--no-wait', 'fail instead of waiting when another run holds the workspace')
-    .option('--sweep <key=v1,v2>', 'sweep a param over values (repeatable; grid)', collect)
+    .option('--sweep <key=values>', 'sweep a param: stage.key=v1,v2 | range(a,b,step) | uniform(a,b) | loguniform(a,b) (repeatable; grid)', collect)
+    .option('--no-sweep', "ignore the pipeline's sweep: section; run the base experiment only")
+    .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params)')
+    .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
+    .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
+    .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
     .action(async (pipeline: string | undefined, opts) => {
-      if (opts.sweep || opts.sweepFile) {
-        const { sweepRunCommand } = await import('./commands/sweep.js');
-        code = await sweepRunCommand(pipeline, opts);
-      } else {
-        const { runCommand } = await import('./commands/run.js');
-        code = await runCommand(pipeline, opts);
-      }
+      const { sweepRunCommand } = await import('./commands/sweep.js');
+      code = await sweepRunCommand(pipeline, opts);
     });
 
   common(program.command('status').description('for each stage: cached or will run, and why'))
@@ -51,6 +51,17 @@ async function main(argv: string[]): Promise<number> {
       const { loadAll } = await import('./context.js');
       const l = await loadAll(pipeline, opts);
       process.stdout.write(`${l.pipeline.file}: valid (${l.graph.order.length} stages: ${l.graph.order.map((s) => s.name).join(' -> ')})\n`);
+    });
+
+  common(program.command('watch').description('rerun what is affected whenever the pipeline, a config or an input changes'))
+    .option('-j, --jobs <n>', 'independent stages run at once', '1')
+    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
+    .addOption(new Option('--progress <mode>', 'progress display').choices(['plain', 'json']).default('plain'))
+    .option('-v, --verbose', 'print stage output lines too')
+    .option('--debounce <ms>', 'wait this long after the last change before rerunning', '300')
+    .action(async (pipeline: string | undefined, opts) => {
+      const { watchCommand } = await import('./commands/watch.js');
+      code = await watchCommand(pipeline, opts);
     });
 
   program.command('gc').description('remove cached results that no kept run references')

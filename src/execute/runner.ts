@@ -6,6 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { totalmem } from 'node:os';
 import { FacepipeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 import type { EventSink, StageState } from '../core/events.js';
@@ -35,6 +36,14 @@ export interface RunOptions {
   signal: AbortSignal;
   argv: string[];
   runId?: string;
+  /** Stages start only while the sum of their memory estimates stays within this (MiB). */
+  memoryBudgetMB?: number;
+  /** Keys that failed before (watch mode): not retried until their inputs or params change, i.e. their key. */
+  failedKeys?: Map<string, string>;
+}
+
+export function stageMemoryMB(stage: StageSpec): number {
+  return stage.kind.memoryMB?.(stage.params) ?? (stage.kind.usesTensorflow ? 4096 : 256);
 }
 
 export interface StageResult {
@@ -114,10 +123,21 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const backendsUsed: Record<string, string> = {};
   const shared = new Map<string, Promise<{ record?: StageRecord; state: StageState; reason: string; durationMs: number; error?: string }>>();
 
+  // Admission: at most `jobs` stages at once, and within the memory budget (one stage always may run,
+  // whatever its estimate, so nothing waits forever). Waiting stages start in arrival order.
+  const budget = o.memoryBudgetMB ?? Math.floor((totalmem() / 2 ** 20) * 0.75);
   let running = 0;
-  const queue: Array<() => void> = [];
-  const acquire = () => new Promise<void>((r) => { if (running < o.jobs) { running++; r(); } else queue.push(() => { running++; r(); }); });
-  const release = () => { running--; queue.shift()?.(); };
+  let memInUse = 0;
+  const queue: Array<{ mem: number; start: () => void }> = [];
+  const fits = (mem: number) => running === 0 || (running < o.jobs && memInUse + mem <= budget);
+  const pump = () => {
+    while (queue.length && fits(queue[0]!.mem)) {
+      const next = queue.shift()!;
+      running++; memInUse += next.mem; next.start();
+    }
+  };
+  const acquire = (mem: number) => new Promise<void>((r) => { queue.push({ mem, start: r }); pump(); });
+  const release = (mem: number) => { running--; memInUse -= mem; pump(); };
 
   const record = (status: RunResult['status'] | 'running') => {
     // A progress note, not a commit point: no fsync (the stage records in the store are the commit points).
@@ -174,14 +194,19 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
         if (existing && !forced && (await ws.store.verifyRecord(existing))) {
           return { record: existing, state: 'cached' as StageState, reason: 'cached', durationMs: 0 };
         }
+        const failedBefore = o.failedKeys?.get(key);
+        if (failedBefore !== undefined && !forced) {
+          return { state: 'failed' as StageState, reason: 'not retried: it failed with these exact inputs and params; change one to retry', durationMs: 0, error: failedBefore };
+        }
         const last = lastState[stage.name];
         const reason = forced ? 'forced (--force)' : existing ? 'cached output missing or corrupt' : explainRerun(stage, material, last?.material, inp.labels);
-        await acquire();
+        const mem = stageMemoryMB(stage);
+        await acquire(mem);
         try {
           if (o.signal.aborted) return { state: 'interrupted' as StageState, reason: 'run interrupted before it started', durationMs: 0 };
           return await execute(stage, sid, key, material, inp.paths, reason);
         } finally {
-          release();
+          release(mem);
         }
       })();
       shared.set(key, pending);

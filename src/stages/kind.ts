@@ -34,6 +34,11 @@ export interface StageKind<P = Record<string, unknown>> {
   runModule: string;
   /** True when run() loads TensorFlow.js (the runner then picks and reports a backend). */
   usesTensorflow?: boolean;
+  /**
+   * Peak memory of one run of this stage in MiB, for the scheduler's memory budget. Default: 4096 for
+   * TensorFlow.js kinds (the wasm heap's ceiling), 256 otherwise.
+   */
+  memoryMB?(params: P): number;
 }
 
 export interface StageContext<P = Record<string, unknown>> {

@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { FacepipeError } from '../../core/errors.js';
+import { resolveForWrite } from '../../core/fsutil.js';
 import type { EventSink, RunEvent } from '../../core/events.js';
 import { acquireLock } from '../../execute/lock.js';
 import { runExperiments, type Experiment } from '../../execute/runner.js';
@@ -16,6 +18,7 @@ export interface RunCliOptions extends CommonOptions {
   progress?: 'auto' | 'tty' | 'plain' | 'json';
   verbose?: boolean;
   wait?: boolean;
+  maxMemory?: string;
 }
 
 export async function pickRenderer(mode: RunCliOptions['progress'], verbose: boolean): Promise<{ sink: EventSink; done: () => Promise<void> }> {
@@ -40,6 +43,11 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
   const loaded = await loadAll(pipelineArg, o);
   const experiments = experimentsOverride ? await experimentsOverride(loaded)
     : [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }];
+  // results/<experiment> must be one plain folder inside the workspace: no '..', no separators, no symlink out.
+  for (const e of experiments) {
+    if (!e.name || e.name === '.' || e.name === '..' || e.name === 'runs' || /[/\\]/.test(e.name)) throw new FacepipeError({ code: 'bad-name', file: 'command line', message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name (nor 'runs', which holds the run records)`, hint: 'use letters, digits, "_", "-" and "."; no "/" and no ".."' });
+    resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
+  }
   const force = o.force ?? [];
   for (const f of force) {
     const stageName = f.includes('/') ? f.split('/')[1]! : f;
@@ -66,7 +74,8 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
     onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
   });
   try {
-    const result = await runExperiments({ workspace: loaded.ws, experiments, jobs, force, backend, emit: renderer.sink, signal: controller.signal, argv: process.argv.slice(2) });
+    const memoryBudgetMB = o.maxMemory !== undefined ? Number(o.maxMemory) : undefined;
+    const result = await runExperiments({ workspace: loaded.ws, experiments, jobs, force, backend, emit: renderer.sink, signal: controller.signal, argv: process.argv.slice(2), memoryBudgetMB });
     await renderer.done();
     if (result.status === 'ok' && experiments.length === 1) {
       const outs = result.stages.flatMap((s) => Object.values(s.outputs).map((x) => x.path.slice(loaded.ws.root.length + 1)));

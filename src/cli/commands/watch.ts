@@ -1,0 +1,106 @@
+// facepipe watch: rerun what is affected whenever the pipeline, a config or an input file changes.
+// States: idle -> debouncing -> running (-> cancelling when a newer change arrives) -> idle. A validation
+// error is shown and watching goes on; a stage that failed is not retried until its key (inputs, params) changes.
+import { resolve, isAbsolute } from 'node:path';
+import { formatError } from '../../core/errors.js';
+import type { RunEvent } from '../../core/events.js';
+import { acquireLock } from '../../execute/lock.js';
+import { runExperiments } from '../../execute/runner.js';
+import { loadAll } from '../context.js';
+import { pickRenderer, type RunCliOptions } from './run.js';
+import { resolveBackend } from './backend-option.js';
+
+export interface WatchOptions extends RunCliOptions { debounce?: string }
+
+export async function watchCommand(pipelineArg: string | undefined, o: WatchOptions): Promise<number> {
+  const { watch } = await import('chokidar');
+  const root = resolve(o.workspace ?? process.cwd());
+  const debounceMs = Number(o.debounce ?? 300);
+  const failedKeys = new Map<string, string>();
+  const watcher = watch([], { ignoreInitial: true, ignored: (p: string) => p.includes('/.facepipe') || p.startsWith(resolve(root, 'results')) });
+  let watched = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let current: { controller: AbortController; done: Promise<void> } | undefined;
+  let stopping = false;
+  const say = (s: string) => process.stdout.write(`[watch] ${s}\n`);
+
+  const setWatched = (paths: string[]) => {
+    const next = new Set(paths);
+    const add = [...next].filter((p) => !watched.has(p));
+    const remove = [...watched].filter((p) => !next.has(p));
+    if (add.length) watcher.add(add);
+    if (remove.length) watcher.unwatch(remove);
+    watched = next;
+  };
+
+  const cycle = async (signal: AbortSignal) => {
+    let loaded;
+    try {
+      loaded = await loadAll(pipelineArg, o);
+    } catch (e) {
+      process.stderr.write(formatError(e) + '\n');
+      say('fix the files above; still watching');
+      // Keep watching the pipeline and the configs named on the command line, so a fix is seen.
+      setWatched([resolve(root, pipelineArg ?? 'pipelines/face-verification.yaml'), ...(o.config ?? []).map((c) => resolve(root, c)), ...watched]);
+      return;
+    }
+    const p = loaded.pipeline;
+    const inputs = p.stages.flatMap((s) => Object.values(s.inputs).flatMap((r) => (r.from === 'path' ? [isAbsolute(r.path) ? r.path : resolve(root, r.path)] : [])));
+    setWatched([resolve(root, p.file), ...p.configFiles.map((c) => resolve(root, c)), ...inputs]);
+    const renderer = await pickRenderer(o.progress === 'json' ? 'json' : 'plain', !!o.verbose);
+    const release = await acquireLock(loaded.ws.lockPath, { command: `facepipe watch ${loaded.pipelineFile}`, wait: true, signal, onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent) });
+    try {
+      const result = await runExperiments({
+        workspace: loaded.ws, experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
+        jobs: Math.max(1, Number(o.jobs ?? 1) || 1), force: [], backend: resolveBackend(o.backend, p.backend),
+        emit: renderer.sink, signal, argv: process.argv.slice(2), failedKeys,
+      });
+      for (const s of result.stages) if (s.state === 'failed' && s.key && s.error) failedKeys.set(s.key, s.error);
+      await renderer.done();
+    } finally {
+      release();
+    }
+  };
+
+  const start = () => {
+    const controller = new AbortController();
+    const done = cycle(controller.signal).catch((e) => { process.stderr.write(formatError(e) + '\n'); }).then(() => {
+      if (current?.controller === controller) current = undefined;
+      if (!stopping) say('watching for changes (Ctrl-C to stop)');
+    });
+    current = { controller, done };
+  };
+
+  const onChange = (path: string) => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(async () => {
+      timer = undefined;
+      say(`changed: ${path.startsWith(root) ? path.slice(root.length + 1) : path}`);
+      if (current) {
+        say('cancelling the run in progress (completed stages are kept)');
+        const prev = current;
+        prev.controller.abort();
+        await prev.done;
+      }
+      if (!stopping) start();
+    }, debounceMs);
+  };
+  watcher.on('all', (_event: string, path: string) => onChange(path));
+  watcher.on('error', (e: unknown) => process.stderr.write(`watch error: ${String(e)}\n`));
+
+  start();
+  return new Promise<number>((resolveExit) => {
+    const stop = async () => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      current?.controller.abort();
+      await current?.done;
+      await watcher.close();
+      resolveExit(130);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
