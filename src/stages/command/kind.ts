@@ -4,7 +4,7 @@ import type { StageKind } from '../kind.js';
 export interface CommandParams {
   cmd: string;
   outputs: Record<string, 'file' | 'dir'>;
-  env: Record<string, string>;
+  env: Record<string, string | number | boolean>;
 }
 
 export const kind: StageKind<CommandParams> = {
@@ -24,7 +24,7 @@ export const kind: StageKind<CommandParams> = {
         additionalProperties: { enum: ['file', 'dir'] },
         description: 'output name -> file or dir',
       },
-      env: { type: 'object', default: {}, additionalProperties: { type: 'string' }, description: 'extra environment variables' },
+      env: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] }, description: 'extra environment variables (numbers and booleans are written as text)' },
     },
   },
   inputs: () => 'any',

@@ -6,7 +6,7 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const envName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
 
 export const run: StageRun<CommandParams> = (ctx) => new Promise((resolve, reject) => {
-  const env: Record<string, string> = { ...process.env as Record<string, string>, ...ctx.params.env, FACEPIPE_WORK_DIR: ctx.workDir, FACEPIPE_STAGE: ctx.stage };
+  const env: Record<string, string> = { ...process.env as Record<string, string>, ...Object.fromEntries(Object.entries(ctx.params.env).map(([k, v]) => [k, String(v)])), FACEPIPE_WORK_DIR: ctx.workDir, FACEPIPE_STAGE: ctx.stage };
   for (const [n, p] of Object.entries(ctx.inputs)) env[`FACEPIPE_IN_${envName(n)}`] = p;
   for (const [n, p] of Object.entries(ctx.outputs)) env[`FACEPIPE_OUT_${envName(n)}`] = p;
   const cmd = ctx.params.cmd.replace(/\{(inputs|outputs)\.([A-Za-z0-9_-]+)\}/g, (m, which: string, name: string) => {
