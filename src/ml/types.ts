@@ -38,4 +38,10 @@ export interface TrainableNet {
    */
   apply(x: tf.Tensor4D, training: boolean): Record<string, tf.Tensor>;
   dispose(): void;
+  /**
+   * Optional: reseed the net's per-step randomness (drop-connect) for the following apply() calls.
+   * trainNet calls it before every training forward pass with a seed derived from (run seed, step,
+   * chunk), so a resumed run replays the same masks, and micro-batching's two passes over a chunk agree.
+   */
+  setStepSeed?(seed: string): void;
 }

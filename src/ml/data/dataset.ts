@@ -1,0 +1,237 @@
+// Dataset listing: a folder with one sub-folder per identity, or a CSV manifest
+// (file, identity, optional attribute columns). Attributes can also come from file names
+// through a regular expression with named groups.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, posix, relative, resolve, sep } from 'node:path';
+
+export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.pgm', '.ppm', '.pnm'];
+
+/** CMU faces file names: <userid>_<pose>_<expression>_<eyes>[_scale].pgm */
+export const CMU_FACES_PATTERN = '^(?<identity>[^_]+)_(?<pose>[^_]+)_(?<expression>[^_]+)_(?<eyes>[^_.]+)';
+
+export interface DatasetSpec {
+  /** Folder holding the images (and identity sub-folders when there is no manifest). */
+  root: string;
+  /** CSV manifest path (absolute or relative to root). Header required; columns `file` and `identity`
+   *  (aliases: file_name/path/image, face_id/label/id); every other column becomes an attribute. */
+  manifest?: string;
+  /** Regular expression with named groups applied to the file's base name; groups become attributes,
+   *  and a group named `identity` overrides the folder/manifest identity. */
+  attributePattern?: string;
+  /** File extensions to list (lower case, with dot); default DEFAULT_IMAGE_EXTENSIONS. */
+  extensions?: string[];
+  /** What to do with an entry that does not fit (pattern mismatch, missing file): fail or skip and report. */
+  onError: 'fail' | 'skip';
+}
+
+export interface DatasetItem {
+  /** Path relative to root, posix separators. */
+  file: string;
+  identity: string;
+  attributes: Record<string, string>;
+}
+
+export interface DatasetListing {
+  items: DatasetItem[];
+  skipped: Array<{ file: string; reason: string }>;
+}
+
+export class DatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}
+
+const FILE_COLUMNS = ['file', 'file_name', 'filename', 'path', 'image'];
+const IDENTITY_COLUMNS = ['identity', 'face_id', 'label', 'id', 'person'];
+
+/** Lists a dataset, sorted by (identity, file) with a plain code-point comparison (locale-independent). */
+export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
+  const root = resolve(spec.root);
+  const exts = (spec.extensions ?? DEFAULT_IMAGE_EXTENSIONS).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
+  let pattern: RegExp | undefined;
+  if (spec.attributePattern !== undefined) {
+    try {
+      pattern = new RegExp(spec.attributePattern);
+    } catch (e) {
+      throw new DatasetError(`attributePattern is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  const skipped: DatasetListing['skipped'] = [];
+  const problem = (file: string, reason: string) => {
+    if (spec.onError === 'fail') throw new DatasetError(`${file}: ${reason}`);
+    skipped.push({ file, reason });
+  };
+
+  let raw: DatasetItem[];
+  if (spec.manifest !== undefined) raw = await fromManifest(root, resolve(root, spec.manifest), problem);
+  else raw = await fromFolders(root, exts);
+
+  const items: DatasetItem[] = [];
+  for (const item of raw) {
+    if (pattern) {
+      const base = posix.basename(item.file);
+      const m = pattern.exec(base);
+      if (!m) {
+        problem(item.file, `file name does not match attributePattern ${spec.attributePattern}`);
+        continue;
+      }
+      for (const [k, v] of Object.entries(m.groups ?? {})) {
+        if (v === undefined) continue;
+        if (k === 'identity') item.identity = v;
+        else item.attributes[k] = v;
+      }
+    }
+    items.push(item);
+  }
+  items.sort((a, b) => cmp(a.identity, b.identity) || cmp(a.file, b.file));
+  if (items.length === 0) throw new DatasetError(`no images found in ${spec.manifest ?? root} (extensions ${exts.join(', ')})`);
+  return { items, skipped };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+async function fromFolders(root: string, exts: string[]): Promise<DatasetItem[]> {
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    throw new DatasetError(`cannot read dataset folder ${root}: ${(e as Error).message}`);
+  }
+  const items: DatasetItem[] = [];
+  for (const dir of entries) {
+    if (!dir.isDirectory() || dir.name.startsWith('.')) continue;
+    for (const file of await walk(join(root, dir.name))) {
+      if (!exts.some((e) => file.toLowerCase().endsWith(e))) continue;
+      items.push({ file: relative(root, file).split(sep).join('/'), identity: dir.name, attributes: {} });
+    }
+  }
+  return items;
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+async function fromManifest(root: string, manifest: string, problem: (file: string, reason: string) => void): Promise<DatasetItem[]> {
+  let text: string;
+  try {
+    text = await readFile(manifest, 'utf8');
+  } catch (e) {
+    throw new DatasetError(`cannot read manifest ${manifest}: ${(e as Error).message}`);
+  }
+  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
+  if (rows.length === 0) throw new DatasetError(`${manifest}: empty manifest (a header row with file and identity columns is required)`);
+  const header = rows[0]!.map((h) => h.trim());
+  const lower = header.map((h) => h.toLowerCase());
+  const fileCol = lower.findIndex((h) => FILE_COLUMNS.includes(h));
+  const idCol = lower.findIndex((h) => IDENTITY_COLUMNS.includes(h));
+  if (fileCol < 0 || idCol < 0)
+    throw new DatasetError(`${manifest}: header must name a file column (${FILE_COLUMNS.join('/')}) and an identity column (${IDENTITY_COLUMNS.join('/')}); found ${header.join(', ')}`);
+  const items: DatasetItem[] = [];
+  for (let r = 1; r < rows.length; r++) {
+    const row = rows[r]!;
+    if (row.length === 1 && row[0]!.trim() === '') continue;
+    const where = `${manifest} line ${r + 1}`;
+    if (row.length !== header.length) {
+      problem(where, `has ${row.length} fields, header has ${header.length}`);
+      continue;
+    }
+    const file = row[fileCol]!.trim().split('\\').join('/');
+    const identity = row[idCol]!.trim();
+    if (!file || !identity) {
+      problem(where, 'empty file or identity');
+      continue;
+    }
+    const abs = resolve(root, file);
+    const rel = relative(root, abs).split(sep).join('/');
+    if (rel.startsWith('../') || rel === '..') {
+      problem(file, `${where}: path leaves the dataset root`);
+      continue;
+    }
+    try {
+      if (!(await stat(abs)).isFile()) throw new Error('not a file');
+    } catch {
+      problem(rel, `${where}: file not found under ${root}`);
+      continue;
+    }
+    const attributes: Record<string, string> = {};
+    header.forEach((h, i) => {
+      if (i !== fileCol && i !== idCol) attributes[h] = row[i]!;
+    });
+    items.push({ file: rel, identity, attributes });
+  }
+  return items;
+}
+
+/** RFC 4180 CSV: quoted fields with "" escapes and embedded newlines. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else field += c;
+    } else if (c === '"' && field === '') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += c;
+  }
+  if (field !== '' || row.length > 0) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Identity names to class indices 0..C-1 in sorted order (deterministic, unlike the original's set order). */
+export function identityIndex(items: DatasetItem[]): Map<string, number> {
+  return valueIndex(items, 'identity');
+}
+
+/**
+ * Distinct values of `key` ('identity' or an attribute name) to indices 0..V-1 in sorted order, or in the
+ * given `order` (e.g. the recipe's fixed angle map). A missing attribute or a value outside `order` is an error.
+ */
+export function valueIndex(items: DatasetItem[], key: string, order?: string[]): Map<string, number> {
+  const value = (item: DatasetItem) => {
+    const v = key === 'identity' ? item.identity : item.attributes[key];
+    if (v === undefined) throw new DatasetError(`${item.file}: no attribute '${key}' (attributes: ${Object.keys(item.attributes).join(', ') || 'none'})`);
+    return v;
+  };
+  if (order) {
+    const map = new Map(order.map((n, i) => [n, i]));
+    for (const item of items)
+      if (!map.has(value(item))) throw new DatasetError(`${item.file}: ${key} '${value(item)}' is not one of ${order.join(', ')}`);
+    return map;
+  }
+  const names = [...new Set(items.map(value))].sort(cmp);
+  return new Map(names.map((n, i) => [n, i]));
+}
+
+/** Per-item label indices for `key` (see valueIndex). */
+export function labelsOf(items: DatasetItem[], key: string, index = valueIndex(items, key)): number[] {
+  return items.map((item) => index.get(key === 'identity' ? item.identity : item.attributes[key]!)!);
+}
