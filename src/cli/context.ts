@@ -6,6 +6,7 @@ import { buildGraph, type StageGraph } from '../plan/graph.js';
 import { loadPipeline, type OverrideLayer, type PipelineSpec } from '../spec/load.js';
 import { loadKinds } from '../stages/registry.js';
 import { Workspace } from '../execute/workspace.js';
+import { YamlCache } from '../spec/yaml.js';
 
 export interface CommonOptions {
   config?: string[];
@@ -35,7 +36,8 @@ export async function loadAll(pipelineArg: string | undefined, o: CommonOptions,
   const root = resolve(o.workspace ?? process.cwd());
   const pipelineFile = findPipeline(root, pipelineArg);
   const catalog = await loadKinds();
-  const pipeline = loadPipeline({ workspace: root, pipelineFile, configFiles: o.config ?? [], sets: o.set ?? [], catalog, extraLayers });
+  const ws = new Workspace(root);
+  const pipeline = loadPipeline({ workspace: root, pipelineFile, configFiles: o.config ?? [], sets: o.set ?? [], catalog, extraLayers, yamlCache: new YamlCache(ws.yamlCacheDir) });
   const graph = buildGraph(pipeline);
-  return { ws: new Workspace(root), pipeline, graph, pipelineFile };
+  return { ws, pipeline, graph, pipelineFile };
 }

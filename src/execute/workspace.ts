@@ -24,6 +24,7 @@ export class Workspace {
   get tmpDir(): string { return join(this.dot, 'tmp'); }
   get workRoot(): string { return join(this.dot, 'work'); }
   workDir(key: string): string { return join(this.workRoot, key); }
+  get yamlCacheDir(): string { return join(this.dot, 'state', 'yaml'); }
   lastStatePath(experiment: string): string { return join(this.dot, 'state', 'last', `${experiment}.json`); }
   get resultsDir(): string { return join(this.root, 'results'); }
   get runsDir(): string { return join(this.resultsDir, 'runs'); }

@@ -2,12 +2,11 @@
 // All problems of all files are collected and thrown at once as one FacepipeError.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
 import type { OutputSpec, StageKind } from '../stages/kind.js';
 import { schemaIssues, validator, describe } from './ajv.js';
 import { configSchema, NAME_PATTERN, pipelineSchema } from './pipeline-schema.js';
-import { locate, parseYaml, type YamlFile } from './yaml.js';
+import { locate, parseYamlCached, yamlLib, type YamlCache, type YamlFile } from './yaml.js';
 import { findCycles } from './cycles.js';
 
 export interface KindCatalog {
@@ -59,6 +58,8 @@ export interface LoadOptions {
   /** Extra layers applied after --config and before --set (sweep points). */
   extraLayers?: OverrideLayer[];
   catalog: KindCatalog;
+  /** Parse cache for YAML files; written only when everything validated. */
+  yamlCache?: YamlCache;
 }
 
 const NAME_RE = new RegExp(NAME_PATTERN);
@@ -68,7 +69,7 @@ export function displayPath(workspace: string, p: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
 }
 
-function readYaml(workspace: string, absPath: string, diags: Diagnostic[], what: string): YamlFile | undefined {
+function readYaml(workspace: string, absPath: string, diags: Diagnostic[], what: string, cache?: YamlCache): YamlFile | undefined {
   const file = displayPath(workspace, absPath);
   let text: string;
   try {
@@ -78,14 +79,16 @@ function readYaml(workspace: string, absPath: string, diags: Diagnostic[], what:
     diags.push({ code: 'file-missing', file, message: `cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`, hint: `check the path (resolved to ${absPath})` });
     return undefined;
   }
-  const { yaml, diagnostics } = parseYaml(file, text);
+  const { yaml, diagnostics } = parseYamlCached(file, text, cache);
   diags.push(...diagnostics);
   return yaml;
 }
 
+/** Where a key is; computed on first read, since positions need the full YAML parse and only errors use them. */
 function at(y: YamlFile, path: Array<string | number>, key = false): Where {
-  const p = locate(y, path, { key });
-  return { file: y.file, line: p.line, column: p.column, source: y.text };
+  let p: ReturnType<typeof locate> | undefined;
+  const get = () => (p ??= locate(y, path, { key }));
+  return { file: y.file, get line() { return get().line; }, get column() { return get().column; }, source: y.text };
 }
 
 /** Parse `--set stage.a.b=value`; the value is read as YAML (numbers, booleans, null, [lists]). */
@@ -95,7 +98,7 @@ export function parseSet(text: string): { path: string[]; value: unknown } | str
   const path = m[1]!.trim().split('.');
   if (path.length < 2 || path.some((s) => !s)) return `the key must be <stage>.<param>[.<param>...], e.g. triarchy.loss.margin`;
   let value: unknown = m[2];
-  try { value = parseYamlValue(m[2]!, { schema: 'core' }); } catch { /* keep the string */ }
+  try { value = yamlLib().parse(m[2]!, { schema: 'core' }); } catch { /* keep the string */ }
   return { path, value };
 }
 
@@ -150,7 +153,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   const diags: Diagnostic[] = [];
   const workspace = resolve(opts.workspace);
   const pipelinePath = resolve(workspace, opts.pipelineFile);
-  const y = readYaml(workspace, pipelinePath, diags, 'pipeline');
+  const y = readYaml(workspace, pipelinePath, diags, 'pipeline', opts.yamlCache);
   if (!y) throw new FacepipeError(diags);
 
   const raw = y.value;
@@ -168,7 +171,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   const layers: OverrideLayer[] = [];
   const configFiles: string[] = [];
   const addConfig = (abs: string, what: string) => {
-    const cy = readYaml(workspace, abs, diags, what);
+    const cy = readYaml(workspace, abs, diags, what, opts.yamlCache);
     configFiles.push(displayPath(workspace, abs));
     if (!cy) return;
     const cv = validator(configSchema);
@@ -320,6 +323,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   }
 
   if (diags.length) throw new FacepipeError(diags);
+  opts.yamlCache?.commit();
   return {
     file: displayPath(workspace, pipelinePath),
     name: typeof raw.name === 'string' ? raw.name : pipelinePath.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),

@@ -1,16 +1,76 @@
 // YAML parsing that keeps positions, so every diagnostic can name file:line:column.
 // Safe by construction: the 'core' schema has no tags that build objects or run code, unknown tags are
 // errors, and alias expansion is capped (no billion-laughs).
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Diagnostic } from '../core/errors.js';
+import { sha256 } from '../core/hash.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+
+// The yaml package is CommonJS and costly to load and to run cold (~100 ms for a 50-stage pipeline), so it is
+// required only when a file is not in the parse cache or a diagnostic needs positions.
+type YamlLib = typeof import('yaml');
+let lib: YamlLib | undefined;
+export function yamlLib(): YamlLib {
+  return (lib ??= createRequire(import.meta.url)('yaml') as YamlLib);
+}
 
 export interface YamlFile {
   /** Path as shown to the user (relative to the cwd where possible). */
   file: string;
   text: string;
-  doc: Document.Parsed;
-  lineCounter: LineCounter;
+  /** The parsed document with positions; built on first use when the value came from the parse cache. */
+  readonly doc: Document.Parsed;
+  readonly lineCounter: LineCounter;
   value: unknown;
+}
+
+/**
+ * Values of YAML files that parsed cleanly before, by sha256 of their text. Entries are written only by
+ * commit(), which the loader calls after the whole pipeline validated, so bad input writes nothing.
+ */
+export class YamlCache {
+  private pending = new Map<string, unknown>();
+  constructor(private readonly dir: string) {}
+  get(hash: string): { value: unknown } | undefined {
+    const p = join(this.dir, `${hash}.json`);
+    if (!existsSync(p)) return undefined;
+    try { return { value: JSON.parse(readFileSync(p, 'utf8')) }; } catch { return undefined; }
+  }
+  put(hash: string, value: unknown): void { this.pending.set(hash, value); }
+  commit(): void {
+    for (const [h, v] of this.pending) {
+      if (!existsSync(join(this.dir, `${h}.json`))) writeFileAtomic(join(this.dir, `${h}.json`), JSON.stringify(v ?? null), { durable: false });
+    }
+    this.pending.clear();
+  }
+}
+
+function parseDoc(text: string): { doc: Document.Parsed; lineCounter: LineCounter } {
+  const Y = yamlLib();
+  const lineCounter = new Y.LineCounter();
+  const doc = Y.parseDocument(text, { lineCounter, schema: 'core', merge: false, uniqueKeys: true, prettyErrors: false, strict: true });
+  return { doc, lineCounter };
+}
+
+function lazyFile(file: string, text: string, value: unknown): YamlFile {
+  let parsed: ReturnType<typeof parseDoc> | undefined;
+  return {
+    file, text, value,
+    get doc() { return (parsed ??= parseDoc(text)).doc; },
+    get lineCounter() { return (parsed ??= parseDoc(text)).lineCounter; },
+  };
+}
+
+export function parseYamlCached(file: string, text: string, cache?: YamlCache): { yaml?: YamlFile; diagnostics: Diagnostic[] } {
+  const hash = sha256(text);
+  const hit = cache?.get(hash);
+  if (hit) return { yaml: lazyFile(file, text, hit.value), diagnostics: [] };
+  const r = parseYaml(file, text);
+  if (r.yaml && cache) cache.put(hash, r.yaml.value);
+  return r;
 }
 
 export interface Position { line: number; column: number }
@@ -18,10 +78,7 @@ export interface Position { line: number; column: number }
 const MAX_ALIAS_COUNT = 100;
 
 export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagnostics: Diagnostic[] } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter, schema: 'core', merge: false, uniqueKeys: true, prettyErrors: false, strict: true,
-  });
+  const { doc, lineCounter } = parseDoc(text);
   const diagnostics: Diagnostic[] = [];
   const at = (offset: number) => lineCounter.linePos(offset);
   for (const e of doc.errors) {
@@ -69,6 +126,7 @@ function firstLine(s: string): string {
  * existing ancestor's position is returned with exact=false (e.g. where a missing key should go).
  */
 export function locate(y: YamlFile, path: ReadonlyArray<string | number>, opts: { key?: boolean } = {}): Position & { exact: boolean } {
+  const { isMap, isPair, isScalar, isSeq } = yamlLib();
   let node: unknown = y.doc.contents;
   let pos = rangeStart(node) ?? 0;
   for (let i = 0; i < path.length; i++) {

@@ -2,12 +2,11 @@
 // runner so stages shared by several points (same cache key: split, pretext, ...) run once.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
 import { FacepipeError } from '../../core/errors.js';
 import { buildGraph } from '../../plan/graph.js';
 import { expandSweep, parseSweepArg, pointName, pointToOverrides, readSweepSection, type SweepSpec, type Domain } from '../../plan/sweep.js';
 import { loadPipeline } from '../../spec/load.js';
-import { locate, parseYaml } from '../../spec/yaml.js';
+import { locate, parseYaml, yamlLib } from '../../spec/yaml.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Experiment } from '../../execute/runner.js';
 import { runCommand, type RunCliOptions } from './run.js';
@@ -21,7 +20,7 @@ export interface SweepCliOptions extends RunCliOptions {
 }
 
 function value(s: string): unknown {
-  try { return parseYamlValue(s, { schema: 'core' }); } catch { return s; }
+  try { return yamlLib().parse(s, { schema: 'core' }); } catch { return s; }
 }
 
 export function sweepFromOptions(o: SweepCliOptions, base: Loaded): SweepSpec | undefined {
