@@ -149,7 +149,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       configs: o.experiments[0]?.pipeline.configFiles,
       sets: o.experiments[0]?.pipeline.sets,
       backend: { requested: o.backend, used: backendsUsed },
-      versions: { facepipe: facepipeVersion(), node: process.version, platform: `${process.platform}-${process.arch}` },
+      versions: { facepipe: facepipeVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: packageVersion('@tensorflow/tfjs-core') },
       startedAt: new Date(started).toISOString(),
       endedAt: status === 'running' ? undefined : new Date().toISOString(),
       durationMs: Date.now() - started,
@@ -315,6 +315,13 @@ function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, s
     experiment: exp.name, pipeline: exp.pipeline.file, lastRun: runId, point: exp.point ?? {},
     stages: Object.fromEntries(stages.map((s) => [s.stage, { state: s.state, key: s.key, params: s.params, metrics: s.metrics, outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(ws.root.length + 1)])) }])),
   }, null, 2), { durable: false });
+}
+
+/** A dependency's version from its package.json, without loading the package. */
+export function packageVersion(name: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+  } catch { return undefined; }
 }
 
 let cachedVersion: string | undefined;

@@ -15,16 +15,16 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
       const tasks = e.stages.map((id) => {
         let resolve!: () => void; let reject!: (err: Error) => void;
         const p = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-        const slot: Slot = { resolve, reject, title: id };
+        const slot: Slot = { resolve, reject, title: `${id}: waiting` };
         slots.set(id, slot);
-        return { title: `${id}: waiting`, task: (_: unknown, task: Slot['task']) => { slot.task = task; return p; } };
+        return { title: `${id}: waiting`, task: (_: unknown, task: Slot['task']) => { slot.task = task; task!.title = slot.title; return p; } };
       });
       list = new Listr(tasks as never, { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } as never });
       running = list.run().catch(() => undefined);
     } else if (e.type === 'stage-state') {
       const s = slots.get(e.stage);
       if (!s) return;
-      const setTitle = (t: string) => { if (s.task) s.task.title = t; };
+      const setTitle = (t: string) => { s.title = t; if (s.task) s.task.title = t; };
       if (e.state === 'running') setTitle(`${e.stage}: running (${e.reason})`);
       if (!final(e.state)) return;
       if (e.state === 'cached') { setTitle(`${e.stage}: cached`); s.resolve(); }
