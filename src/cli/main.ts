@@ -73,6 +73,27 @@ async function main(argv: string[]): Promise<number> {
   program.command('doctor').description('show the TensorFlow.js backends this machine has')
     .action(async () => { const { doctorCommand } = await import('./commands/doctor.js'); code = await doctorCommand(); });
 
+  program.command('exps').description('compare experiments: the params that differ and the metrics, one row each')
+    .option('--sort <column>', 'sort by this column (a param, a metric, experiment, status, ...)')
+    .option('--desc', 'sort descending')
+    .option('--filter <expr>', "keep rows where this holds, e.g. 'evaluate.auc>0.8' (repeatable; ops = != < <= > >= ~)", collect)
+    .option('--all-params', 'show every param, not only those that differ')
+    .option('--columns <list>', 'show only these columns, comma-separated, e.g. margin,evaluate.auc (repeatable)', collect)
+    .option('--json', 'print JSON (one object per experiment)')
+    .option('--csv', 'print CSV (RFC 4180)')
+    .option('--md', 'print a Markdown table')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (opts) => { const { expsCommand } = await import('./commands/exps.js'); code = await expsCommand(opts); });
+
+  program.command('report').description('write one self-contained HTML page: experiment table, metric plots, ROC curves')
+    .option('-o, --out <file>', 'where to write it (default: results/report.html in the workspace)')
+    .option('--sort <column>', 'sort the table by this column')
+    .option('--desc', 'sort descending')
+    .option('--filter <expr>', 'only experiments where this holds (repeatable), as in exps', collect)
+    .option('--all-params', 'show every param in the table')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (opts) => { const { reportCommand } = await import('./commands/report.js'); code = await reportCommand(opts); });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

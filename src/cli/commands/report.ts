@@ -1,0 +1,39 @@
+// facepipe report: one self-contained HTML page comparing the workspace's experiments (table, metric plots,
+// ROC curves), by default results/report.html.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { loadExperiments, loadRocImage, loadRocs, type RocSeries } from '../../compare/load.js';
+import { renderReport } from '../../compare/report.js';
+import { buildTable } from '../../compare/table.js';
+
+export interface ReportOptions {
+  out?: string;
+  sort?: string;
+  desc?: boolean;
+  filter?: string[];
+  allParams?: boolean;
+  workspace?: string;
+}
+
+export async function reportCommand(o: ReportOptions): Promise<number> {
+  const root = resolve(o.workspace ?? process.cwd());
+  const exps = loadExperiments(root, (w) => process.stderr.write(`warning: ${w}\n`));
+  const table = buildTable(exps, { sort: o.sort, desc: o.desc, filters: o.filter, allParams: o.allParams });
+  const rocs = new Map<string, RocSeries[]>();
+  for (const r of table.rows) rocs.set(r.experiment.name, loadRocs(root, r.experiment));
+  // Without ROC points, the stage's own roc.png is shown instead (inline).
+  const rocImages = new Map<string, { file: string; dataUri: string }>();
+  for (const r of table.rows) {
+    if (rocs.get(r.experiment.name)?.length) continue;
+    const image = loadRocImage(root, r.experiment);
+    if (image) rocImages.set(r.experiment.name, image);
+  }
+  const html = renderReport({ table, rocs, rocImages, workspace: root, generatedAt: new Date() });
+  const out = o.out ? resolve(o.out) : resolve(root, 'results', 'report.html');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, html);
+  const withRoc = [...rocs.values()].filter((r) => r.length).length;
+  const pictures = rocImages.size ? `, ${rocImages.size} with a ROC picture only` : '';
+  process.stdout.write(`wrote ${relative(process.cwd(), out) || out} (${table.rows.length} experiments, ${withRoc} with ROC curves${pictures})\n`);
+  return 0;
+}
