@@ -180,7 +180,13 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     if (o.signal.aborted) return finish('interrupted', 'run interrupted before it started');
     if (blocked) return finish(blocked.state === 'interrupted' ? 'interrupted' : 'skipped', `upstream ${blocked.stage} ${blocked.state}`);
 
-    const inp = (await inputDigests(ws, stage, (n) => upstreamResults.get(n)?.outputs))!;
+    let inp: NonNullable<Awaited<ReturnType<typeof inputDigests>>>;
+    try {
+      inp = (await inputDigests(ws, stage, (n) => upstreamResults.get(n)?.outputs))!;
+    } catch (e) {
+      // An unreadable input (deleted since validation, a symlink inside a folder) fails this stage, not the run.
+      return finish('failed', 'input unreadable', (e as Error).message);
+    }
     res.inputs = inp.digests;
     const material = keyMaterial(stage, inp.digests);
     const key = stageKey(material);
@@ -268,6 +274,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       for (const out of stage.outputs) {
         if (!existsSync(outputs[out.name]!)) throw new StageFailed(`the stage finished without writing its output '${out.name}' (${out.type})`);
         stored[out.name] = await ws.store.ingest(outputs[out.name]!);
+        if (stored[out.name]!.type !== out.type) throw new StageFailed(`output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name]!.type === 'dir' ? 'folder' : 'file'}`);
       }
       const rec: StageRecord = { key, stage: stage.name, material, outputs: stored, completedAt: new Date().toISOString(), durationMs: Date.now() - t0, metrics };
       ws.store.writeRecord(rec); // commit point

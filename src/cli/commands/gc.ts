@@ -3,6 +3,7 @@
 // plus each experiment's latest state.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { FacepipeError } from '../../core/errors.js';
 import { acquireLock } from '../../execute/lock.js';
 import { Workspace } from '../../execute/workspace.js';
 import type { StageRecord } from '../../execute/store.js';
@@ -32,7 +33,8 @@ export async function gcCommand(o: GcOptions): Promise<number> {
     let freed = 0; let removed = 0;
     const rm = (p: string) => { freed += du(p); removed++; if (!o.dryRun) rmSync(p, { recursive: true, force: true }); };
     const runs = existsSync(ws.runsDir) ? readdirSync(ws.runsDir).sort() : [];
-    const keep = o.keepLast !== undefined ? Math.max(0, Number(o.keepLast)) : runs.length;
+    if (o.keepLast !== undefined && !/^\d+$/.test(o.keepLast)) throw new FacepipeError({ code: 'bad-value', file: 'command line', message: `--keep-last ${JSON.stringify(o.keepLast)}: expected a whole number of runs to keep`, hint: 'e.g. --keep-last 5' });
+    const keep = o.keepLast !== undefined ? Math.min(runs.length, Number(o.keepLast)) : runs.length;
     const dropped = runs.slice(0, runs.length - keep);
     for (const r of dropped) rm(join(ws.runsDir, r));
     const keys = new Set<string>();

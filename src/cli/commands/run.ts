@@ -48,6 +48,7 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
     if (!e.name || e.name === '.' || e.name === '..' || e.name === 'runs' || /[/\\]/.test(e.name)) throw new FacepipeError({ code: 'bad-name', file: 'command line', message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name (nor 'runs', which holds the run records)`, hint: 'use letters, digits, "_", "-" and "."; no "/" and no ".."' });
     resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
   }
+  resolveForWrite(loaded.ws.root, join('results', 'runs'), 'run records folder');
   const force = o.force ?? [];
   for (const f of force) {
     const stageName = f.includes('/') ? f.split('/')[1]! : f;
