@@ -1,6 +1,8 @@
 // Runner side of a stage worker: fork, stream progress, and stop it on abort (gently, then for sure).
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FromWorker, StartMessage } from './worker-protocol.js';
 
 const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -15,9 +17,28 @@ export class StageFailed extends Error {
   constructor(message: string, readonly aborted = false) { super(message); }
 }
 
-export function runInWorker(start: StartMessage, hooks: WorkerHooks, signal: AbortSignal): Promise<void> {
+const OWNER_FILE = '.worker-pid';
+
+/**
+ * A worker orphaned by a kill -9 of its runner exits on its own within ~2 s, but until then it could still
+ * write into the stage's scratch folder (e.g. an epoch checkpoint). Before reusing that folder, stop it.
+ */
+async function stopPreviousOwner(workDir: string): Promise<void> {
+  let pid: number;
+  try { pid = Number(readFileSync(join(workDir, OWNER_FILE), 'utf8')); } catch { return; }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+  let cmdline = '';
+  try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return; } // gone (or no /proc)
+  if (!cmdline.includes(workerPath)) return; // the pid now belongs to something else
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+export async function runInWorker(start: StartMessage, hooks: WorkerHooks, signal: AbortSignal): Promise<void> {
+  await stopPreviousOwner(start.ctx.workDir);
   return new Promise((resolve, reject) => {
     const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
+    try { writeFileSync(join(start.ctx.workDir, OWNER_FILE), String(child.pid)); } catch { /* scratch folder missing: nothing to guard */ }
     let settled = false;
     let result: { ok: true } | { ok: false; message: string; aborted: boolean } | undefined;
     const pipeLines = (stream: NodeJS.ReadableStream | null) => {
