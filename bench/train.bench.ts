@@ -1,0 +1,202 @@
+// Training throughput: EfficientNet-B0 + 512-d embedding at 64 px, one step = forward + identity CE + batch-hard
+// triplet + center loss + backward + Adam. Each TensorFlow.js backend runs in its own child process (clean peak
+// RSS, one backend per process); PyTorch runs bench/torch_train.py when python3 with torch is found.
+//
+//   npm run bench:train                       all available backends + PyTorch
+//   node dist/bench/train.bench.js --backends wasm --steps 5 --profile
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BackendName } from '../src/ml/types.js';
+
+interface Result {
+  backend: string;
+  detail: string;
+  batch: number;
+  steps: number;
+  imgPerSec: number;
+  /** From the fastest step: less sensitive to other processes on a shared machine. */
+  bestImgPerSec?: number;
+  stepMs: number[];
+  cpuMsPerStep?: number;
+  peakRssMb: number;
+  profile?: Array<[string, number, number]>;
+  error?: string;
+}
+
+const INPUT = Number(process.argv.includes('--size') ? process.argv[process.argv.indexOf('--size') + 1] : 64);
+const IDS_PER_BATCH = 8;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('train.bench: cannot find the repository root (package.json)');
+    dir = up;
+  }
+  return dir;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Runs in the child: one backend, warm-up then timed steps; prints one JSON line. */
+async function child(backend: BackendName): Promise<void> {
+  const tf = await import('@tensorflow/tfjs-core');
+  const { initBackend } = await import('../src/ml/backend/select.js');
+  const { createTriarchyNet } = await import('../src/ml/model/index.js');
+  const { triarchyLoss } = await import('../src/ml/losses/index.js');
+  const info = await initBackend(backend);
+  // cpu is ~0.6 img/s: a short measurement at batch 8 is enough.
+  const batch = Number(arg('batch') ?? (backend === 'cpu' ? 8 : 32));
+  const steps = Number(arg('steps') ?? (backend === 'cpu' ? 1 : 4));
+  const perId = Math.max(2, batch / IDS_PER_BATCH);
+  const numClasses = Math.ceil(batch / perId);
+  const net = createTriarchyNet({
+    backbone: { width: 1, depth: 1, inputSize: INPUT, bnMomentum: 0.9, dropConnect: 0.2 },
+    embeddingDim: 512, numClasses, seed: 0,
+  });
+  const x = tf.randomUniform([batch, INPUT, INPUT, 3], 0, 1, 'float32', 1) as import('@tensorflow/tfjs-core').Tensor4D;
+  const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => Math.floor(i / perId)), 'int32');
+  const optimizer = tf.train.adam(1e-3);
+  const step = () => {
+    const loss = optimizer.minimize(() => triarchyLoss(net.apply(x, true), labels, net.centers as import('@tensorflow/tfjs-core').Tensor2D).total, true, net.trainableVariables());
+    loss!.dataSync();
+    loss!.dispose();
+  };
+  step(); // warm-up: Adam slots, XNNPACK operators, JIT
+  const times: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const result: Result = {
+    backend, detail: `${info.version}, ${info.detail}`, batch, steps, stepMs: times.map((t) => Math.round(t)),
+    imgPerSec: batch / (median(times) / 1000), bestImgPerSec: batch / (Math.min(...times) / 1000), cpuMsPerStep: Math.round((cpu.user + cpu.system) / 1000 / steps),
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+  if (process.argv.includes('--profile')) result.profile = profileStep(tf, backend, step);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+}
+
+/** CPU time per kernel over one step (wraps every registered kernel of the backend). */
+function profileStep(tf: typeof import('@tensorflow/tfjs-core'), backend: string, step: () => void): Array<[string, number, number]> {
+  const totals = new Map<string, { ms: number; n: number }>();
+  for (const k of tf.getKernelsForBackend(backend)) {
+    const orig = k.kernelFunc;
+    tf.unregisterKernel(k.kernelName, backend);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: ((args: Parameters<typeof orig>[0]) => {
+        const t = process.cpuUsage();
+        const r = orig(args);
+        const u = process.cpuUsage(t);
+        const e = totals.get(k.kernelName) ?? { ms: 0, n: 0 };
+        e.ms += (u.user + u.system) / 1000;
+        e.n++;
+        totals.set(k.kernelName, e);
+        return r;
+      }) as typeof orig,
+    });
+  }
+  step();
+  return [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15).map(([k, v]) => [k, Math.round(v.ms), v.n]);
+}
+
+function runChild(backend: string): Result {
+  const extra = ['steps', 'batch', 'size'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
+  if (process.argv.includes('--profile')) extra.push('--profile');
+  const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', backend, ...extra], {
+    encoding: 'utf8', maxBuffer: 64 << 20,
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) {
+    const why = (r.stderr || r.stdout).split('\n').filter((l) => l.trim() && !l.startsWith('var Module')).slice(-3).join(' | ');
+    return { backend, detail: '', batch: 0, steps: 0, imgPerSec: 0, stepMs: [], peakRssMb: 0, error: why.slice(0, 300) || `exit ${r.status}` };
+  }
+  return JSON.parse(line.slice(7)) as Result;
+}
+
+/** PyTorch with `threads` threads; a string says why there is no figure. */
+function runTorch(threads: number): Result | string {
+  const script = join(repoRoot(), 'bench', 'torch_train.py');
+  // A pyenv/venv python3 may lack Debian's python3-torch: try the system one too.
+  for (const python of ['python3', '/usr/bin/python3']) {
+    const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (probe.status !== 0) continue;
+    const r = spawnSync(python, [script, '--batch', arg('batch') ?? '32', '--size', String(INPUT), '--threads', String(threads),
+      '--steps', arg('torch-steps') ?? '5'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    if (!line) return `PyTorch run failed: ${(r.stderr || '').split('\n').slice(-3).join(' | ')}`;
+    const result = JSON.parse(line.slice(7)) as Result;
+    result.backend = `pytorch ${threads}T`;
+    return result;
+  }
+  return 'PyTorch not found (python3 with torch; Debian: apt-get install -y python3-torch): column skipped';
+}
+
+async function main(): Promise<void> {
+  const childBackend = arg('child');
+  if (childBackend) return child(childBackend as BackendName);
+
+  const { probeBackends } = await import('../src/ml/backend/select.js');
+  const wanted = (arg('backends') ?? 'tensorflow,wasm,cpu').split(',');
+  const probes = await probeBackends();
+  console.log(`Training throughput: EfficientNet-B0 + Dense(512), ${INPUT} px, forward + CE + batch-hard triplet + center + backward + Adam`);
+  const load = (await import('node:os')).loadavg()[0];
+  const cores = (await import('node:os')).availableParallelism();
+  console.log(`  load average ${load.toFixed(2)} on ${cores} cores${load > cores / 2 ? ' (busy machine: figures are lower and noisy, PyTorch with 2 threads most of all)' : ''}`);
+  const results: Result[] = [];
+  for (const p of probes) {
+    if (!wanted.includes(p.name)) continue;
+    if (!p.available) {
+      console.log(`  ${p.name}: not available (${p.howToGet ?? p.detail})`);
+      continue;
+    }
+    process.stdout.write(`  ${p.name}: running...\n`);
+    results.push(runChild(p.name));
+  }
+  // The reference is PyTorch with 2 threads (the machine's cores); 1 thread is the per-core comparison with
+  // single-threaded wasm and is far less disturbed by other processes.
+  const torch = process.argv.includes('--no-torch') ? 'PyTorch skipped (--no-torch)' : runTorch(2);
+  const torchIps = typeof torch === 'string' ? undefined : torch.imgPerSec;
+  if (typeof torch !== 'string') {
+    results.push(torch);
+    const one = runTorch(1);
+    if (typeof one !== 'string') results.push(one);
+  }
+
+  const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
+  console.log('\n(x PyTorch: relative to PyTorch with 2 threads)');
+  console.log('| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    if (r.error) {
+      console.log(`| ${r.backend} | - | failed | - | - | - | - | - | - | ${r.error} |`);
+      continue;
+    }
+    const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
+    const best = r.bestImgPerSec ?? r.imgPerSec;
+    const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
+    console.log(`| ${r.backend} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`);
+  }
+  if (typeof torch === 'string') console.log(`\n${torch}`);
+  for (const r of results) {
+    if (!r.profile) continue;
+    console.log(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
+    for (const [k, ms, n] of r.profile) console.log(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

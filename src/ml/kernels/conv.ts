@@ -1,0 +1,117 @@
+// Conv2DBackpropFilter for wasm: im2col in JS, then a SIMD (or XNNPACK) matmul does the arithmetic.
+import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { simdKernelsFor } from './simd.js';
+import { f32, ptr, type KernelArgs, type RawKernel, type WasmBackendLike } from './wasm_util.js';
+
+export function makeConv2DBackpropFilterWasm(transpose: RawKernel, batchMatMul: RawKernel) {
+  return function conv2DBackpropFilterWasm(args: KernelArgs): TensorInfo {
+    const backend = args.backend as WasmBackendLike;
+    const { x, dy } = args.inputs;
+    const attrs = args.attrs as {
+      strides: [number, number] | number;
+      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+      dataFormat: 'NHWC' | 'NCHW';
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      filterShape: [number, number, number, number];
+    };
+    if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (facepipe wasm kernel): only NHWC is supported');
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO,
+      filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const M = N * OH * OW;
+    const K = KH * KW * C;
+    const pointwise = KH === 1 && KW === 1 && SH === 1 && SW === 1 && top === 0 && left === 0;
+    // cols[m, (kh, kw, c)]: the input patch seen by output position m (zero where it falls in the padding).
+    let cols: TensorInfo;
+    let ownCols = false;
+    if (pointwise) {
+      cols = { dataId: x.dataId, shape: [M, K], dtype: 'float32' };
+    } else {
+      cols = backend.makeOutput([M, K], 'float32');
+      ownCols = true;
+      const cs = f32(backend, cols);
+      const xs = f32(backend, x);
+      cs.fill(0);
+      let m = 0;
+      for (let b = 0; b < N; b++) {
+        for (let oh = 0; oh < OH; oh++) {
+          for (let ow = 0; ow < OW; ow++, m++) {
+            const rowOff = m * K;
+            for (let kh = 0; kh < KH; kh++) {
+              const ih = oh * SH + kh - top;
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < KW; kw++) {
+                const iw = ow * SW + kw - left;
+                if (iw < 0 || iw >= W) continue;
+                const xOff = ((b * H + ih) * W + iw) * C;
+                const cOff = rowOff + (kh * KW + kw) * C;
+                for (let c = 0; c < C; c++) cs[cOff + c] = xs[xOff + c];
+              }
+            }
+          }
+        }
+      }
+    }
+    // dW = cols^T @ dy: SIMD rank-1 updates when available, else explicit transpose + wasm matmul (wasm matmul
+    // with transposeA is 5-20x slower).
+    const simd = simdKernelsFor(backend.wasm.asm.memory);
+    if (simd) {
+      const dw = backend.makeOutput(attrs.filterShape, 'float32');
+      f32(backend, dw).fill(0);
+      simd.outer(ptr(backend, cols), ptr(backend, dy), ptr(backend, dw), M, K, CO);
+      if (ownCols) backend.disposeData(cols.dataId);
+      return dw;
+    }
+    const colsT = transpose({ inputs: { x: cols }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
+    if (ownCols) backend.disposeData(cols.dataId);
+    const a: TensorInfo = { dataId: colsT.dataId, shape: [1, K, M], dtype: 'float32' };
+    const b: TensorInfo = { dataId: dy.dataId, shape: [1, M, CO], dtype: 'float32' };
+    const out = batchMatMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+    backend.disposeData(colsT.dataId);
+    return { dataId: out.dataId, shape: attrs.filterShape, dtype: 'float32' };
+  };
+}
+
+/**
+ * Wraps the wasm BatchMatMul: transposed operands are transposed explicitly first (far faster in tfjs 4.22), and
+ * weight gradients x^T @ dy go to a SIMD rank-1 kernel (2-3x faster than transpose + XNNPACK, which repacks
+ * the big dy operand on every call; measured on B0 shapes from [32768,16]x[32768,96] to [32,1280]x[32,512]).
+ */
+export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: RawKernel) {
+  return function batchMatMulWasm(args: KernelArgs): TensorInfo {
+    const backend = args.backend as WasmBackendLike;
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    if (!transposeA && !transposeB) return batchMatMul(args) as TensorInfo;
+    let { a, b } = args.inputs;
+    if (transposeA && !transposeB && a.dtype === 'float32' && b.dtype === 'float32') {
+      const batchA = a.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+      const batchB = b.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+      const [m, ci] = a.shape.slice(-2);
+      const co = b.shape[b.shape.length - 1];
+      const simd = simdKernelsFor(backend.wasm.asm.memory);
+      if (simd && batchA === 1 && batchB === 1 && b.shape[b.shape.length - 2] === m) {
+        const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), ci, co];
+        const out = backend.makeOutput(outShape, 'float32');
+        f32(backend, out).fill(0);
+        simd.outer(ptr(backend, a), ptr(backend, b), ptr(backend, out), m, ci, co);
+        return out;
+      }
+    }
+    const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
+    const temps: TensorInfo[] = [];
+    if (transposeA) {
+      a = transpose({ inputs: { x: a }, backend, attrs: { perm: swapLast(a.shape.length) } }) as TensorInfo;
+      temps.push(a);
+    }
+    if (transposeB) {
+      b = transpose({ inputs: { x: b }, backend, attrs: { perm: swapLast(b.shape.length) } }) as TensorInfo;
+      temps.push(b);
+    }
+    const out = batchMatMul({ inputs: { a, b }, backend, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+    for (const t of temps) backend.disposeData(t.dataId);
+    return out;
+  };
+}
