@@ -15,7 +15,7 @@ const require = createRequire(import.meta.url);
 
 const NATIVE_HOW_TO_GET =
   'npm install @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu for CUDA 11.2 / cuDNN 8.1). Its install ' +
-  'script downloads libtensorflow 2.9.1 from storage.googleapis.com, so it needs that host to be reachable; ' +
+  'script downloads libtensorflow 2.9.1 from an outside download host at install time, so it needs internet access there; ' +
   'as an optional dependency a failed download is silent (check with `npm install --foreground-scripts`).';
 const WASM_HOW_TO_GET = 'npm install @tensorflow/tfjs-backend-wasm (a regular dependency of facepipe: reinstall)';
 const CPU_HOW_TO_GET = 'npm install @tensorflow/tfjs-backend-cpu (a regular dependency of facepipe: reinstall)';
