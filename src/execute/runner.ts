@@ -2,7 +2,7 @@
 // objects are intact, else run the stage in its own process, store its outputs, and commit the record last.
 // Several experiments (sweep points) can run together: a stage whose key is already running or done in
 // this run is shared, so common stages (split, pretext) run once.
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -242,6 +242,8 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
 
   const execute = async (stage: StageSpec, sid: string, key: string, material: KeyMaterial, inputPaths: Record<string, string>, reason: string) => {
     const t0 = Date.now();
+    // Scratch left by an interrupted run of this very key (e.g. epoch checkpoints): the stage resumes from it.
+    if (existsSync(ws.workDir(key)) && readdirSync(ws.workDir(key)).some((f) => f !== '.worker-pid')) reason += '; resuming from the interrupted run\'s checkpoint';
     o.emit({ type: 'stage-state', stage: sid, state: 'running', reason });
     const logPath = join(runDir, 'logs', `${sid.replace(/\//g, '__')}.log`);
     const log = (line: string) => { appendFileSync(logPath, line + '\n'); o.emit({ type: 'stage-log', stage: sid, line }); };
