@@ -70,6 +70,10 @@ async function main(argv: string[]): Promise<number> {
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts) => { const { gcCommand } = await import('./commands/gc.js'); code = await gcCommand(opts); });
 
+  program.command('kinds').description('list the stage kinds, or show one kind\'s inputs, outputs and params')
+    .argument('[kind]', 'a kind name, e.g. triarchy')
+    .action(async (kind: string | undefined) => { const { kindsCommand } = await import('./commands/kinds.js'); code = await kindsCommand(kind); });
+
   program.command('doctor').description('show the TensorFlow.js backends this machine has')
     .action(async () => { const { doctorCommand } = await import('./commands/doctor.js'); code = await doctorCommand(); });
 

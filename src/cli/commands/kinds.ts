@@ -1,0 +1,54 @@
+// facepipe kinds [NAME]: the stage kinds, their inputs, outputs and params (with defaults), from their own
+// schemas, so the documentation cannot drift from what validation enforces.
+import { didYouMean, FacepipeError } from '../../core/errors.js';
+import { loadKinds } from '../../stages/registry.js';
+import type { JsonSchema, StageKind } from '../../stages/kind.js';
+
+function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string[] {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((schema.required ?? []) as string[]);
+  for (const [name, s] of Object.entries(props)) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    const type = s.enum ? (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|') : Array.isArray(s.type) ? (s.type as string[]).join('|') : String(s.type ?? 'any');
+    const def = 'default' in s && !(typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default)) ? ` = ${JSON.stringify(s.default)}` : required.has(name) ? ' (required)' : '';
+    if (s.type === 'object' && s.properties) {
+      out.push(`  ${path}:${s.description ? `  ${s.description}` : ''}`);
+      paramLines(s, path, out);
+    } else {
+      out.push(`  ${path} (${type})${def}${s.description ? `  ${s.description}` : ''}`);
+    }
+  }
+  return out;
+}
+
+function describeKind(k: StageKind): string {
+  const defaults = {} as Record<string, unknown>;
+  const inputs = k.inputs(defaults as never);
+  const lines = [`${k.name} (version ${k.version}): ${k.description}`];
+  lines.push('inputs:');
+  if (inputs === 'any') lines.push('  any names: each becomes $FACEPIPE_IN_<name> / {inputs.<name>}');
+  else for (const i of inputs) lines.push(`  ${i.name}${i.optional ? ' (optional)' : ''}: ${i.description}`);
+  lines.push('outputs:');
+  let outputs: ReturnType<StageKind['outputs']> = [];
+  try { outputs = k.outputs(defaults as never); } catch { /* depends on params */ }
+  if (!outputs.length) lines.push('  as declared in params');
+  for (const o of outputs) lines.push(`  ${o.name} (${o.type}): ${o.description}`);
+  lines.push('params:', ...paramLines(k.paramsSchema));
+  return lines.join('\n');
+}
+
+export async function kindsCommand(name?: string): Promise<number> {
+  const reg = await loadKinds();
+  if (name) {
+    const k = reg.get(name);
+    if (!k) {
+      const guess = didYouMean(name, reg.names());
+      throw new FacepipeError({ code: 'unknown-kind', file: 'command line', message: `no stage kind named '${name}'`, hint: guess ? `did you mean '${guess}'?` : `kinds: ${reg.names().join(', ')}` });
+    }
+    process.stdout.write(describeKind(k) + '\n');
+    return 0;
+  }
+  for (const n of reg.names()) process.stdout.write(`${n.padEnd(10)} ${reg.get(n)!.description}\n`);
+  process.stdout.write('\nfacepipe kinds NAME shows its inputs, outputs and params.\n');
+  return 0;
+}
