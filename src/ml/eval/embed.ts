@@ -1,0 +1,69 @@
+// Embedding of image files and pair distances, shared by validation during training and the evaluate stage.
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ImageCache } from '../data/cache.js';
+import { rgb8ToFloat } from '../data/image.js';
+import { pairDistances } from './metrics.js';
+
+/** Anything with an inference-mode embedding: EmbeddingNet / TriarchyNet. */
+export interface Embedder {
+  embed(x: tf.Tensor4D, batchSize?: number): tf.Tensor2D;
+}
+
+export interface EmbedOptions {
+  /** Square input side the images are resized to. */
+  inputSize: number;
+  /** Images per forward pass. */
+  batchSize: number;
+  /** Average the embeddings of each image and its mirror image. */
+  flipAverage?: boolean;
+  cache?: ImageCache;
+  signal?: AbortSignal;
+}
+
+/** Embeddings of `files` (relative to `root`), one Float32Array row each, in order. */
+export async function embedFiles(net: Embedder, root: string, files: string[], opts: EmbedOptions): Promise<{ dim: number; rows: Float32Array[] }> {
+  const cache = opts.cache ?? new ImageCache();
+  const size = { width: opts.inputSize, height: opts.inputSize };
+  const per = opts.inputSize * opts.inputSize * 3;
+  const rows: Float32Array[] = [];
+  let dim = 0;
+  for (let start = 0; start < files.length; start += opts.batchSize) {
+    if (opts.signal?.aborted) throw new Error('embedding aborted');
+    const chunk = files.slice(start, start + opts.batchSize);
+    const data = new Float32Array(chunk.length * per);
+    const images = await Promise.all(chunk.map((f) => cache.get(join(root, f), size)));
+    images.forEach((img, i) => rgb8ToFloat(img, data, i * per));
+    const emb = tf.tidy(() => {
+      const x = tf.tensor4d(data, [chunk.length, opts.inputSize, opts.inputSize, 3]);
+      const e = net.embed(x, opts.batchSize);
+      if (!opts.flipAverage) return e;
+      // Mirror along the width axis (axis 2 of NHWC).
+      return tf.div(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2) as tf.Tensor2D;
+    });
+    const values = await emb.data() as Float32Array;
+    dim = emb.shape[1];
+    emb.dispose();
+    for (let i = 0; i < chunk.length; i++) rows.push(values.slice(i * dim, (i + 1) * dim));
+  }
+  return { dim, rows };
+}
+
+export interface PairLike {
+  image1: string;
+  image2: string;
+}
+
+/** Distances of the pairs, embedding every distinct image once. */
+export async function pairSetDistances(net: Embedder, root: string, pairs: PairLike[], opts: EmbedOptions): Promise<Float64Array> {
+  const files = [...new Set(pairs.flatMap((p) => [p.image1, p.image2]))].sort();
+  const { dim, rows } = await embedFiles(net, root, files, opts);
+  const index = new Map(files.map((f, i) => [f, i]));
+  const a = new Float32Array(pairs.length * dim);
+  const b = new Float32Array(pairs.length * dim);
+  pairs.forEach((p, i) => {
+    a.set(rows[index.get(p.image1)!]!, i * dim);
+    b.set(rows[index.get(p.image2)!]!, i * dim);
+  });
+  return pairDistances(a, b, dim);
+}

@@ -1,0 +1,51 @@
+// evaluate: verification metrics on the validation and test pairs.
+import type { StageKind } from '../kind.js';
+
+export interface EvaluateParams {
+  batch_size: number;
+  flip_average: boolean;
+  threshold_rule: 'eer' | 'accuracy';
+  predictions_rule: 'threshold' | 'median';
+}
+
+export const paramsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    batch_size: { type: 'integer', minimum: 1, default: 64, description: 'Images per embedding batch (memory only; no effect on results).' },
+    flip_average: {
+      type: 'boolean', default: false,
+      description: 'Embed each image and its mirror image and average the two embeddings (test-time augmentation; the original does not).',
+    },
+    threshold_rule: {
+      enum: ['eer', 'accuracy'], default: 'eer',
+      description: 'How the threshold is chosen on validation: at its equal-error point (transfers well from a few validation identities), or maximising its accuracy (overfits them).',
+    },
+    predictions_rule: {
+      enum: ['threshold', 'median'], default: 'threshold',
+      description: "Rule of predictions.csv: the threshold chosen on validation, or the original's median of the test distances.",
+    },
+  },
+} as const;
+
+export const kind: StageKind<EvaluateParams> = {
+  name: 'evaluate',
+  version: '1',
+  description: 'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
+  paramsSchema,
+  inputs: () => [
+    { name: 'model', description: "A prune stage's 'model' output (an inference model)." },
+    { name: 'dataset', description: 'The image folder the split was made from.' },
+    { name: 'splits', description: "A split stage's 'splits' output (validation.csv and test.csv)." },
+  ],
+  outputs: () => [
+    {
+      name: 'report', type: 'dir',
+      description: 'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves).',
+    },
+  ],
+  runModule: './run.js',
+  usesTensorflow: true,
+};
+
+export default kind;

@@ -1,0 +1,130 @@
+// The on-disk format of a split (the `splits` folder), shared by every stage that consumes it.
+//   train.csv       file,identity,<attribute columns...>   training images (paths relative to the dataset root)
+//   validation.csv  image1,image2,label                     verification pairs, label 1 = different person
+//   test.csv        image1,image2,label                     same format (the original challenge's)
+//   summary.json    identities per set, counts, attribute names, label convention
+// No absolute paths: the files must be identical wherever the workspace lives (cache determinism).
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseCsv } from '../../ml/data/dataset.js';
+
+export interface TrainImage {
+  file: string;
+  identity: string;
+  attributes: Record<string, string>;
+}
+
+export interface Pair {
+  image1: string;
+  image2: string;
+  /** True when the two images show different people (written as label 1). */
+  different: boolean;
+}
+
+export interface SplitSummary {
+  seed: number;
+  label_convention: string;
+  attributes: string[];
+  identities: { train: string[]; validation: string[]; test: string[] };
+  images: { train: number; validation: number; test: number };
+  pairs: Record<'validation' | 'test', { source: 'generated' | 'csv'; same: number; different: number; cross_attribute: number }>;
+}
+
+export const LABEL_CONVENTION = 'label 1 = different person, 0 = same person';
+
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+export function csvLine(fields: string[]): string {
+  return fields.map(csvField).join(',');
+}
+
+export function pairsCsv(pairs: Pair[]): string {
+  return ['image1,image2,label', ...pairs.map((p) => csvLine([p.image1, p.image2, p.different ? '1' : '0']))].join('\n') + '\n';
+}
+
+export function trainCsv(images: TrainImage[], attributes: string[]): string {
+  const lines = [csvLine(['file', 'identity', ...attributes])];
+  for (const im of images) lines.push(csvLine([im.file, im.identity, ...attributes.map((a) => im.attributes[a] ?? '')]));
+  return lines.join('\n') + '\n';
+}
+
+function rowsOf(text: string, file: string): { header: string[]; rows: string[][] } {
+  const rows = parseCsv(text.replace(/^\uFEFF/, '')).filter((r) => !(r.length === 1 && r[0]!.trim() === ''));
+  if (rows.length === 0) throw new Error(`${file}: empty CSV (a header row is required)`);
+  return { header: rows[0]!.map((h) => h.trim()), rows: rows.slice(1) };
+}
+
+/**
+ * Reads a pairs CSV with header image1,image2,label. `differentLabel` is the label value that means
+ * "different person" (the original challenge: 1); the other of 0/1 means same person.
+ */
+export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 = 1): Pair[] {
+  const { header, rows } = rowsOf(text, file);
+  const col = (name: string) => {
+    const i = header.findIndex((h) => h.toLowerCase() === name);
+    if (i < 0) throw new Error(`${file}: header must have columns image1,image2,label; found ${header.join(',')}`);
+    return i;
+  };
+  const [c1, c2, cl] = [col('image1'), col('image2'), col('label')];
+  if (rows.length === 0) throw new Error(`${file}: no pairs (only a header)`);
+  return rows.map((r, k) => {
+    const where = `${file} line ${k + 2}`;
+    if (r.length !== header.length) throw new Error(`${where}: ${r.length} fields, header has ${header.length}`);
+    const label = r[cl]!.trim();
+    if (label !== '0' && label !== '1') throw new Error(`${where}: label must be 0 or 1, got ${JSON.stringify(label)}`);
+    const image1 = r[c1]!.trim().split('\\').join('/');
+    const image2 = r[c2]!.trim().split('\\').join('/');
+    if (!image1 || !image2) throw new Error(`${where}: empty image path`);
+    return { image1, image2, different: Number(label) === differentLabel };
+  });
+}
+
+export function parseTrainCsv(text: string, file: string): TrainImage[] {
+  const { header, rows } = rowsOf(text, file);
+  if (header[0] !== 'file' || header[1] !== 'identity') throw new Error(`${file}: expected header file,identity,...; found ${header.join(',')}`);
+  const attrs = header.slice(2);
+  return rows.map((r, k) => {
+    if (r.length !== header.length) throw new Error(`${file} line ${k + 2}: ${r.length} fields, header has ${header.length}`);
+    const attributes: Record<string, string> = {};
+    attrs.forEach((a, i) => { attributes[a] = r[i + 2]!; });
+    return { file: r[0]!, identity: r[1]!, attributes };
+  });
+}
+
+export interface Splits {
+  train: TrainImage[];
+  validation: Pair[];
+  test: Pair[];
+  summary: SplitSummary;
+}
+
+/** Reads a `splits` folder written by the split stage. Errors name the file. */
+export async function readSplits(dir: string): Promise<Splits> {
+  const read = async (name: string) => {
+    const file = join(dir, name);
+    try {
+      return { text: await readFile(file, 'utf8'), file };
+    } catch (e) {
+      throw new Error(`cannot read ${file} (is the input wired to a split stage's 'splits' output?): ${(e as Error).message}`);
+    }
+  };
+  const t = await read('train.csv');
+  const v = await read('validation.csv');
+  const s = await read('test.csv');
+  const j = await read('summary.json');
+  return {
+    train: parseTrainCsv(t.text, t.file),
+    validation: parsePairsCsv(v.text, v.file, 1),
+    test: parsePairsCsv(s.text, s.file, 1),
+    summary: JSON.parse(j.text) as SplitSummary,
+  };
+}
+
+export async function writeSplits(dir: string, splits: Splits): Promise<void> {
+  await writeFile(join(dir, 'train.csv'), trainCsv(splits.train, splits.summary.attributes));
+  await writeFile(join(dir, 'validation.csv'), pairsCsv(splits.validation));
+  await writeFile(join(dir, 'test.csv'), pairsCsv(splits.test));
+  await writeFile(join(dir, 'summary.json'), JSON.stringify(splits.summary, null, 2) + '\n');
+}

@@ -1,0 +1,193 @@
+import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tensor4d, type Tensor, type Tensor2D, type Tensor4D } from '@tensorflow/tfjs-core';
+import { initBackend } from '../../ml/backend/select.js';
+import { makeBatchProvider } from '../../ml/data/batches.js';
+import { ImageCache } from '../../ml/data/cache.js';
+import { identityIndex } from '../../ml/data/dataset.js';
+import { rgb8ToFloat } from '../../ml/data/image.js';
+import { createRng, shuffleInPlace } from '../../ml/data/rng.js';
+import { recalibrateBatchNorm } from '../../ml/eval/bn-recalibrate.js';
+import { pairSetDistances } from '../../ml/eval/embed.js';
+import { verificationReport } from '../../ml/eval/metrics.js';
+import { triarchyLoss } from '../../ml/losses/triarchy.js';
+import { createTriarchyNet, ID_BN_MOMENTUM, loadBackboneInto, saveNet, type TriarchyNet } from '../../ml/model/index.js';
+import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
+import type { BackendPreference } from '../../ml/types.js';
+import type { StageRun } from '../kind.js';
+import { backboneConfig } from '../pretext/run.js';
+import { readSplits, type Pair } from '../split/format.js';
+import type { TriarchyParams } from './kind.js';
+
+interface Validation {
+  epoch: number;
+  accuracy: number;
+  auc: number;
+  eer: number;
+}
+
+/** Persistent state in workDir: which epochs were validated and the best so far (the best weights sit in best/). */
+interface SelectionState {
+  lastValidated: number;
+  best: Validation | null;
+  validations: Validation[];
+  /** Per-epoch mean losses up to lastValidated. */
+  losses: Array<{ epoch: number; loss: number; parts: Record<string, number> }>;
+}
+
+/** Epochs after which to validate: every `every` epochs and after the last (0 when there is no training). */
+export function validationEpochs(epochs: number, every: number): number[] {
+  const out: number[] = [];
+  for (let e = every; e < epochs; e += every) out.push(e);
+  out.push(epochs);
+  return out;
+}
+
+async function validate(net: TriarchyNet, root: string, pairs: Pair[], inputSize: number, flipAverage: boolean, cache: ImageCache, signal: AbortSignal): Promise<Omit<Validation, 'epoch'>> {
+  const dist = await pairSetDistances(net, root, pairs, { inputSize, batchSize: 64, flipAverage, cache, signal });
+  const r = verificationReport(dist, pairs.map((p) => p.different));
+  return { accuracy: r.accuracy_median, auc: r.auc, eer: r.eer };
+}
+
+/** Precise BN over all training images (no augmentation), in seeded random batches of the training batch size. */
+async function recalibrate(net: TriarchyNet, root: string, files: string[], size: number, batchSize: number, seed: string, momentum: number, cache: ImageCache): Promise<void> {
+  const order = shuffleInPlace(createRng(seed), files.map((_, i) => i));
+  const bs = Math.min(batchSize, files.length);
+  async function* batches(): AsyncGenerator<Tensor4D> {
+    for (let i = 0; i + bs <= order.length; i += bs) {
+      const per = size * size * 3;
+      const data = new Float32Array(bs * per);
+      for (let j = 0; j < bs; j++) rgb8ToFloat(await cache.get(join(root, files[order[i + j]!]!), { width: size, height: size }), data, j * per);
+      yield tensor4d(data, [bs, size, size, 3]);
+    }
+  }
+  await recalibrateBatchNorm(net, batches(), (name) => (name.startsWith('backbone/') ? momentum : ID_BN_MOMENTUM));
+}
+
+export const run: StageRun<TriarchyParams> = async (ctx) => {
+  const p = ctx.params;
+  const backend = await initBackend(ctx.backend as BackendPreference);
+  ctx.metrics({ backend: backend.name });
+  const root = ctx.inputs.dataset!;
+  const splits = await readSplits(ctx.inputs.splits!);
+  const train = splits.train;
+  const ids = identityIndex(train);
+  const P = p.sampler.identities;
+  if (ids.size < P) {
+    throw new Error(`the split has ${ids.size} training identities but triarchy.sampler.identities (P) is ${P}; lower P or give training more identities`);
+  }
+  const cfg = backboneConfig(p.backbone);
+  const net = createTriarchyNet({ backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed });
+  try {
+    if (p.init === 'pretext') {
+      const dir = ctx.inputs.pretext;
+      if (!dir) throw new Error("triarchy.init is 'pretext' but the input 'pretext' is not wired; wire it to pretext.backbone or set init: scratch");
+      try {
+        const n = await loadBackboneInto(net, dir);
+        ctx.log(`initialised ${n} backbone variables from the pretext stage`);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}; set triarchy.backbone width/depth equal to pretext.backbone`);
+      }
+    }
+
+    const cache = new ImageCache();
+    const batches = makeBatchProvider({
+      root,
+      items: train,
+      labels: { identity: train.map((t) => ids.get(t.identity)!) },
+      sampler: { kind: 'pk', p: P, k: p.sampler.images },
+      size: { width: cfg.inputSize, height: cfg.inputSize },
+      augment: { flip: p.augment.flip },
+      cache,
+    });
+    const lossCfg = {
+      epsilon: p.loss.label_smoothing,
+      margin: p.loss.margin,
+      weights: { id: p.loss.weights.identity, tri: p.loss.weights.triplet, ctr: p.loss.weights.center },
+    };
+
+    // Train in chunks that end at validation epochs. trainNet resumes from its epoch checkpoint, so a chunk
+    // interrupted anywhere (even between checkpoint and validation) continues where it stopped.
+    const checkpointDir = join(ctx.workDir, 'checkpoint');
+    const bestDir = join(ctx.workDir, 'best');
+    const statePath = join(ctx.workDir, 'selection.json');
+    let state: SelectionState = { lastValidated: -1, best: null, validations: [], losses: [] };
+    if (existsSync(statePath)) state = JSON.parse(await readFile(statePath, 'utf8')) as SelectionState;
+    const score = (v: Omit<Validation, 'epoch'>) => (p.select_by === 'auc' ? v.auc : v.accuracy);
+
+    for (const target of validationEpochs(p.epochs, p.validate_every)) {
+      if (target <= state.lastValidated) continue;
+      const result = await trainNet({
+        net,
+        batches,
+        loss: (out, batch) => triarchyLoss(out as { embedding: Tensor; logits: Tensor }, batch.labels.identity!, net.centers as unknown as Tensor2D, lossCfg),
+        epochs: target,
+        lr: p.optimizer.lr,
+        milestones: p.optimizer.milestones,
+        gamma: p.optimizer.gamma,
+        seed: p.seed,
+        checkpointDir,
+        microBatch: p.micro_batch ?? undefined,
+        signal: ctx.signal,
+        onStep: (s) => ctx.progress(`epoch ${s.epoch}/${p.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
+        onEpoch: (e) => {
+          const line = formatEpoch({ ...e, epochs: p.epochs });
+          ctx.progress(line);
+          ctx.log(line);
+        },
+      });
+      if (result.resumedFrom > 0 && result.history.length > 0 && result.resumedFrom > state.lastValidated) {
+        ctx.log(`resumed after epoch ${result.resumedFrom}`);
+      }
+      const losses = result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts }));
+
+      if (p.recalibrate_bn) {
+        ctx.progress(`epoch ${target}/${p.epochs}, re-estimating BatchNorm statistics`);
+        await recalibrate(net, root, train.map((t) => t.file), cfg.inputSize, P * p.sampler.images, `${p.seed}:bn:${target}`, cfg.bnMomentum, cache);
+      }
+      ctx.progress(`epoch ${target}/${p.epochs}, validating`);
+      const v: Validation = { epoch: target, ...(await validate(net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)) };
+      const improved = state.best === null || score(v) > score(state.best);
+      if (improved) {
+        // Replace best/ atomically enough: write aside, then swap.
+        await rm(`${bestDir}.tmp`, { recursive: true, force: true });
+        await saveNet(net, `${bestDir}.tmp`);
+        await rm(bestDir, { recursive: true, force: true });
+        await rename(`${bestDir}.tmp`, bestDir);
+      }
+      state = {
+        lastValidated: target,
+        best: improved ? v : state.best,
+        validations: [...state.validations.filter((x) => x.epoch !== target), v],
+        losses,
+      };
+      await writeFile(`${statePath}.tmp`, JSON.stringify(state));
+      await rename(`${statePath}.tmp`, statePath);
+      const line = `validation after epoch ${target}: accuracy ${v.accuracy.toFixed(4)}, AUC ${v.auc.toFixed(4)}, EER ${v.eer.toFixed(4)}${improved ? ' (best so far, saved)' : ''}`;
+      ctx.log(line);
+      ctx.progress(line);
+    }
+
+    const best = state.best!;
+    await mkdir(ctx.outputs.model!, { recursive: true });
+    await cp(bestDir, ctx.outputs.model!, { recursive: true });
+    // Deterministic training record (no timings).
+    await writeFile(join(ctx.outputs.model!, 'training.json'), JSON.stringify({
+      select_by: p.select_by,
+      best_epoch: best.epoch,
+      validations: state.validations,
+      losses: state.losses,
+    }, null, 1) + '\n');
+    ctx.metrics({
+      best_epoch: best.epoch,
+      val_accuracy: Number(best.accuracy.toFixed(4)),
+      val_auc: Number(best.auc.toFixed(4)),
+      train_identities: ids.size,
+    });
+  } finally {
+    net.dispose();
+  }
+};
+
+export default run;

@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kind } from '../../src/stages/triarchy/kind.js';
+import { run, validationEpochs } from '../../src/stages/triarchy/run.js';
+import { CMU_FACES, fakeContext } from './fake-context.js';
+import { tinyPretext, tinySplits, tinyTriarchyParams } from './face-fixture.js';
+
+test('validationEpochs: every N epochs and after the last', () => {
+  assert.deepEqual(validationEpochs(25, 10), [10, 20, 25]);
+  assert.deepEqual(validationEpochs(20, 10), [10, 20]);
+  assert.deepEqual(validationEpochs(3, 1), [1, 2, 3]);
+  assert.deepEqual(validationEpochs(0, 10), [0]);
+});
+
+test('triarchy: from the pretext backbone, validates each epoch and keeps the best checkpoint', async () => {
+  const inputs = { dataset: CMU_FACES(), splits: await tinySplits(), pretext: await tinyPretext() };
+  const ctx = fakeContext(kind, tinyTriarchyParams, inputs);
+  try {
+    await run(ctx);
+    assert.ok(ctx.logs.some((l) => /initialised \d+ backbone variables from the pretext stage/.test(l)));
+    const training = JSON.parse(readFileSync(join(ctx.outputs.model!, 'training.json'), 'utf8'));
+    assert.deepEqual(training.validations.map((v: { epoch: number }) => v.epoch), [1, 2]);
+    // Best = first epoch with the highest validation accuracy (strictly greater replaces).
+    const accs: number[] = training.validations.map((v: { accuracy: number }) => v.accuracy);
+    assert.equal(training.best_epoch, accs.indexOf(Math.max(...accs)) + 1);
+    assert.equal(ctx.recorded.best_epoch, training.best_epoch);
+    assert.equal(training.losses.length, 2);
+    const model = JSON.parse(readFileSync(join(ctx.outputs.model!, 'model.json'), 'utf8'));
+    assert.equal(model.modelTopology.facepipe.kind, 'triarchy');
+    assert.equal(model.modelTopology.facepipe.numClasses, 4);
+    assert.equal(model.modelTopology.facepipe.embeddingDim, 16);
+  } finally {
+    ctx.cleanup();
+  }
+});
+
+test('triarchy: an interrupted run resumes from its epoch checkpoint to the same result', async () => {
+  const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
+  const params = { ...tinyTriarchyParams, init: 'scratch', epochs: 3 };
+  const straight = fakeContext(kind, params, inputs);
+  const controller = new AbortController();
+  const interrupted = fakeContext(kind, params, inputs, { signal: controller.signal });
+  try {
+    await run(straight);
+    // Abort as soon as epoch 2 starts (after epoch 1's checkpoint and validation).
+    const progress = interrupted.progress;
+    interrupted.progress = (t) => { progress(t); if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt')); };
+    await assert.rejects(run(interrupted), /aborted/);
+    const resumed = fakeContext(kind, params, inputs, { root: join(interrupted.workDir, '..') });
+    await run(resumed);
+    assert.ok(resumed.logs.every((l) => !/validation after epoch 1/.test(l)), 'epoch 1 was validated before the interruption');
+    for (const f of ['weights.bin', 'training.json', 'model.json']) {
+      assert.deepEqual(readFileSync(join(resumed.outputs.model!, f)), readFileSync(join(straight.outputs.model!, f)), `${f} differs after resume`);
+    }
+  } finally {
+    straight.cleanup();
+    interrupted.cleanup();
+  }
+});
+
+test('triarchy: clear errors for a missing pretext input and too few identities', async () => {
+  const splits = await tinySplits();
+  const a = fakeContext(kind, tinyTriarchyParams, { dataset: CMU_FACES(), splits });
+  const b = fakeContext(kind, { ...tinyTriarchyParams, init: 'scratch', sampler: { identities: 5, images: 2 } }, { dataset: CMU_FACES(), splits });
+  try {
+    await assert.rejects(run(a), /input 'pretext' is not wired/);
+    await assert.rejects(run(b), /4 training identities but triarchy.sampler.identities \(P\) is 5/);
+  } finally {
+    a.cleanup();
+    b.cleanup();
+  }
+  const pretextInput = (init: string) => {
+    const inputs = kind.inputs({ init } as never);
+    return inputs === 'any' ? undefined : inputs.find((i) => i.name === 'pretext');
+  };
+  assert.equal(pretextInput('scratch')?.optional, true);
+  assert.equal(pretextInput('pretext')?.optional, false);
+});
+
+test('triarchy: recalibrate_bn re-estimates BatchNorm statistics before validating', async () => {
+  const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
+  const params = { ...tinyTriarchyParams, init: 'scratch', epochs: 1, backbone: { ...tinyTriarchyParams.backbone, bn_momentum: 0.99 } };
+  const plain = fakeContext(kind, params, inputs);
+  const recal = fakeContext(kind, { ...params, recalibrate_bn: true }, inputs);
+  try {
+    await run(plain);
+    await run(recal);
+    assert.ok(recal.progressLines.some((l) => /re-estimating BatchNorm statistics/.test(l)));
+    assert.ok(!plain.progressLines.some((l) => /re-estimating/.test(l)));
+    // Same training, different moving statistics in the saved model.
+    assert.notDeepEqual(readFileSync(join(recal.outputs.model!, 'weights.bin')), readFileSync(join(plain.outputs.model!, 'weights.bin')));
+  } finally {
+    plain.cleanup();
+    recal.cleanup();
+  }
+});
