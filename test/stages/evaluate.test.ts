@@ -45,11 +45,18 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
 
     const png = await sharp(join(report, 'roc.png')).metadata();
     assert.equal(png.format, 'png');
+    const roc = JSON.parse(readFileSync(join(report, 'roc.json'), 'utf8'));
+    for (const set of ['test', 'validation']) {
+      assert.equal(roc[set].far.length, roc[set].tar.length);
+      assert.equal(roc[set].far[0], 0);
+      assert.equal(roc[set].far.at(-1), 1);
+      assert.equal(roc[set].tar.at(-1), 1);
+    }
 
     // Same inputs, same outputs (the cache relies on it).
     const again = fakeContext(kind, {}, inputs);
     await run(again);
-    for (const f of ['metrics.json', 'predictions.csv', 'roc.png']) {
+    for (const f of ['metrics.json', 'predictions.csv', 'roc.png', 'roc.json']) {
       assert.deepEqual(readFileSync(join(again.outputs.report!, f)), readFileSync(join(report, f)), f);
     }
     again.cleanup();

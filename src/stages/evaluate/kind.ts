@@ -30,7 +30,7 @@ export const paramsSchema = {
 
 export const kind: StageKind<EvaluateParams> = {
   name: 'evaluate',
-  version: '1',
+  version: '2',
   description: 'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
   paramsSchema,
   inputs: () => [
@@ -41,7 +41,7 @@ export const kind: StageKind<EvaluateParams> = {
   outputs: () => [
     {
       name: 'report', type: 'dir',
-      description: 'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves).',
+      description: 'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves), roc.json (their points: far, tar, thresholds per set).',
     },
   ],
   runModule: './run.js',

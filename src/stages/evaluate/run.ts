@@ -50,11 +50,14 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     await writeFile(join(out, 'predictions.csv'), pairsCsv(splits.test.map((x, i) => ({ image1: x.image1, image2: x.image2, different: pred[i] === 1 }))));
 
     const testRoc = rocCurve(testDist, testLabels);
+    const valRoc = rocCurve(valDist, valLabels);
     await writeRocPng(join(out, 'roc.png'), testRoc, {
       title: `ROC: test AUC ${test.auc.toFixed(3)}, EER ${test.eer.toFixed(3)}`,
       label: `test (${test.pairs} pairs)`,
-      extra: [{ roc: rocCurve(valDist, valLabels), label: `validation (${validation.pairs} pairs)` }],
+      extra: [{ roc: valRoc, label: `validation (${validation.pairs} pairs)` }],
     });
+    // The curves' points, for `facepipe report` to overlay experiments (the -Infinity threshold becomes null).
+    await writeFile(join(out, 'roc.json'), JSON.stringify({ test: testRoc, validation: valRoc }) + '\n');
 
     const r4 = (x: number) => Number(x.toFixed(4));
     ctx.log(`test: accuracy ${r4(test.accuracy_threshold!)} (validation threshold), ${r4(test.accuracy_median)} (median rule), AUC ${r4(test.auc)}, EER ${r4(test.eer)}`);
