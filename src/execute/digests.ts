@@ -1,8 +1,8 @@
 // Content digests of files and folders, with a stat cache: a file whose (device, inode, size, mtime, ctime)
 // are unchanged since it was last hashed is not read again. ctime changes on any write (and cannot be set
 // by tools), so an in-place edit is always seen.
-import { lstat, readdir, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, hashFile, sha256 } from '../core/hash.js';
 import { FacepipeError } from '../core/errors.js';
@@ -40,7 +40,8 @@ export class Digests {
   /** sha256 of a regular file, from the stat cache when the file is provably unchanged. */
   async fileDigest(path: string): Promise<{ digest: string; size: number; exec: boolean }> {
     await this.load();
-    const st = await lstat(path, { bigint: true });
+    // Synchronous stat: a folder of many small files costs one thread-pool round trip per call otherwise.
+    const st = lstatSync(path, { bigint: true });
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     const sig = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     const hit = this.entries.get(path);
@@ -56,11 +57,11 @@ export class Digests {
   async dirManifest(dir: string): Promise<DirManifest> {
     const entries: ManifestEntry[] = [];
     const walk = async (rel: string) => {
-      const names = (await readdir(join(dir, rel))).sort();
+      const names = readdirSync(join(dir, rel)).sort();
       for (const name of names) {
         const r = rel ? `${rel}/${name}` : name;
         const abs = join(dir, r);
-        const st = await lstat(abs);
+        const st = lstatSync(abs);
         if (st.isDirectory()) await walk(r);
         else if (st.isFile()) {
           const d = await this.fileDigest(abs);
@@ -75,8 +76,19 @@ export class Digests {
   }
 
   /** Digest of a file or folder (a folder's digest is that of its canonical manifest). */
+  /**
+   * Digest of a pipeline's input path, computed once per Digests instance (one run): several stages reading
+   * the same dataset folder walk it once.
+   */
+  inputDigest(path: string): Promise<{ type: OutputType; digest: string }> {
+    let d = this.inputs.get(path);
+    if (!d) { d = this.pathDigest(path); this.inputs.set(path, d); }
+    return d;
+  }
+  private inputs = new Map<string, Promise<{ type: OutputType; digest: string }>>();
+
   async pathDigest(path: string): Promise<{ type: OutputType; digest: string; manifest?: DirManifest }> {
-    const st = await lstat(path);
+    const st = lstatSync(path);
     if (st.isDirectory()) {
       const manifest = await this.dirManifest(path);
       return { type: 'dir', digest: manifestDigest(manifest), manifest };

@@ -103,7 +103,7 @@ export async function inputDigests(ws: Workspace, stage: StageSpec, upstream: (n
       if (!existsSync(abs)) {
         throw new FacepipeError({ code: 'input-missing', message: `input '${name}' of stage '${stage.name}' names ${ref.path}, which does not exist`, ...stage.inputWhere[name], hint: 'create it, or fix the path (relative to the workspace root)' });
       }
-      digests[name] = (await ws.digests.pathDigest(abs)).digest;
+      digests[name] = (await ws.digests.inputDigest(abs)).digest;
       paths[name] = abs;
       labels[name] = ref.path;
     }

@@ -3,7 +3,8 @@ import { FacepipeError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
 import type { EventSink, RunEvent } from '../../core/events.js';
 import { acquireLock } from '../../execute/lock.js';
-import { runExperiments, type Experiment } from '../../execute/runner.js';
+import { runExperiments, type Experiment, type StageResult } from '../../execute/runner.js';
+import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
 import { loadAll, type CommonOptions } from '../context.js';
 import { jsonRenderer } from '../renderers/json.js';
@@ -78,10 +79,8 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
     const memoryBudgetMB = o.maxMemory !== undefined ? Number(o.maxMemory) : undefined;
     const result = await runExperiments({ workspace: loaded.ws, experiments, jobs, force, backend, emit: renderer.sink, signal: controller.signal, argv: process.argv.slice(2), memoryBudgetMB });
     await renderer.done();
-    if (result.status === 'ok' && experiments.length === 1) {
-      const outs = result.stages.flatMap((s) => Object.values(s.outputs).map((x) => x.path.slice(loaded.ws.root.length + 1)));
-      if (outs.length) process.stdout.write(`outputs: results/${experiments[0]!.name}/<stage>/<output> (${outs.length} outputs)\n`);
-    }
+    if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json') process.stdout.write(outputSummary(loaded.ws.root, result.stages));
+    else if (result.status === 'ok' && o.progress !== 'json') process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
     for (const s of result.stages.filter((x) => x.state === 'failed')) process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
@@ -89,4 +88,25 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */
+export function outputSummary(root: string, stages: StageResult[]): string {
+  const lines: string[] = [];
+  for (const s of stages) {
+    for (const o of Object.values(s.outputs)) {
+      const rel = o.path.slice(root.length + 1) + (o.type === 'dir' ? '/' : '');
+      let files = '';
+      if (o.type === 'dir') {
+        try {
+          const names = readdirSync(o.path).sort();
+          files = names.slice(0, 6).join(', ') + (names.length > 6 ? `, ... (${names.length} files)` : '');
+        } catch { /* not materialised */ }
+      }
+      lines.push(`  ${rel.padEnd(44)} ${files}`);
+    }
+  }
+  const last = stages.at(-1);
+  const figures = last ? Object.entries(last.metrics).filter(([k]) => k !== 'backend').map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`) : [];
+  return `outputs:\n${lines.join('\n')}\n${figures.length ? `${last!.stage}: ${figures.join(', ')}\n` : ''}`;
 }
