@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackboneConfig, TrainableNet } from '../types.js';
 import { EfficientNetBackbone } from './efficientnet.js';
-import { createDense, dense, ParamStore, SeedStream, type DenseParams } from './ops.js';
+import { createDense, dense, type DenseParams } from './ops.js';
+import { NetBase } from './net-base.js';
 
 export interface PretextOptions {
   backbone: BackboneConfig;
@@ -11,17 +12,14 @@ export interface PretextOptions {
   seed: number;
 }
 
-export class PretextNet implements TrainableNet {
-  readonly store: ParamStore;
+export class PretextNet extends NetBase implements TrainableNet {
   readonly backbone: EfficientNetBackbone;
   readonly heads = new Map<string, DenseParams>();
-  private readonly seeds: SeedStream;
 
   constructor(readonly options: PretextOptions) {
+    super(options.seed);
     const names = Object.keys(options.heads);
     if (names.length === 0) throw new Error('pretext heads: give at least one head, e.g. { pose: 4 }');
-    this.store = new ParamStore(options.seed);
-    this.seeds = new SeedStream(options.seed);
     this.backbone = new EfficientNetBackbone(options.backbone, this.store, 'backbone');
     for (const name of names) {
       const classes = options.heads[name];
@@ -39,23 +37,7 @@ export class PretextNet implements TrainableNet {
     return out;
   }
 
-  /** Reseeds drop-connect for the following apply() calls (TrainableNet.setStepSeed). */
-  setStepSeed(seed: string): void {
-    this.seeds.reset(seed);
-  }
 
-  namedVariables(): Map<string, tf.Variable> {
-    return this.store.vars;
-  }
-  trainableVariables(): tf.Variable[] {
-    return this.store.trainableVariables();
-  }
-  stateVariables(): tf.Variable[] {
-    return this.store.stateVariables();
-  }
-  dispose(): void {
-    this.store.dispose();
-  }
 }
 
 export function createPretextNet(opts: PretextOptions): PretextNet {

@@ -3,7 +3,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackboneConfig, TrainableNet } from '../types.js';
 import { EfficientNetBackbone } from './efficientnet.js';
-import { batchNorm, createBatchNorm, createDense, dense, ParamStore, SeedStream, type BatchNormParams, type DenseParams } from './ops.js';
+import { batchNorm, createBatchNorm, createDense, dense, type BatchNormParams, type DenseParams } from './ops.js';
+import { NetBase } from './net-base.js';
 
 export interface TriarchyOptions {
   backbone: BackboneConfig;
@@ -16,16 +17,13 @@ export const ID_BN_EPSILON = 1e-5;
 export const ID_BN_MOMENTUM = 0.9;
 
 /** Backbone + embedding; the part that survives to inference. */
-export class EmbeddingNet {
-  readonly store: ParamStore;
+export class EmbeddingNet extends NetBase {
   readonly backbone: EfficientNetBackbone;
   readonly embeddingLayer: DenseParams;
-  protected readonly seeds: SeedStream;
 
   constructor(readonly backboneConfig: BackboneConfig, readonly embeddingDim: number, seed: number) {
+    super(seed);
     if (!(Number.isInteger(embeddingDim) && embeddingDim > 0)) throw new Error(`embeddingDim must be a positive integer, got ${embeddingDim}`);
-    this.store = new ParamStore(seed);
-    this.seeds = new SeedStream(seed);
     this.backbone = new EfficientNetBackbone(backboneConfig, this.store, 'backbone');
     this.embeddingLayer = createDense(this.store, 'embedding', this.backbone.outChannels, embeddingDim, true);
   }
@@ -46,24 +44,7 @@ export class EmbeddingNet {
     return out;
   }
 
-  /** Reseeds drop-connect for the following apply() calls (TrainableNet.setStepSeed). */
-  setStepSeed(seed: string): void {
-    this.seeds.reset(seed);
-  }
 
-  /** Named variables (logical names, as saved in files). */
-  namedVariables(): Map<string, tf.Variable> {
-    return this.store.vars;
-  }
-  trainableVariables(): tf.Variable[] {
-    return this.store.trainableVariables();
-  }
-  stateVariables(): tf.Variable[] {
-    return this.store.stateVariables();
-  }
-  dispose(): void {
-    this.store.dispose();
-  }
 }
 
 export class TriarchyNet extends EmbeddingNet implements TrainableNet {
