@@ -5,10 +5,9 @@
 //   npm run bench:train                       all available backends + PyTorch
 //   node dist/bench/train.bench.js --backends wasm --steps 5 --profile
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { BackendName } from '../src/ml/types.js';
+import { packageRoot } from '../src/core/package-root.js';
 
 interface Result {
   backend: string;
@@ -33,15 +32,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('train.bench: cannot find the repository root (package.json)');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = packageRoot;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

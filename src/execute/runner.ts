@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { totalmem } from 'node:os';
 import { FacepipeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
+import { packageRoot } from '../core/package-root.js';
 import type { EventSink, StageState } from '../core/events.js';
 import { explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../plan/keys.js';
 import type { StageGraph } from '../plan/graph.js';
@@ -329,7 +330,7 @@ function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, s
 /** A dependency's version from its package.json, without loading the package. */
 export function packageVersion(name: string): string | undefined {
   try {
-    return (JSON.parse(readFileSync(new URL(`../../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(packageRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
   } catch { return undefined; }
 }
 
@@ -337,7 +338,7 @@ let cachedVersion: string | undefined;
 export function facepipeVersion(): string {
   if (!cachedVersion) {
     try {
-      cachedVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+      cachedVersion = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
     } catch { cachedVersion = 'unknown'; }
   }
   return cachedVersion;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadExperiments, loadRocImage, loadRocs, type RocSeries } from '../../src/compare/load.js';
 import { renderReport, xAxisFor } from '../../src/compare/report.js';
@@ -10,6 +10,7 @@ import { escapeHtml, logTicks, niceTicks, plotSvg } from '../../src/compare/svg.
 import { buildTable } from '../../src/compare/table.js';
 import { probePage } from './chromium.js';
 import { HOSTILE, HOSTILE_NAME, makeCompareWorkspace, MARGINS, RATES } from './fixture.js';
+import { packageRoot } from '../../src/core/package-root.js';
 
 function fixtureReport(filters: string[] = []): { html: string; rows: number; withRoc: number; images: number } {
   const { root } = makeCompareWorkspace();
@@ -122,15 +123,7 @@ test('report: renders in headless Chromium (table, plots, ROC curves) with no co
   assert.ok(r.ms < 20000, `took ${r.ms} ms`);
 });
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = packageRoot;
 
 test('cli: facepipe exps and facepipe report on a workspace', () => {
   const { root, grid } = makeCompareWorkspace();

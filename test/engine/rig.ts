@@ -4,19 +4,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { RunEvent } from '../../src/core/events.js';
+import { packageRoot } from '../../src/core/package-root.js';
 
-/** The repo root: the nearest folder above this (compiled) file that holds package.json. */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-}
+export const repoRoot = packageRoot;
 
 export const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 

@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -15,18 +13,11 @@ import { createRng, restoreRng } from '../../src/ml/data/rng.js';
 import { pkEpoch, shuffledEpoch } from '../../src/ml/data/sampler.js';
 import { augment, hflip, randomCrop, randomErase, rotate, type FloatImage } from '../../src/ml/data/augment.js';
 import { checkImages, makeBatchProvider } from '../../src/ml/data/batches.js';
+import { packageRoot } from '../../src/core/package-root.js';
 
 await tf.setBackend('cpu');
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test file');
-    dir = up;
-  }
-  return dir;
-}
+const repoRoot = packageRoot;
 const CMU = join(repoRoot(), 'data', 'cmu-faces');
 
 test('listDataset: CMU faces folders with attributes from file names', async () => {

@@ -1,21 +1,12 @@
 // A StageContext for calling a kind's run() directly in tests: temp dirs, recorded log/metrics.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { StageContext, StageKind } from '../../src/stages/kind.js';
 import { validator } from '../../src/spec/ajv.js';
+import { packageRoot } from '../../src/core/package-root.js';
 
-/** The repository root (the folder holding package.json), from src or from dist. */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-}
+export const repoRoot = packageRoot;
 
 export const CMU_FACES = () => join(repoRoot(), 'data', 'cmu-faces');
 
