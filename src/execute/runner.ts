@@ -122,7 +122,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const results: StageResult[] = [];
   const backendsUsed: Record<string, string> = {};
-  const shared = new Map<string, Promise<{ record?: StageRecord; state: StageState; reason: string; durationMs: number; error?: string }>>();
+  const shared = new Map<string, Promise<{ record?: StageRecord; state: StageState; reason: string; durationMs: number; error?: string; releaseSlot?: () => void }>>();
 
   // Admission: at most `jobs` stages at once, and within the memory budget (one stage always may run,
   // whatever its estimate, so nothing waits forever). Waiting stages start in arrival order.
@@ -209,36 +209,48 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
         const reason = forced ? 'forced (--force)' : existing ? 'cached output missing or corrupt' : explainRerun(stage, material, last?.material, inp.labels);
         const mem = stageMemoryMB(stage);
         await acquire(mem);
+        // The slot is held until the stage's outputs are in results/ and 'done' is said (releaseSlot below),
+        // so with --jobs 1 no other stage reports 'running' before this one reports 'done'.
+        let released = false;
+        const releaseSlot = () => { if (!released) { released = true; release(mem); } };
         try {
-          if (o.signal.aborted) return { state: 'interrupted' as StageState, reason: 'run interrupted before it started', durationMs: 0 };
-          return await execute(stage, sid, key, material, inp.paths, reason);
-        } finally {
-          release(mem);
+          if (o.signal.aborted) return { state: 'interrupted' as StageState, reason: 'run interrupted before it started', durationMs: 0, releaseSlot };
+          return { ...(await execute(stage, sid, key, material, inp.paths, reason)), releaseSlot };
+        } catch (e) {
+          releaseSlot();
+          throw e;
         }
       })();
       shared.set(key, pending);
     }
+    const settle = async (out: Awaited<typeof pending>) => {
+      res.durationMs = out.durationMs;
+      if (out.record) {
+        res.metrics = out.record.metrics;
+        try {
+          for (const [name, so] of Object.entries(out.record.outputs)) {
+            const dest = ws.outputPath(exp.name, stage.name, name);
+            await ws.store.materialize(so, dest);
+            res.outputs[name] = { ...so, path: dest };
+          }
+        } catch (e) {
+          // E.g. results/<exp> turned into a symlink out of the workspace: this stage fails, the run ends cleanly.
+          return finish('failed', out.reason, (e as Error).message);
+        }
+        if (lastState[stage.name]?.key !== key) {
+          lastState[stage.name] = { key, material };
+          writeFileAtomic(ws.lastStatePath(exp.name), JSON.stringify(lastState), { durable: false });
+        }
+      }
+      return finish(out.state, out.reason, out.error);
+    };
     o.emit({ type: 'stage-state', stage: sid, state: 'waiting' });
     const out = await pending;
-    res.durationMs = out.durationMs;
-    if (out.record) {
-      res.metrics = out.record.metrics;
-      try {
-        for (const [name, so] of Object.entries(out.record.outputs)) {
-          const dest = ws.outputPath(exp.name, stage.name, name);
-          await ws.store.materialize(so, dest);
-          res.outputs[name] = { ...so, path: dest };
-        }
-      } catch (e) {
-        // E.g. results/<exp> turned into a symlink out of the workspace: this stage fails, the run ends cleanly.
-        return finish('failed', out.reason, (e as Error).message);
-      }
-      if (lastState[stage.name]?.key !== key) {
-        lastState[stage.name] = { key, material };
-        writeFileAtomic(ws.lastStatePath(exp.name), JSON.stringify(lastState), { durable: false });
-      }
+    try {
+      return await settle(out);
+    } finally {
+      out.releaseSlot?.();
     }
-    return finish(out.state, out.reason, out.error);
   };
 
   const execute = async (stage: StageSpec, sid: string, key: string, material: KeyMaterial, inputPaths: Record<string, string>, reason: string) => {

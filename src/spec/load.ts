@@ -264,7 +264,15 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
           continue;
         }
         inputs[inName] = { from: 'stage', stage: m[1]!, output: m[2]! };
-      } else if (isPlainObject(ref) && typeof ref.path === 'string') {
+      } else if (!isPlainObject(ref) || typeof ref.path !== 'string' || ref.path === '' || Object.keys(ref).length !== 1) {
+        const extra = isPlainObject(ref) ? Object.keys(ref).find((k) => k !== 'path') : undefined;
+        diags.push({
+          code: 'bad-reference', keyPath: `stages.${name}.inputs.${inName}`, ...w,
+          message: extra !== undefined ? `input '${inName}' of stage '${name}' has unknown key '${extra}'; a file input is { path: FILE }`
+            : `input '${inName}' of stage '${name}' must be '<stage>.<output>' or { path: FILE } with a non-empty path, got ${describe(isPlainObject(ref) ? ref.path : ref)}`,
+          hint: extra !== undefined ? `remove '${extra}'` : "e.g. splits: split.splits, or dataset: { path: data/cmu-faces }",
+        });
+      } else {
         inputs[inName] = { from: 'path', path: ref.path };
         // Checked here, with the other problems, so a missing file stops the run before anything is written.
         if (!existsSync(isAbsolute(ref.path) ? ref.path : resolve(workspace, ref.path))) {

@@ -26,12 +26,8 @@ export const pipelineSchema = {
           inputs: {
             type: 'object',
             propertyNames: { pattern: NAME_PATTERN },
-            additionalProperties: {
-              anyOf: [
-                { type: 'string' },
-                { type: 'object', additionalProperties: false, required: ['path'], properties: { path: { type: 'string', minLength: 1 } } },
-              ],
-            },
+            // '<stage>.<output>' or { path: FILE }: checked in spec/load.ts, which can say which of the two was meant.
+            additionalProperties: {},
           },
           params: { type: 'object' },
         },

@@ -35,7 +35,9 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
       const s = slots.get(e.stage);
       if (s?.task) s.task.output = e.text;
     } else if (e.type === 'backend') {
-      notes.push(`${e.stage}: backend ${e.backend}`);
+      if (!notes.some((n) => n.startsWith(`TensorFlow.js backend: ${e.backend} `))) notes.push(`TensorFlow.js backend: ${e.backend} (first used by ${e.stage})`);
+      const s = slots.get(e.stage);
+      if (s) { s.title = `${s.title} [${e.backend}]`; if (s.task) s.task.title = s.title; }
     } else if (e.type === 'lock-wait') {
       process.stderr.write(`waiting for the workspace lock held by ${e.holder}\n`);
     } else if (e.type === 'run-end') {

@@ -3,12 +3,16 @@ import type { RunEvent } from '../../core/events.js';
 
 export function plainRenderer(write: (s: string) => void = (s) => process.stdout.write(s), verbose = false) {
   const lastProgress = new Map<string, number>();
+  let lastBackend: string | undefined;
   return (e: RunEvent) => {
     const t = new Date().toISOString().slice(11, 19);
     switch (e.type) {
       case 'run-start': write(`[${t}] run ${e.runId}: ${e.pipeline} (${e.stages.length} stages, jobs ${e.jobs})\n`); break;
       case 'lock-wait': write(`[${t}] waiting for the workspace lock held by ${e.holder}\n`); break;
-      case 'backend': write(`[${t}] ${e.stage}: backend ${e.backend}\n`); break;
+      case 'backend':
+        // Said once: again only if a later stage runs on another backend.
+        if (e.backend !== lastBackend) { lastBackend = e.backend; write(`[${t}] TensorFlow.js backend: ${e.backend} (first used by ${e.stage})\n`); }
+        break;
       case 'stage-state':
         if (e.state === 'waiting') break;
         write(`[${t}] ${e.stage}: ${e.state}${e.state === 'running' || e.state === 'skipped' || e.state === 'interrupted' ? ` (${e.reason})` : ''}${e.durationMs && e.state !== 'cached' ? ` in ${(e.durationMs / 1000).toFixed(1)} s` : ''}${e.error ? `\n  ${e.error}` : ''}\n`);
