@@ -3,7 +3,7 @@
 // costs ~9 full passes per element; this one 5 (and saves no centred copy for backprop).
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { simdKernelsFor, type SimdKernels } from './simd.js';
-import { f32, ptr, type KernelArgs, type WasmBackendLike } from './wasm_util.js';
+import { f32, ptr, type KernelArgs, type WasmBackendLike } from './wasm-util.js';
 
 export const FP_BATCH_NORM_TRAIN = 'FacepipeBatchNormTrain';
 export const FP_BATCH_NORM_GRAD = 'FacepipeBatchNormGrad';

@@ -1,7 +1,7 @@
 // Conv2DBackpropFilter for wasm: im2col in JS, then a SIMD (or XNNPACK) matmul does the arithmetic.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdKernelsFor } from './simd.js';
-import { f32, ptr, type KernelArgs, type RawKernel, type WasmBackendLike } from './wasm_util.js';
+import { f32, ptr, type KernelArgs, type RawKernel, type WasmBackendLike } from './wasm-util.js';
 
 export function makeConv2DBackpropFilterWasm(transpose: RawKernel, batchMatMul: RawKernel) {
   return function conv2DBackpropFilterWasm(args: KernelArgs): TensorInfo {

@@ -2,7 +2,7 @@
 // Plain JS loops (channels innermost, contiguous in NHWC) and a SIMD variant for multiplier 1.
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { tripleMacFor } from './simd.js';
-import { f32, ptr, type KernelArgs, type WasmBackendLike } from './wasm_util.js';
+import { f32, ptr, type KernelArgs, type WasmBackendLike } from './wasm-util.js';
 
 type ConvAttrs = {
   strides: [number, number] | number;

@@ -9,7 +9,7 @@ import {
 } from './batchnorm.js';
 import { makeDepthwiseBackpropSimd } from './depthwise.js';
 import { unsortedSegmentSumWasm } from './segment.js';
-import type { RawKernel } from './wasm_util.js';
+import type { RawKernel } from './wasm-util.js';
 
 /** Kernel names facepipe registers (or replaces) for the wasm backend. */
 export const FACEPIPE_WASM_KERNELS = [

@@ -1,6 +1,6 @@
 // UnsortedSegmentSum for wasm: the gradient of gather (e.g. centres[labels] in the center loss).
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import type { KernelArgs, WasmBackendLike } from './wasm_util.js';
+import type { KernelArgs, WasmBackendLike } from './wasm-util.js';
 
 export function unsortedSegmentSumWasm(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackendLike;

@@ -1,4 +1,4 @@
-import type { WasmMemory } from './wasm_util.js';
+import type { WasmMemory } from './wasm-util.js';
 
 // A tiny hand-assembled WebAssembly SIMD kernel that runs on the wasm backend's own memory (zero copy).
 // JS loops over typed arrays run at ~5 ns per multiply-add here and the stock kernels have no SIMD gradient for

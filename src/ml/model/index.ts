@@ -7,4 +7,4 @@ export {
   modelDirHandler,
   type InferenceModel, type NetTopology, type NetKind,
 } from './io.js';
-export { buildLayersModel } from './layers_export.js';
+export { buildLayersModel } from './layers-export.js';

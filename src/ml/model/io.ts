@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackboneConfig } from '../types.js';
 import { PretextNet } from './pretext.js';
-import { facepipeNameOf, layersModelArtifacts } from './layers_export.js';
+import { facepipeNameOf, layersModelArtifacts } from './layers-export.js';
 import { EmbeddingNet, TriarchyNet } from './triarchy.js';
 
 export const MODEL_FORMAT = 'facepipe-net';

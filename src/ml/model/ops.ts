@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { FP_BATCH_NORM_GRAD, FP_BATCH_NORM_TRAIN, FP_SWISH_GRAD } from '../kernels/batchnorm.js';
 import { simdKernelsFor } from '../kernels/simd.js';
-import type { WasmMemory } from '../kernels/wasm_util.js';
+import type { WasmMemory } from '../kernels/wasm-util.js';
 
 let nextStoreId = 0;
 
