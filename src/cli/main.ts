@@ -41,9 +41,14 @@ async function main(argv: string[]): Promise<number> {
 
   common(program.command('status').description('for each stage: cached or will run, and why'))
     .option('-f, --force <stage>', 'as run --force', collect)
+    .option('--sweep <key=values>', 'as run --sweep: the status of every point', collect)
+    .option('--no-sweep', "ignore the pipeline's sweep: section")
+    .option('--sweep-file <file>', 'as run --sweep-file')
+    .option('--samples <n>', 'as run --samples')
+    .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
     .action(async (pipeline: string | undefined, opts) => {
-      const { runCommand } = await import('./commands/run.js');
-      code = await runCommand(pipeline, { ...opts, dryRun: true });
+      const { sweepRunCommand } = await import('./commands/sweep.js');
+      code = await sweepRunCommand(pipeline, { ...opts, dryRun: true });
     });
 
   common(program.command('validate').description('check the pipeline and config files; run nothing'))

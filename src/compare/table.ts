@@ -236,7 +236,7 @@ export function formatNumber(n: number): string {
 }
 
 export function displayCell(v: CellValue): string {
-  if (v === null) return '';
+  if (v === null) return '-';
   if (typeof v === 'number') return formatNumber(v);
   return String(v);
 }
