@@ -12,7 +12,12 @@ import { sha256 } from '../core/hash.js';
 import type { KeyMaterial } from '../plan/keys.js';
 import { Digests, manifestDigest, manifestJson, type DirManifest, type OutputType } from './digests.js';
 
-export interface StoredOutput { type: OutputType; digest: string }
+export interface StoredOutput {
+  type: OutputType;
+  digest: string;
+  /** A file output that was executable (a folder's manifest keeps this per file). */
+  exec?: true;
+}
 
 export interface StageRecord {
   key: string;
@@ -88,7 +93,7 @@ export class Store {
     const d = await this.digests.pathDigest(path);
     if (d.type === 'file') {
       await this.putBytesFrom(path, d.digest);
-      return { type: 'file', digest: d.digest };
+      return (await this.digests.fileDigest(path)).exec ? { type: 'file', digest: d.digest, exec: true } : { type: 'file', digest: d.digest };
     }
     for (const e of d.manifest!.entries) await this.putBytesFrom(join(path, e.path), e.digest);
     const digest = await this.putText(manifestJson(d.manifest!));
@@ -129,7 +134,7 @@ export class Store {
     const tmp = tmpName(dest);
     if (out.type === 'file') {
       await copyFile(this.objectPath(out.digest), tmp, constants.COPYFILE_FICLONE);
-      await chmod(tmp, 0o644);
+      await chmod(tmp, out.exec ? 0o755 : 0o644);
     } else {
       const m = await this.readManifest(out.digest);
       await mkdir(tmp, { recursive: true });

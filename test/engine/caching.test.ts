@@ -224,3 +224,18 @@ test('status explains a kind version change (simulated: the last run recorded an
   assert.equal(st.b!.reason, 'kind version changed: 0 -> 1');
   assert.equal(st.a!.action, 'cached');
 });
+
+test('an executable file output stays executable when restored from the cache', async () => {
+  const ws = makeWorkspace({
+    'pipelines/p.yaml': `stages:\n  tool:\n    kind: command\n    params: { cmd: 'printf "#!/bin/sh\\\\necho hi\\\\n" > {outputs.tool} && chmod +x {outputs.tool}', outputs: { tool: file } }\n`,
+  });
+  try {
+    assert.equal((await run(ws, 'pipelines/p.yaml')).code, 0);
+    const out = join(ws, 'results/p/tool/tool');
+    assert.ok(statSync(out).mode & 0o100, 'executable after the run');
+    rmSync(join(ws, 'results/p'), { recursive: true });
+    const again = await run(ws, 'pipelines/p.yaml');
+    assert.equal(finalStates(again.events).tool, 'cached');
+    assert.ok(statSync(out).mode & 0o100, 'executable after a restore');
+  } finally { removeWorkspace(ws); }
+});
