@@ -158,6 +158,18 @@ function subset(net: AnyNet, keep: (name: string) => boolean): Map<string, tf.Va
   return new Map([...net.namedVariables()].filter(([n]) => keep(n)));
 }
 
+/** Fills a net just built for loading; on a mismatch the half-filled net is disposed. Weights are always freed. */
+function fillNewNet(net: AnyNet, weights: tf.NamedTensorMap, dir: string): void {
+  try {
+    assignWeights(net, weights, dir);
+  } catch (err) {
+    net.dispose();
+    throw err;
+  } finally {
+    tf.dispose(weights);
+  }
+}
+
 /** Saves the whole net (every variable incl. BN moving statistics, identity head and centres). */
 export async function saveNet(net: TriarchyNet | PretextNet, dir: string): Promise<void> {
   const vars = net.namedVariables();
@@ -176,14 +188,7 @@ export async function loadNet(dir: string, seed = 0): Promise<TriarchyNet | Pret
     tf.dispose(weights);
     throw new Error(`${dir}: holds a '${t.kind}' model; use ${t.kind === 'inference' ? 'loadInferenceModel' : 'loadBackboneInto'}`);
   }
-  try {
-    assignWeights(net, weights, dir);
-  } catch (err) {
-    net.dispose();
-    throw err;
-  } finally {
-    tf.dispose(weights);
-  }
+  fillNewNet(net, weights, dir);
   return net;
 }
 
@@ -254,14 +259,7 @@ export async function loadInferenceModel(dir: string): Promise<InferenceModel> {
     throw new Error(`${dir}: holds a '${t.kind}' model, not an embedding model (save one with saveInferenceModel)`);
   }
   const net = new EmbeddingNet(t.backbone, t.embeddingDim!, 0);
-  try {
-    assignWeights(net, weights, dir);
-  } catch (err) {
-    net.dispose();
-    throw err;
-  } finally {
-    tf.dispose(weights);
-  }
+  fillNewNet(net, weights, dir);
   return {
     embed: (x, batchSize) => net.embed(x, batchSize),
     numParams: countParams(net),
