@@ -44,14 +44,17 @@ function chainPipeline(n: number): string {
 function noopRerun(n: number): { median: number; min: number; tfjsLoaded: boolean } {
   const ws = mkdtempSync(join(tmpdir(), `fp-bench-${n}-`));
   try {
-    const args = n ? ['run', 'pipelines/p.yaml', '--progress', 'plain'] : ['run', '--config', 'configs/tiny.yaml', '--progress', 'plain'];
+    const args = n
+      ? ['run', 'pipelines/p.yaml', '--progress', 'plain']
+      : ['run', '--config', 'configs/tiny.yaml', '--progress', 'plain'];
     if (n) {
       mkdirSync(join(ws, 'pipelines'));
       mkdirSync(join(ws, 'data'));
       writeFileSync(join(ws, 'data/input.txt'), 'x\n');
       writeFileSync(join(ws, 'pipelines/p.yaml'), chainPipeline(n));
     } else {
-      for (const d of ['pipelines', 'configs', 'data/cmu-faces']) cpSync(join(repo, d), join(ws, d), { recursive: true });
+      for (const d of ['pipelines', 'configs', 'data/cmu-faces'])
+        cpSync(join(repo, d), join(ws, d), { recursive: true });
     }
     const env = { ...process.env, CI: '1' };
     execFileSync(process.execPath, [cli, ...args, '--jobs', '2'], { cwd: ws, env, stdio: 'ignore' });
@@ -60,10 +63,20 @@ function noopRerun(n: number): { median: number; min: number; tfjsLoaded: boolea
     // Which modules did the CLI load? A resolve hook records every specifier; TensorFlow.js must not be among them.
     const log = join(ws, 'imports.log');
     const hook = join(ws, 'hook.mjs');
-    writeFileSync(hook, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`);
+    writeFileSync(
+      hook,
+      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
+    );
     const reg = join(ws, 'register.mjs');
-    writeFileSync(reg, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`);
-    execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, cli, ...args], { cwd: ws, env, stdio: 'ignore' });
+    writeFileSync(
+      reg,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
+    );
+    execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, cli, ...args], {
+      cwd: ws,
+      env,
+      stdio: 'ignore',
+    });
     const tfjsLoaded = existsSync(log) && readFileSync(log, 'utf8').includes('@tensorflow');
     return { median: median(times), min: Math.min(...times), tfjsLoaded };
   } finally {
@@ -96,13 +109,22 @@ async function hashing(): Promise<{ ours: number; openssl: number | undefined }>
 
 const nodeBare = median(Array.from({ length: REPS }, () => wall(process.execPath, ['-e', '0'])));
 console.log(`node -e 0                         ${nodeBare.toFixed(0).padStart(5)} ms (median of ${REPS})`);
-for (const [n, goal] of [[5, 350], [50, 600], [0, 350]] as const) {
+for (const [n, goal] of [
+  [5, 350],
+  [50, 600],
+  [0, 350],
+] as const) {
   const r = noopRerun(n);
   const what = n ? `${String(n).padStart(2)}-stage pipeline     ` : 'face-verification (tiny)';
-  console.log(`no-op rerun, ${what} ${r.median.toFixed(0).padStart(5)} ms (min ${r.min.toFixed(0)}; goal <= ${goal} ms: ${r.median <= goal ? 'met' : 'MISSED'}; ${(r.median / nodeBare).toFixed(2)}x node -e 0)`);
+  console.log(
+    `no-op rerun, ${what} ${r.median.toFixed(0).padStart(5)} ms (min ${r.min.toFixed(0)}; goal <= ${goal} ms: ${r.median <= goal ? 'met' : 'MISSED'}; ${(r.median / nodeBare).toFixed(2)}x node -e 0)`,
+  );
   console.log(`  TensorFlow.js loaded by the CLI:  ${r.tfjsLoaded ? 'YES (should not be)' : 'no'}`);
 }
 const h = await hashing();
 console.log(`sha256 of a 100 MB file, facepipe  ${h.ours.toFixed(0).padStart(5)} MB/s`);
-if (h.openssl) console.log(`sha256, openssl dgst -sha256       ${h.openssl.toFixed(0).padStart(5)} MB/s  -> ratio ${(h.ours / h.openssl).toFixed(2)} (goal >= 0.80: ${h.ours / h.openssl >= 0.8 ? 'met' : 'MISSED'})`);
+if (h.openssl)
+  console.log(
+    `sha256, openssl dgst -sha256       ${h.openssl.toFixed(0).padStart(5)} MB/s  -> ratio ${(h.ours / h.openssl).toFixed(2)} (goal >= 0.80: ${h.ours / h.openssl >= 0.8 ? 'met' : 'MISSED'})`,
+  );
 else console.log('openssl not found: no peer figure');

@@ -18,8 +18,13 @@ function merge(a: Obj, b: Obj): Obj {
 const args = process.argv.slice(2);
 const root = repoRoot();
 const pipelineFile = join(root, 'pipelines', 'face-verification.yaml');
-const pipeline = parse(readFileSync(pipelineFile, 'utf8')) as { config?: string; stages: Record<string, { kind: string; inputs?: Obj; params?: Obj }> };
-let config: Obj = pipeline.config ? (parse(readFileSync(resolve(dirname(pipelineFile), pipeline.config), 'utf8')) as Obj) ?? {} : {};
+const pipeline = parse(readFileSync(pipelineFile, 'utf8')) as {
+  config?: string;
+  stages: Record<string, { kind: string; inputs?: Obj; params?: Obj }>;
+};
+let config: Obj = pipeline.config
+  ? ((parse(readFileSync(resolve(dirname(pipelineFile), pipeline.config), 'utf8')) as Obj) ?? {})
+  : {};
 let out = '/tmp/facepipe-bench';
 const only: string[] = [];
 for (let i = 0; i < args.length; i++) {
@@ -29,7 +34,13 @@ for (let i = 0; i < args.length; i++) {
     const keys = path!.split('.');
     let o: Obj = {};
     const top = o;
-    keys.forEach((k, j) => { if (j === keys.length - 1) o[k] = parse(value!); else { o[k] = {}; o = o[k] as Obj; } });
+    keys.forEach((k, j) => {
+      if (j === keys.length - 1) o[k] = parse(value!);
+      else {
+        o[k] = {};
+        o = o[k] as Obj;
+      }
+    });
     config = merge(config, top);
   } else if (a === '--out') out = args[++i]!;
   else if (a === '--only') only.push(...args[++i]!.split(','));

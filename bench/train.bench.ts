@@ -50,13 +50,22 @@ async function child(backend: BackendName): Promise<void> {
   const numClasses = Math.ceil(batch / perId);
   const net = createTriarchyNet({
     backbone: { width: 1, depth: 1, inputSize: INPUT, bnMomentum: 0.9, dropConnect: 0.2 },
-    embeddingDim: 512, numClasses, seed: 0,
+    embeddingDim: 512,
+    numClasses,
+    seed: 0,
   });
   const x = tf.randomUniform([batch, INPUT, INPUT, 3], 0, 1, 'float32', 1) as import('@tensorflow/tfjs-core').Tensor4D;
-  const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => Math.floor(i / perId)), 'int32');
+  const labels = tf.tensor1d(
+    Array.from({ length: batch }, (_, i) => Math.floor(i / perId)),
+    'int32',
+  );
   const optimizer = tf.train.adam(1e-3);
   const step = () => {
-    const loss = optimizer.minimize(() => triarchyLoss(net.apply(x, true), labels, net.centers as import('@tensorflow/tfjs-core').Tensor2D).total, true, net.trainableVariables());
+    const loss = optimizer.minimize(
+      () => triarchyLoss(net.apply(x, true), labels, net.centers as import('@tensorflow/tfjs-core').Tensor2D).total,
+      true,
+      net.trainableVariables(),
+    );
     loss!.dataSync();
     loss!.dispose();
   };
@@ -70,8 +79,14 @@ async function child(backend: BackendName): Promise<void> {
   }
   const cpu = process.cpuUsage(cpu0);
   const result: Result = {
-    backend, detail: `${info.version}, ${info.detail}`, batch, steps, stepMs: times.map((t) => Math.round(t)),
-    imgPerSec: batch / (median(times) / 1000), bestImgPerSec: batch / (Math.min(...times) / 1000), cpuMsPerStep: Math.round((cpu.user + cpu.system) / 1000 / steps),
+    backend,
+    detail: `${info.version}, ${info.detail}`,
+    batch,
+    steps,
+    stepMs: times.map((t) => Math.round(t)),
+    imgPerSec: batch / (median(times) / 1000),
+    bestImgPerSec: batch / (Math.min(...times) / 1000),
+    cpuMsPerStep: Math.round((cpu.user + cpu.system) / 1000 / steps),
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   if (process.argv.includes('--profile')) result.profile = profileStep(tf, backend, step);
@@ -79,7 +94,11 @@ async function child(backend: BackendName): Promise<void> {
 }
 
 /** CPU time per kernel over one step (wraps every registered kernel of the backend). */
-function profileStep(tf: typeof import('@tensorflow/tfjs-core'), backend: string, step: () => void): Array<[string, number, number]> {
+function profileStep(
+  tf: typeof import('@tensorflow/tfjs-core'),
+  backend: string,
+  step: () => void,
+): Array<[string, number, number]> {
   const totals = new Map<string, { ms: number; n: number }>();
   for (const k of tf.getKernelsForBackend(backend)) {
     const orig = k.kernelFunc;
@@ -99,19 +118,36 @@ function profileStep(tf: typeof import('@tensorflow/tfjs-core'), backend: string
     });
   }
   step();
-  return [...totals].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15).map(([k, v]) => [k, Math.round(v.ms), v.n]);
+  return [...totals]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, 15)
+    .map(([k, v]) => [k, Math.round(v.ms), v.n]);
 }
 
 function runChild(backend: string): Result {
   const extra = ['steps', 'batch', 'size'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
   if (process.argv.includes('--profile')) extra.push('--profile');
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', backend, ...extra], {
-    encoding: 'utf8', maxBuffer: 64 << 20,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
   });
   const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
-    const why = (r.stderr || r.stdout).split('\n').filter((l) => l.trim() && !l.startsWith('var Module')).slice(-3).join(' | ');
-    return { backend, detail: '', batch: 0, steps: 0, imgPerSec: 0, stepMs: [], peakRssMb: 0, error: why.slice(0, 300) || `exit ${r.status}` };
+    const why = (r.stderr || r.stdout)
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('var Module'))
+      .slice(-3)
+      .join(' | ');
+    return {
+      backend,
+      detail: '',
+      batch: 0,
+      steps: 0,
+      imgPerSec: 0,
+      stepMs: [],
+      peakRssMb: 0,
+      error: why.slice(0, 300) || `exit ${r.status}`,
+    };
   }
   return JSON.parse(line.slice(7)) as Result;
 }
@@ -123,8 +159,21 @@ function runTorch(threads: number): Result | string {
   for (const python of ['python3', '/usr/bin/python3']) {
     const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
     if (probe.status !== 0) continue;
-    const r = spawnSync(python, [script, '--batch', arg('batch') ?? '32', '--size', String(INPUT), '--threads', String(threads),
-      '--steps', arg('torch-steps') ?? '5'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const r = spawnSync(
+      python,
+      [
+        script,
+        '--batch',
+        arg('batch') ?? '32',
+        '--size',
+        String(INPUT),
+        '--threads',
+        String(threads),
+        '--steps',
+        arg('torch-steps') ?? '5',
+      ],
+      { encoding: 'utf8', maxBuffer: 16 << 20 },
+    );
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (!line) return `PyTorch run failed: ${(r.stderr || '').split('\n').slice(-3).join(' | ')}`;
     const result = JSON.parse(line.slice(7)) as Result;
@@ -141,10 +190,14 @@ async function main(): Promise<void> {
   const { probeBackends } = await import('../src/ml/backend/select.js');
   const wanted = (arg('backends') ?? 'tensorflow,wasm,cpu').split(',');
   const probes = await probeBackends();
-  console.log(`Training throughput: EfficientNet-B0 + Dense(512), ${INPUT} px, forward + CE + batch-hard triplet + center + backward + Adam`);
+  console.log(
+    `Training throughput: EfficientNet-B0 + Dense(512), ${INPUT} px, forward + CE + batch-hard triplet + center + backward + Adam`,
+  );
   const load = (await import('node:os')).loadavg()[0];
   const cores = (await import('node:os')).availableParallelism();
-  console.log(`  load average ${load.toFixed(2)} on ${cores} cores${load > cores / 2 ? ' (busy machine: figures are lower and noisy, PyTorch with 2 threads most of all)' : ''}`);
+  console.log(
+    `  load average ${load.toFixed(2)} on ${cores} cores${load > cores / 2 ? ' (busy machine: figures are lower and noisy, PyTorch with 2 threads most of all)' : ''}`,
+  );
   const results: Result[] = [];
   for (const p of probes) {
     if (!wanted.includes(p.name)) continue;
@@ -167,7 +220,9 @@ async function main(): Promise<void> {
 
   const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
   console.log('\n(x PyTorch: relative to PyTorch with 2 threads)');
-  console.log('| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |');
+  console.log(
+    '| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     if (r.error) {
@@ -177,13 +232,16 @@ async function main(): Promise<void> {
     const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
     const best = r.bestImgPerSec ?? r.imgPerSec;
     const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
-    console.log(`| ${r.backend} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`);
+    console.log(
+      `| ${r.backend} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`,
+    );
   }
   if (typeof torch === 'string') console.log(`\n${torch}`);
   for (const r of results) {
     if (!r.profile) continue;
     console.log(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
-    for (const [k, ms, n] of r.profile) console.log(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
+    for (const [k, ms, n] of r.profile)
+      console.log(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
   }
 }
 

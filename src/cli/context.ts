@@ -25,19 +25,38 @@ export function findPipeline(root: string, given?: string): string {
   if (found.length === 1) return `pipelines/${found[0]}`;
   throw new FacepipeError({
     code: 'no-pipeline',
-    message: found.length ? `several pipelines in pipelines/ (${found.join(', ')}); name one` : `no pipeline given and none found at ${DEFAULT_PIPELINE}`,
+    message: found.length
+      ? `several pipelines in pipelines/ (${found.join(', ')}); name one`
+      : `no pipeline given and none found at ${DEFAULT_PIPELINE}`,
     hint: 'facepipe run pipelines/<name>.yaml',
   });
 }
 
-export interface Loaded { ws: Workspace; pipeline: PipelineSpec; graph: StageGraph; pipelineFile: string }
+export interface Loaded {
+  ws: Workspace;
+  pipeline: PipelineSpec;
+  graph: StageGraph;
+  pipelineFile: string;
+}
 
-export async function loadAll(pipelineArg: string | undefined, o: CommonOptions, extraLayers?: OverrideLayer[]): Promise<Loaded> {
+export async function loadAll(
+  pipelineArg: string | undefined,
+  o: CommonOptions,
+  extraLayers?: OverrideLayer[],
+): Promise<Loaded> {
   const root = resolve(o.workspace ?? process.cwd());
   const pipelineFile = findPipeline(root, pipelineArg);
   const catalog = await loadKinds();
   const ws = new Workspace(root);
-  const pipeline = loadPipeline({ workspace: root, pipelineFile, configFiles: o.config ?? [], sets: o.set ?? [], catalog, extraLayers, yamlCache: new YamlCache(ws.yamlCacheDir) });
+  const pipeline = loadPipeline({
+    workspace: root,
+    pipelineFile,
+    configFiles: o.config ?? [],
+    sets: o.set ?? [],
+    catalog,
+    extraLayers,
+    yamlCache: new YamlCache(ws.yamlCacheDir),
+  });
   const graph = buildGraph(pipeline);
   return { ws, pipeline, graph, pipelineFile };
 }

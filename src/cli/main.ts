@@ -13,22 +13,29 @@ async function main(argv: string[]): Promise<number> {
     .showHelpAfterError()
     .exitOverride();
   let code = 0;
-  const common = (c: Command) => c
-    .argument('[pipeline]', 'pipeline YAML (default: pipelines/face-verification.yaml)')
-    .option('-c, --config <file>', 'config YAML with param overrides (repeatable, later wins)', collect)
-    .option('-s, --set <key=value>', 'override one param, e.g. triarchy.loss.margin=0.3 (repeatable)', collect)
-    .option('-w, --workspace <dir>', 'workspace root (default: current folder)')
-    .option('-e, --experiment <name>', 'experiment name; outputs go to results/<name>/ (default: the pipeline name)');
+  const common = (c: Command) =>
+    c
+      .argument('[pipeline]', 'pipeline YAML (default: pipelines/face-verification.yaml)')
+      .option('-c, --config <file>', 'config YAML with param overrides (repeatable, later wins)', collect)
+      .option('-s, --set <key=value>', 'override one param, e.g. triarchy.loss.margin=0.3 (repeatable)', collect)
+      .option('-w, --workspace <dir>', 'workspace root (default: current folder)')
+      .option('-e, --experiment <name>', 'experiment name; outputs go to results/<name>/ (default: the pipeline name)');
 
   common(program.command('run').description('run the pipeline; cached stages are reused'))
     .option('-n, --dry-run', 'say what would run and why, run nothing')
     .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
     .option('-j, --jobs <n>', 'independent stages run at once', '1')
     .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
-    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'))
+    .addOption(
+      new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'),
+    )
     .option('-v, --verbose', 'plain mode: print stage output lines too')
     .option('--no-wait', 'fail instead of waiting when another run holds the workspace')
-    .option('--sweep <key=values>', 'sweep a param: stage.key=v1,v2 | range(a,b,step) | uniform(a,b) | loguniform(a,b) (repeatable; grid)', collect)
+    .option(
+      '--sweep <key=values>',
+      'sweep a param: stage.key=v1,v2 | range(a,b,step) | uniform(a,b) | loguniform(a,b) (repeatable; grid)',
+      collect,
+    )
     .option('--no-sweep', "ignore the pipeline's sweep: section; run the base experiment only")
     .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params)')
     .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
@@ -51,14 +58,19 @@ async function main(argv: string[]): Promise<number> {
       code = await sweepRunCommand(pipeline, { ...opts, dryRun: true });
     });
 
-  common(program.command('validate').description('check the pipeline and config files; run nothing'))
-    .action(async (pipeline: string | undefined, opts) => {
+  common(program.command('validate').description('check the pipeline and config files; run nothing')).action(
+    async (pipeline: string | undefined, opts) => {
       const { loadAll } = await import('./context.js');
       const l = await loadAll(pipeline, opts);
-      process.stdout.write(`${l.pipeline.file}: valid (${l.graph.order.length} stages: ${l.graph.order.map((s) => s.name).join(' -> ')})\n`);
-    });
+      process.stdout.write(
+        `${l.pipeline.file}: valid (${l.graph.order.length} stages: ${l.graph.order.map((s) => s.name).join(' -> ')})\n`,
+      );
+    },
+  );
 
-  common(program.command('watch').description('rerun what is affected whenever the pipeline, a config or an input changes'))
+  common(
+    program.command('watch').description('rerun what is affected whenever the pipeline, a config or an input changes'),
+  )
     .option('-j, --jobs <n>', 'independent stages run at once', '1')
     .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
     .addOption(new Option('--progress <mode>', 'progress display').choices(['plain', 'json']).default('plain'))
@@ -69,39 +81,72 @@ async function main(argv: string[]): Promise<number> {
       code = await watchCommand(pipeline, opts);
     });
 
-  program.command('gc').description('remove cached results that no kept run references')
+  program
+    .command('gc')
+    .description('remove cached results that no kept run references')
     .option('--keep-last <n>', 'keep only the newest N run records (and what they reference)')
     .option('-n, --dry-run', 'say what would be freed')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => { const { gcCommand } = await import('./commands/gc.js'); code = await gcCommand(opts); });
+    .action(async (opts) => {
+      const { gcCommand } = await import('./commands/gc.js');
+      code = await gcCommand(opts);
+    });
 
-  program.command('kinds').description('list the stage kinds, or show one kind\'s inputs, outputs and params')
+  program
+    .command('kinds')
+    .description("list the stage kinds, or show one kind's inputs, outputs and params")
     .argument('[kind]', 'a kind name, e.g. triarchy')
-    .action(async (kind: string | undefined) => { const { kindsCommand } = await import('./commands/kinds.js'); code = await kindsCommand(kind); });
+    .action(async (kind: string | undefined) => {
+      const { kindsCommand } = await import('./commands/kinds.js');
+      code = await kindsCommand(kind);
+    });
 
-  program.command('doctor').description('show the TensorFlow.js backends this machine has')
-    .action(async () => { const { doctorCommand } = await import('./commands/doctor.js'); code = await doctorCommand(); });
+  program
+    .command('doctor')
+    .description('show the TensorFlow.js backends this machine has')
+    .action(async () => {
+      const { doctorCommand } = await import('./commands/doctor.js');
+      code = await doctorCommand();
+    });
 
-  program.command('exps').description('compare experiments: the params that differ and the metrics, one row each')
+  program
+    .command('exps')
+    .description('compare experiments: the params that differ and the metrics, one row each')
     .option('--sort <column>', 'sort by this column (a param, a metric, experiment, status, ...)')
     .option('--desc', 'sort descending')
-    .option('--filter <expr>', "keep rows where this holds, e.g. 'evaluate.auc>0.8' (repeatable; ops = != < <= > >= ~)", collect)
+    .option(
+      '--filter <expr>',
+      "keep rows where this holds, e.g. 'evaluate.auc>0.8' (repeatable; ops = != < <= > >= ~)",
+      collect,
+    )
     .option('--all-params', 'show every param, not only those that differ')
-    .option('--columns <list>', 'show only these columns, comma-separated, e.g. margin,evaluate.auc (repeatable)', collect)
+    .option(
+      '--columns <list>',
+      'show only these columns, comma-separated, e.g. margin,evaluate.auc (repeatable)',
+      collect,
+    )
     .option('--json', 'print JSON (one object per experiment)')
     .option('--csv', 'print CSV (RFC 4180)')
     .option('--md', 'print a Markdown table')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => { const { expsCommand } = await import('./commands/exps.js'); code = await expsCommand(opts); });
+    .action(async (opts) => {
+      const { expsCommand } = await import('./commands/exps.js');
+      code = await expsCommand(opts);
+    });
 
-  program.command('report').description('write one self-contained HTML page: experiment table, metric plots, ROC curves')
+  program
+    .command('report')
+    .description('write one self-contained HTML page: experiment table, metric plots, ROC curves')
     .option('-o, --out <file>', 'where to write it (default: results/report.html in the workspace)')
     .option('--sort <column>', 'sort the table by this column')
     .option('--desc', 'sort descending')
     .option('--filter <expr>', 'only experiments where this holds (repeatable), as in exps', collect)
     .option('--all-params', 'show every param in the table')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => { const { reportCommand } = await import('./commands/report.js'); code = await reportCommand(opts); });
+    .action(async (opts) => {
+      const { reportCommand } = await import('./commands/report.js');
+      code = await reportCommand(opts);
+    });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -114,4 +159,7 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-main(process.argv.slice(2)).then((c) => { process.exitCode = c; if (c === 130) process.exit(130); });
+main(process.argv.slice(2)).then((c) => {
+  process.exitCode = c;
+  if (c === 130) process.exit(130);
+});

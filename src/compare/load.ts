@@ -41,10 +41,15 @@ export interface ExperimentRecord {
 }
 
 /** Flatten nested objects to dotted keys; arrays and other non-scalars become their JSON text. */
-export function flatten(value: unknown, prefix: string, into: Record<string, CellValue> = {}): Record<string, CellValue> {
+export function flatten(
+  value: unknown,
+  prefix: string,
+  into: Record<string, CellValue> = {},
+): Record<string, CellValue> {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     // An empty object adds no column: `env: {}` in one experiment and `env.X: p` in another differ in env.X only.
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flatten(v, prefix ? `${prefix}.${k}` : k, into);
+    for (const [k, v] of Object.entries(value as Record<string, unknown>))
+      flatten(v, prefix ? `${prefix}.${k}` : k, into);
   } else if (prefix) {
     into[prefix] = toCell(value);
   }
@@ -65,11 +70,23 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Parse one experiment.json; `file` is only for error messages. */
 export function parseExperiment(text: string, file: string): ExperimentRecord {
   let raw: unknown;
-  try { raw = JSON.parse(text); } catch (e) {
-    throw new FacepipeError({ code: 'bad-experiment', file, message: `${file} is not valid JSON (${(e as Error).message})`, hint: 'rerun the experiment (facepipe run) to rewrite it, or delete the folder' });
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new FacepipeError({
+      code: 'bad-experiment',
+      file,
+      message: `${file} is not valid JSON (${(e as Error).message})`,
+      hint: 'rerun the experiment (facepipe run) to rewrite it, or delete the folder',
+    });
   }
   if (!isObject(raw) || typeof raw.experiment !== 'string' || !isObject(raw.stages)) {
-    throw new FacepipeError({ code: 'bad-experiment', file, message: `${file} is not an experiment summary (needs "experiment" and "stages")`, hint: 'rerun the experiment (facepipe run) to rewrite it, or delete the folder' });
+    throw new FacepipeError({
+      code: 'bad-experiment',
+      file,
+      message: `${file} is not an experiment summary (needs "experiment" and "stages")`,
+      hint: 'rerun the experiment (facepipe run) to rewrite it, or delete the folder',
+    });
   }
   const stages: Record<string, StageSummary> = {};
   const params: Record<string, CellValue> = {};
@@ -81,13 +98,19 @@ export function parseExperiment(text: string, file: string): ExperimentRecord {
       state: typeof st.state === 'string' ? st.state : 'unknown',
       key: typeof st.key === 'string' ? st.key : undefined,
       params: isObject(st.params) ? st.params : {},
-      metrics: isObject(st.metrics) ? st.metrics as Record<string, number | string> : {},
-      outputs: isObject(st.outputs) ? Object.fromEntries(Object.entries(st.outputs).filter(([, v]) => typeof v === 'string')) as Record<string, string> : {},
+      metrics: isObject(st.metrics) ? (st.metrics as Record<string, number | string>) : {},
+      outputs: isObject(st.outputs)
+        ? (Object.fromEntries(Object.entries(st.outputs).filter(([, v]) => typeof v === 'string')) as Record<
+            string,
+            string
+          >)
+        : {},
     };
     stages[stage] = summary;
     flatten(summary.params, stage, params);
     for (const [m, v] of Object.entries(summary.metrics)) metrics[`${stage}.${m}`] = toCell(v);
-    if (status === 'ok' && summary.state !== 'done' && summary.state !== 'cached') status = `${summary.state}: ${stage}`;
+    if (status === 'ok' && summary.state !== 'done' && summary.state !== 'cached')
+      status = `${summary.state}: ${stage}`;
   }
   const point: Record<string, CellValue> = {};
   if (isObject(raw.point)) for (const [k, v] of Object.entries(raw.point)) point[k] = toCell(v);
@@ -97,7 +120,12 @@ export function parseExperiment(text: string, file: string): ExperimentRecord {
     name: raw.experiment,
     pipeline: typeof raw.pipeline === 'string' ? raw.pipeline : '',
     lastRun: typeof raw.lastRun === 'string' ? raw.lastRun : '',
-    point, params, metrics, status, stages, file,
+    point,
+    params,
+    metrics,
+    status,
+    stages,
+    file,
   };
 }
 
@@ -188,14 +216,42 @@ export function loadRocs(root: string, exp: ExperimentRecord): RocSeries[] {
     for (const rel of Object.values(exp.stages[stage]!.outputs)) {
       const dir = join(root, rel);
       let isDir = false;
-      try { isDir = statSync(dir).isDirectory(); } catch { continue; }
+      try {
+        isDir = statSync(dir).isDirectory();
+      } catch {
+        continue;
+      }
       if (!isDir) continue;
-      const read = (f: string): string | undefined => { try { return readFileSync(join(dir, f), 'utf8'); } catch { return undefined; } };
+      const read = (f: string): string | undefined => {
+        try {
+          return readFileSync(join(dir, f), 'utf8');
+        } catch {
+          return undefined;
+        }
+      };
       let rocs: RocSeries[] = [];
       const rocJson = read('roc.json');
-      if (rocJson !== undefined) { try { rocs = rocsFromJson(JSON.parse(rocJson)); } catch { /* unreadable: try the others */ } }
-      if (!rocs.length) { const csv = read('roc.csv'); if (csv !== undefined) rocs = rocsFromCsv(csv); }
-      if (!rocs.length) { const m = read('metrics.json'); if (m !== undefined) { try { rocs = rocsFromJson(JSON.parse(m)); } catch { /* ignore */ } } }
+      if (rocJson !== undefined) {
+        try {
+          rocs = rocsFromJson(JSON.parse(rocJson));
+        } catch {
+          /* unreadable: try the others */
+        }
+      }
+      if (!rocs.length) {
+        const csv = read('roc.csv');
+        if (csv !== undefined) rocs = rocsFromCsv(csv);
+      }
+      if (!rocs.length) {
+        const m = read('metrics.json');
+        if (m !== undefined) {
+          try {
+            rocs = rocsFromJson(JSON.parse(m));
+          } catch {
+            /* ignore */
+          }
+        }
+      }
       if (rocs.length) {
         rocs.sort((a, b) => Number(b.label === 'test') - Number(a.label === 'test'));
         found.push(...rocs);
@@ -210,14 +266,20 @@ export function loadRocs(root: string, exp: ExperimentRecord): RocSeries[] {
  * The first roc.png in an experiment's stage output folders, as a data: URI for the page (shown when the
  * experiment has no ROC points); undefined when there is none or it is larger than `maxBytes`.
  */
-export function loadRocImage(root: string, exp: ExperimentRecord, maxBytes = 2 * 1024 * 1024): { file: string; dataUri: string } | undefined {
+export function loadRocImage(
+  root: string,
+  exp: ExperimentRecord,
+  maxBytes = 2 * 1024 * 1024,
+): { file: string; dataUri: string } | undefined {
   for (const s of Object.values(exp.stages)) {
     for (const rel of Object.values(s.outputs)) {
       const file = join(rel, 'roc.png');
       try {
         if (statSync(join(root, file)).size > maxBytes) continue;
         return { file, dataUri: `data:image/png;base64,${readFileSync(join(root, file)).toString('base64')}` };
-      } catch { /* none here */ }
+      } catch {
+        /* none here */
+      }
     }
   }
   return undefined;

@@ -59,16 +59,30 @@ function numericOrNull(v: CellValue): number | null {
 }
 
 function tableHtml(t: Table): string {
-  const head = t.columns.map((c) => `<th scope="col" class="${c.kind}${c.swept ? ' swept' : ''}" title="${escapeHtml(c.kind === 'metric' ? 'metric' : c.swept ? 'swept param' : c.kind === 'param' ? 'param' : '')}">${escapeHtml(c.name)}</th>`).join('');
-  const rows = t.rows.map((r) => '<tr>' + t.columns.map((c) => {
-    const v = r.cells[c.name] ?? null;
-    const text = displayCell(v);
-    if (typeof v === 'number') {
-      const exact = String(v);
-      return `<td class="num" data-n="${escapeHtml(exact)}"${exact !== text ? ` title="${escapeHtml(exact)}"` : ''}>${escapeHtml(text)}</td>`;
-    }
-    return `<td>${escapeHtml(text)}</td>`;
-  }).join('') + '</tr>').join('\n');
+  const head = t.columns
+    .map(
+      (c) =>
+        `<th scope="col" class="${c.kind}${c.swept ? ' swept' : ''}" title="${escapeHtml(c.kind === 'metric' ? 'metric' : c.swept ? 'swept param' : c.kind === 'param' ? 'param' : '')}">${escapeHtml(c.name)}</th>`,
+    )
+    .join('');
+  const rows = t.rows
+    .map(
+      (r) =>
+        '<tr>' +
+        t.columns
+          .map((c) => {
+            const v = r.cells[c.name] ?? null;
+            const text = displayCell(v);
+            if (typeof v === 'number') {
+              const exact = String(v);
+              return `<td class="num" data-n="${escapeHtml(exact)}"${exact !== text ? ` title="${escapeHtml(exact)}"` : ''}>${escapeHtml(text)}</td>`;
+            }
+            return `<td>${escapeHtml(text)}</td>`;
+          })
+          .join('') +
+        '</tr>',
+    )
+    .join('\n');
   return `<div class="scroll"><table id="experiments"><thead><tr>${head}</tr></thead>\n<tbody>\n${rows}\n</tbody></table></div>`;
 }
 
@@ -76,13 +90,24 @@ function tableHtml(t: Table): string {
 function constantParamsHtml(t: Table): string {
   const shown = new Set(t.columns.map((c) => c.name));
   const exps = t.rows.map((r) => r.experiment);
-  const constant = t.known.filter((c) => c.kind === 'param' && !shown.has(c.name) && exps.length > 0 && !differs(exps, c));
+  const constant = t.known.filter(
+    (c) => c.kind === 'param' && !shown.has(c.name) && exps.length > 0 && !differs(exps, c),
+  );
   if (!constant.length) return '';
-  const items = constant.map((c) => `<li><code>${escapeHtml(c.name)}</code> = ${escapeHtml(displayCell(t.rows[0]!.cells[c.name] ?? null))}</li>`).join('\n');
+  const items = constant
+    .map(
+      (c) =>
+        `<li><code>${escapeHtml(c.name)}</code> = ${escapeHtml(displayCell(t.rows[0]!.cells[c.name] ?? null))}</li>`,
+    )
+    .join('\n');
   return `<details><summary>${constant.length} params equal in all experiments shown</summary><ul>\n${items}\n</ul></details>`;
 }
 
-interface AxisValues { scale: 'linear' | 'log' | 'category'; categories?: string[]; x: (v: CellValue) => number | undefined }
+interface AxisValues {
+  scale: 'linear' | 'log' | 'category';
+  categories?: string[];
+  x: (v: CellValue) => number | undefined;
+}
 
 /** How to place a param's values on an x axis: numbers linearly (log when all positive over 2+ decades), else as categories. */
 export function xAxisFor(values: CellValue[]): AxisValues {
@@ -123,11 +148,18 @@ function metricPlots(t: Table): { html: string; count: number } {
   const isPlottableParam = (c: Column) => c.kind === 'param' && differs(exps, c);
   let params = t.known.filter((c) => c.swept && isPlottableParam(c));
   if (!params.length) params = t.columns.filter(isPlottableParam);
-  const metrics = t.columns.filter((c) => c.kind === 'metric' && t.rows.some((r) => numericOrNull(r.cells[c.name] ?? null) !== null));
+  const metrics = t.columns.filter(
+    (c) => c.kind === 'metric' && t.rows.some((r) => numericOrNull(r.cells[c.name] ?? null) !== null),
+  );
   const varying = metrics.filter((c) => differs(exps, c));
   const constant = metrics.filter((c) => !differs(exps, c));
   if (!params.length || !varying.length) {
-    const why = t.rows.length < 2 ? 'fewer than two experiments' : !params.length ? 'no param differs between the experiments' : 'no numeric metric differs between the experiments';
+    const why =
+      t.rows.length < 2
+        ? 'fewer than two experiments'
+        : !params.length
+          ? 'no param differs between the experiments'
+          : 'no numeric metric differs between the experiments';
     return { html: `<p class="note">No plots: ${escapeHtml(why)}.</p>`, count: 0 };
   }
   const figures: string[] = [];
@@ -143,24 +175,53 @@ function metricPlots(t: Table): { html: string; count: number } {
         const y = numericOrNull(r.cells[m.name] ?? null);
         if (x === undefined || y === null) continue;
         // With one other param the legend title names it and entries are its values; with more, short name=value pairs.
-        const label = others.length === 1 ? displayCell(r.cells[others[0]!.name] ?? null)
-          : others.map((o) => `${shortName(o.name, others)}=${displayCell(r.cells[o.name] ?? null)}`).join(', ');
+        const label =
+          others.length === 1
+            ? displayCell(r.cells[others[0]!.name] ?? null)
+            : others.map((o) => `${shortName(o.name, others)}=${displayCell(r.cells[o.name] ?? null)}`).join(', ');
         let g = groups.get(label);
         if (!g) groups.set(label, (g = { label, points: [] }));
-        g.points.push({ x, y, title: `${r.experiment.name}\n${p.name} = ${displayCell(r.cells[p.name] ?? null)}\n${m.name} = ${displayCell(y)}` });
+        g.points.push({
+          x,
+          y,
+          title: `${r.experiment.name}\n${p.name} = ${displayCell(r.cells[p.name] ?? null)}\n${m.name} = ${displayCell(y)}`,
+        });
       }
       const grouped = groups.size > 1 && groups.size <= 10;
       const series: PlotSeries[] = grouped
-        ? [...groups.values()].sort((a, b) => compareLabels(a.label, b.label)).map((g) => ({ label: g.label, points: g.points, line: 'mean' as const }))
-        : [{ label: '', points: [...groups.values()].flatMap((g) => g.points), line: groups.size <= 1 ? 'mean' as const : false }];
+        ? [...groups.values()]
+            .sort((a, b) => compareLabels(a.label, b.label))
+            .map((g) => ({ label: g.label, points: g.points, line: 'mean' as const }))
+        : [
+            {
+              label: '',
+              points: [...groups.values()].flatMap((g) => g.points),
+              line: groups.size <= 1 ? ('mean' as const) : false,
+            },
+          ];
       const id = `plot-${++n}`;
-      figures.push(`<figure class="metric-plot" id="${id}">${plotSvg(series, {
-        id, title: `${m.name} vs ${p.name}`, xLabel: p.name, yLabel: m.name, xScale: axis.scale, categories: axis.categories,
-        legendTitle: grouped && others.length === 1 ? shortName(others[0]!.name, t.known.filter((c) => c.kind === 'param')) : undefined,
-      })}</figure>`);
+      figures.push(
+        `<figure class="metric-plot" id="${id}">${plotSvg(series, {
+          id,
+          title: `${m.name} vs ${p.name}`,
+          xLabel: p.name,
+          yLabel: m.name,
+          xScale: axis.scale,
+          categories: axis.categories,
+          legendTitle:
+            grouped && others.length === 1
+              ? shortName(
+                  others[0]!.name,
+                  t.known.filter((c) => c.kind === 'param'),
+                )
+              : undefined,
+        })}</figure>`,
+      );
     }
   }
-  const skipped = constant.length ? `<p class="note">Not plotted (same value in every experiment): ${constant.map((c) => `<code>${escapeHtml(c.name)}</code>`).join(', ')}.</p>` : '';
+  const skipped = constant.length
+    ? `<p class="note">Not plotted (same value in every experiment): ${constant.map((c) => `<code>${escapeHtml(c.name)}</code>`).join(', ')}.</p>`
+    : '';
   return { html: `<div class="plots">\n${figures.join('\n')}\n</div>${skipped}`, count: n };
 }
 
@@ -176,7 +237,7 @@ function thin(far: number[], tar: number[], max = 800): Array<{ x: number; y: nu
 
 function auc(far: number[], tar: number[]): number {
   let a = 0;
-  for (let i = 1; i < far.length; i++) a += (far[i]! - far[i - 1]!) * (tar[i]! + tar[i - 1]!) / 2;
+  for (let i = 1; i < far.length; i++) a += ((far[i]! - far[i - 1]!) * (tar[i]! + tar[i - 1]!)) / 2;
   return a;
 }
 
@@ -191,12 +252,19 @@ function rocImagesHtml(names: string[], images: Map<string, { file: string; data
   return `<p class="note">ROC pictures the stages drew (no points to overlay):</p><div class="plots">\n${figs.join('\n')}\n</div>`;
 }
 
-function rocSection(t: Table, rocs: Map<string, RocSeries[]>, images?: Map<string, { file: string; dataUri: string }>): string {
+function rocSection(
+  t: Table,
+  rocs: Map<string, RocSeries[]>,
+  images?: Map<string, { file: string; dataUri: string }>,
+): string {
   const series: PlotSeries[] = [];
   const missing: string[] = [];
   for (const r of t.rows) {
     const curve = rocs.get(r.experiment.name)?.[0];
-    if (!curve) { missing.push(r.experiment.name); continue; }
+    if (!curve) {
+      missing.push(r.experiment.name);
+      continue;
+    }
     const label = `${r.experiment.name} (AUC ${auc(curve.far, curve.tar).toFixed(3)})`;
     series.push({ label, points: thin(curve.far, curve.tar), line: true, markers: false });
   }
@@ -207,15 +275,33 @@ function rocSection(t: Table, rocs: Map<string, RocSeries[]>, images?: Map<strin
   if (!series.length) return `<p class="note">No ROC curves to show.</p>${missingNote}${pictures}`;
   const setName = rocs.get(t.rows.find((r) => rocs.get(r.experiment.name)?.length)!.experiment.name)![0]!.label;
   const plot = plotSvg(series, {
-    id: 'roc', title: `ROC (${setName} pairs), one curve per experiment`, xLabel: 'false accept rate', yLabel: 'true accept rate',
-    xDomain: [0, 1], yDomain: [0, 1], diagonal: true, width: 420, height: 380, className: 'roc',
+    id: 'roc',
+    title: `ROC (${setName} pairs), one curve per experiment`,
+    xLabel: 'false accept rate',
+    yLabel: 'true accept rate',
+    xDomain: [0, 1],
+    yDomain: [0, 1],
+    diagonal: true,
+    width: 420,
+    height: 380,
+    className: 'roc',
   });
   // Face verification is judged at low FAR (TAR at FAR 1e-2, 1e-3): the same curves on a log FAR axis.
   const positiveFars = series.flatMap((s) => s.points.map((p) => p.x)).filter((x) => x > 0);
-  const logPlot = positiveFars.length ? plotSvg(series, {
-    id: 'roc-log', title: 'ROC, log false accept rate', xLabel: 'false accept rate (log)', yLabel: 'true accept rate',
-    xScale: 'log', xDomain: [Math.max(1e-4, Math.min(...positiveFars)), 1], yDomain: [0, 1], width: 420, height: 380, className: 'roc',
-  }) : '';
+  const logPlot = positiveFars.length
+    ? plotSvg(series, {
+        id: 'roc-log',
+        title: 'ROC, log false accept rate',
+        xLabel: 'false accept rate (log)',
+        yLabel: 'true accept rate',
+        xScale: 'log',
+        xDomain: [Math.max(1e-4, Math.min(...positiveFars)), 1],
+        yDomain: [0, 1],
+        width: 420,
+        height: 380,
+        className: 'roc',
+      })
+    : '';
   return `<div class="plots"><figure class="roc-plot" id="roc-figure">${plot}</figure>${logPlot ? `<figure class="roc-plot" id="roc-log-figure">${logPlot}</figure>` : ''}</div>${missingNote}${pictures}`;
 }
 

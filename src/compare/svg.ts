@@ -2,13 +2,33 @@
 // line series, a legend. Every piece of text goes through escapeHtml, so names and values cannot inject markup.
 
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
-export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
+export const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 const DASHES = ['', '6 3', '2 2', '8 3 2 3'];
 
-export interface PlotPoint { x: number; y: number; /** Tooltip text. */ title?: string }
+export interface PlotPoint {
+  x: number;
+  y: number;
+  /** Tooltip text. */ title?: string;
+}
 
 export interface PlotSeries {
   label: string;
@@ -47,7 +67,8 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -60,7 +81,9 @@ export function logTicks(lo: number, hi: number): number[] {
       if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) out.push(v);
     }
   }
-  const powers = out.filter((v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9);
+  const powers = out.filter(
+    (v) => Number.isInteger(Math.log10(v)) || Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9,
+  );
   return powers.length >= 3 ? powers : out;
 }
 
@@ -76,7 +99,10 @@ function fmt(n: number): string {
 }
 
 function padDomain([lo, hi]: [number, number]): [number, number] {
-  if (hi > lo) { const pad = (hi - lo) * 0.05; return [lo - pad, hi + pad]; }
+  if (hi > lo) {
+    const pad = (hi - lo) * 0.05;
+    return [lo - pad, hi + pad];
+  }
   const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
   return [lo - pad, hi + pad];
 }
@@ -84,7 +110,12 @@ function padDomain([lo, hi]: [number, number]): [number, number] {
 /** Points sorted by x with repeats at one x replaced by their mean y. */
 function meanByX(points: PlotPoint[]): PlotPoint[] {
   const byX = new Map<number, { sum: number; n: number }>();
-  for (const p of points) { const g = byX.get(p.x) ?? { sum: 0, n: 0 }; g.sum += p.y; g.n++; byX.set(p.x, g); }
+  for (const p of points) {
+    const g = byX.get(p.x) ?? { sum: 0, n: 0 };
+    g.sum += p.y;
+    g.n++;
+    byX.set(p.x, g);
+  }
   return [...byX.entries()].sort((a, b) => a[0] - b[0]).map(([x, g]) => ({ x, y: g.sum / g.n }));
 }
 
@@ -93,7 +124,10 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   const legendItems = series.filter((s) => s.label !== '');
   const showLegend = legendItems.length > 1 || (legendItems.length === 1 && series.length === 1 && o.diagonal);
   const LEGEND_CHARS = 44;
-  const longest = Math.max(o.legendTitle?.length ?? 0, ...legendItems.map((s) => Math.min(LEGEND_CHARS, s.label.length)));
+  const longest = Math.max(
+    o.legendTitle?.length ?? 0,
+    ...legendItems.map((s) => Math.min(LEGEND_CHARS, s.label.length)),
+  );
   const legendWidth = showLegend ? Math.min(330, 40 + longest * 6.3) : 0;
   const plotW = o.width ?? 360;
   const plotH = o.height ?? 260;
@@ -109,39 +143,61 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   let xDom: [number, number];
   if (o.xDomain) xDom = o.xDomain;
   else if (scale === 'category') xDom = [-0.5, Math.max(0, (o.categories?.length ?? 1) - 1) + 0.5];
-  else if (scale === 'log') { const lo = Math.min(...xs); const hi = Math.max(...xs); xDom = [lo / 1.3, hi * 1.3]; }
-  else xDom = padDomain(xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1]);
+  else if (scale === 'log') {
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    xDom = [lo / 1.3, hi * 1.3];
+  } else xDom = padDomain(xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1]);
   const yDom = o.yDomain ?? padDomain(ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1]);
   const tx = (x: number) => {
-    const t = scale === 'log' ? (Math.log10(x) - Math.log10(xDom[0])) / (Math.log10(xDom[1]) - Math.log10(xDom[0])) : (x - xDom[0]) / (xDom[1] - xDom[0]);
+    const t =
+      scale === 'log'
+        ? (Math.log10(x) - Math.log10(xDom[0])) / (Math.log10(xDom[1]) - Math.log10(xDom[0]))
+        : (x - xDom[0]) / (xDom[1] - xDom[0]);
     return m.left + t * plotW;
   };
   const ty = (y: number) => m.top + plotH - ((y - yDom[0]) / (yDom[1] - yDom[0])) * plotH;
 
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img"${o.className ? ` class="${escapeHtml(o.className)}"` : ''}>`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img"${o.className ? ` class="${escapeHtml(o.className)}"` : ''}>`,
+  );
   parts.push(`<title>${escapeHtml(o.title)}</title>`);
   parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
-  parts.push(`<text x="${fmt(m.left + plotW / 2)}" y="16" text-anchor="middle" class="ttl">${escapeHtml(o.title)}</text>`);
+  parts.push(
+    `<text x="${fmt(m.left + plotW / 2)}" y="16" text-anchor="middle" class="ttl">${escapeHtml(o.title)}</text>`,
+  );
   // Grid and ticks.
   const yt = niceTicks(yDom[0], yDom[1], 5);
   for (const v of yt) {
     const y = fmt(ty(v));
     parts.push(`<line x1="${m.left}" x2="${m.left + plotW}" y1="${y}" y2="${y}" class="grid"/>`);
-    parts.push(`<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${escapeHtml(tickLabel(v))}</text>`);
+    parts.push(
+      `<text x="${m.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${escapeHtml(tickLabel(v))}</text>`,
+    );
   }
-  const xt: Array<[number, string]> = scale === 'category'
-    ? (o.categories ?? []).map((c, i) => [i, c.length > 14 ? c.slice(0, 13) + '…' : c])
-    : (scale === 'log' ? logTicks(xDom[0], xDom[1]) : niceTicks(xDom[0], xDom[1], 5)).map((v) => [v, tickLabel(v)]);
+  const xt: Array<[number, string]> =
+    scale === 'category'
+      ? (o.categories ?? []).map((c, i) => [i, c.length > 14 ? c.slice(0, 13) + '…' : c])
+      : (scale === 'log' ? logTicks(xDom[0], xDom[1]) : niceTicks(xDom[0], xDom[1], 5)).map((v) => [v, tickLabel(v)]);
   for (const [v, label] of xt) {
     const x = fmt(tx(v));
     parts.push(`<line x1="${x}" x2="${x}" y1="${m.top}" y2="${m.top + plotH}" class="grid"/>`);
-    parts.push(`<text x="${x}" y="${m.top + plotH + 16}" text-anchor="middle" class="tick">${escapeHtml(label)}</text>`);
+    parts.push(
+      `<text x="${x}" y="${m.top + plotH + 16}" text-anchor="middle" class="tick">${escapeHtml(label)}</text>`,
+    );
   }
   parts.push(`<rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}" class="frame"/>`);
-  parts.push(`<text x="${fmt(m.left + plotW / 2)}" y="${m.top + plotH + 36}" text-anchor="middle" class="axis">${escapeHtml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(14 ${fmt(m.top + plotH / 2)}) rotate(-90)" text-anchor="middle" class="axis">${escapeHtml(o.yLabel)}</text>`);
-  if (o.diagonal) parts.push(`<line x1="${fmt(tx(Math.max(xDom[0], yDom[0])))}" y1="${fmt(ty(Math.max(xDom[0], yDom[0])))}" x2="${fmt(tx(Math.min(xDom[1], yDom[1])))}" y2="${fmt(ty(Math.min(xDom[1], yDom[1])))}" class="diag"/>`);
+  parts.push(
+    `<text x="${fmt(m.left + plotW / 2)}" y="${m.top + plotH + 36}" text-anchor="middle" class="axis">${escapeHtml(o.xLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(14 ${fmt(m.top + plotH / 2)}) rotate(-90)" text-anchor="middle" class="axis">${escapeHtml(o.yLabel)}</text>`,
+  );
+  if (o.diagonal)
+    parts.push(
+      `<line x1="${fmt(tx(Math.max(xDom[0], yDom[0])))}" y1="${fmt(ty(Math.max(xDom[0], yDom[0])))}" x2="${fmt(tx(Math.min(xDom[1], yDom[1])))}" y2="${fmt(ty(Math.min(xDom[1], yDom[1])))}" class="diag"/>`,
+    );
 
   // Series, clipped to the frame.
   const clip = `clip-${(o.id ?? 'plot').replace(/[^A-Za-z0-9-]/g, '-')}`;
@@ -154,11 +210,15 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
     parts.push(`<g class="series" data-series="${i}">`);
     const linePts = s.line === 'mean' ? meanByX(pts) : pts;
     if (s.line && linePts.length > 1) {
-      parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${linePts.map((p) => `${fmt(tx(p.x))},${fmt(ty(p.y))}`).join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`);
+      parts.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="1.8"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${linePts.map((p) => `${fmt(tx(p.x))},${fmt(ty(p.y))}`).join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`,
+      );
     }
     if (s.markers !== false) {
       for (const p of pts) {
-        parts.push(`<circle cx="${fmt(tx(p.x))}" cy="${fmt(ty(p.y))}" r="3.5" fill="${color}">${p.title ? `<title>${escapeHtml(p.title)}</title>` : ''}</circle>`);
+        parts.push(
+          `<circle cx="${fmt(tx(p.x))}" cy="${fmt(ty(p.y))}" r="3.5" fill="${color}">${p.title ? `<title>${escapeHtml(p.title)}</title>` : ''}</circle>`,
+        );
       }
     }
     parts.push('</g>');
@@ -168,7 +228,10 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   if (showLegend) {
     const lx = m.left + plotW + m.right + 6;
     const clipText = (t: string) => (t.length > LEGEND_CHARS ? t.slice(0, LEGEND_CHARS - 1) + '…' : t);
-    if (o.legendTitle) parts.push(`<text x="${lx}" y="${m.top + 8}" dominant-baseline="middle" class="leg-title"><title>${escapeHtml(o.legendTitle)}</title>${escapeHtml(clipText(o.legendTitle))}</text>`);
+    if (o.legendTitle)
+      parts.push(
+        `<text x="${lx}" y="${m.top + 8}" dominant-baseline="middle" class="leg-title"><title>${escapeHtml(o.legendTitle)}</title>${escapeHtml(clipText(o.legendTitle))}</text>`,
+      );
     legendItems.forEach((s, k) => {
       const j = k + (o.legendTitle ? 1 : 0);
       const i = series.indexOf(s);
@@ -176,8 +239,10 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
       const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!;
       const y = m.top + 8 + j * 16;
       const text = clipText(s.label);
-      parts.push(`<g class="legend-item"><line x1="${lx}" x2="${lx + 18}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`
-        + `<text x="${lx + 24}" y="${y}" dominant-baseline="middle" class="leg"><title>${escapeHtml(s.label)}</title>${escapeHtml(text)}</text></g>`);
+      parts.push(
+        `<g class="legend-item"><line x1="${lx}" x2="${lx + 18}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>` +
+          `<text x="${lx + 24}" y="${y}" dominant-baseline="middle" class="leg"><title>${escapeHtml(s.label)}</title>${escapeHtml(text)}</text></g>`,
+      );
     });
   }
   parts.push('</svg>');

@@ -55,11 +55,16 @@ const META = ['experiment', 'pipeline', 'status', 'lastRun'] as const;
 
 function metaCell(e: ExperimentRecord, name: string): CellValue {
   switch (name) {
-    case 'experiment': return e.name;
-    case 'pipeline': return e.pipeline;
-    case 'status': return e.status;
-    case 'lastRun': return e.lastRun;
-    default: return null;
+    case 'experiment':
+      return e.name;
+    case 'pipeline':
+      return e.pipeline;
+    case 'status':
+      return e.status;
+    case 'lastRun':
+      return e.lastRun;
+    default:
+      return null;
   }
 }
 
@@ -77,7 +82,8 @@ export function knownColumns(exps: ExperimentRecord[]): Column[] {
   for (const k of swept) cols.push({ name: k, kind: 'param', swept: true });
   for (const k of params) if (!swept.has(k)) cols.push({ name: k, kind: 'param', swept: false });
   // A metric named like a param of the same stage is told apart by a suffix rather than silently shadowed.
-  for (const k of metrics) cols.push({ name: params.has(k) || swept.has(k) ? `${k}(metric)` : k, kind: 'metric', swept: false });
+  for (const k of metrics)
+    cols.push({ name: params.has(k) || swept.has(k) ? `${k}(metric)` : k, kind: 'metric', swept: false });
   return cols;
 }
 
@@ -107,7 +113,8 @@ export function resolveColumn(known: Column[], name: string, where: string): Col
   if (bySuffix.length === 1) return bySuffix[0]!;
   const names = known.map((c) => c.name);
   const guess = didYouMean(name, names);
-  const ambiguous = bySuffix.length > 1 ? ` (matches ${bySuffix.map((c) => c.name).join(', ')}: use the full name)` : '';
+  const ambiguous =
+    bySuffix.length > 1 ? ` (matches ${bySuffix.map((c) => c.name).join(', ')}: use the full name)` : '';
   throw new FacepipeError({
     code: 'unknown-column',
     file: 'command line',
@@ -122,21 +129,30 @@ export function parseFilter(text: string): Filter {
   const m = FILTER_RE.exec(text);
   if (!m || !m[1]) {
     throw new FacepipeError({
-      code: 'bad-filter', file: 'command line', message: `bad --filter ${JSON.stringify(text)}`,
+      code: 'bad-filter',
+      file: 'command line',
+      message: `bad --filter ${JSON.stringify(text)}`,
       hint: "use COLUMN OP VALUE with OP one of = != < <= > >= ~ (regular expression), e.g. --filter 'evaluate.auc>0.8' or --filter 'triarchy.loss.margin=0.3'",
     });
   }
   let value = m[3]!;
   const op = (m[2] === '==' ? '=' : m[2]) as FilterOp;
   // `a>>1` or `a=<1` is a typo, not a comparison with the text ">1"; quote such a value to mean it.
-  const problem = /^[<>=!~]/.test(value) ? 'starts with an operator' : value === '' && op !== '=' && op !== '!=' ? 'is missing' : undefined;
+  const problem = /^[<>=!~]/.test(value)
+    ? 'starts with an operator'
+    : value === '' && op !== '=' && op !== '!='
+      ? 'is missing'
+      : undefined;
   if (problem) {
     throw new FacepipeError({
-      code: 'bad-filter', file: 'command line', message: `bad --filter ${JSON.stringify(text)}: the value ${problem}`,
+      code: 'bad-filter',
+      file: 'command line',
+      message: `bad --filter ${JSON.stringify(text)}: the value ${problem}`,
       hint: "use COLUMN OP VALUE with one operator, e.g. --filter 'evaluate.auc>0.8'; quote a value that starts with < > = ! or ~",
     });
   }
-  if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0]) value = value.slice(1, -1);
+  if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.at(-1) === value[0])
+    value = value.slice(1, -1);
   return { column: m[1], op, value, text };
 }
 
@@ -153,8 +169,14 @@ function cellText(v: CellValue): string {
 export function matches(cell: CellValue, f: Filter): boolean {
   if (f.op === '~') {
     let re: RegExp;
-    try { re = new RegExp(f.value); } catch (e) {
-      throw new FacepipeError({ code: 'bad-filter', file: 'command line', message: `bad regular expression in --filter ${JSON.stringify(f.text)}: ${(e as Error).message}` });
+    try {
+      re = new RegExp(f.value);
+    } catch (e) {
+      throw new FacepipeError({
+        code: 'bad-filter',
+        file: 'command line',
+        message: `bad regular expression in --filter ${JSON.stringify(f.text)}: ${(e as Error).message}`,
+      });
     }
     return cell !== null && re.test(cellText(cell));
   }
@@ -162,8 +184,12 @@ export function matches(cell: CellValue, f: Filter): boolean {
   const b = asNumber(f.value);
   if (f.op === '=' || f.op === '!=') {
     // Numbers equal within rounding, so margin=0.3 finds a swept 0.30000000000000004.
-    const eq = a !== undefined && b !== undefined ? Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b))
-      : cell === null ? f.value === '' || f.value === 'null' : cellText(cell) === f.value;
+    const eq =
+      a !== undefined && b !== undefined
+        ? Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b))
+        : cell === null
+          ? f.value === '' || f.value === 'null'
+          : cellText(cell) === f.value;
     return f.op === '=' ? eq : !eq;
   }
   if (cell === null) return false;
@@ -172,10 +198,14 @@ export function matches(cell: CellValue, f: Filter): boolean {
   else if (a === undefined && b === undefined) c = cellText(cell).localeCompare(f.value);
   else return false; // a number against text (or the reverse) is neither larger nor smaller
   switch (f.op) {
-    case '<': return c < 0;
-    case '<=': return c <= 0;
-    case '>': return c > 0;
-    default: return c >= 0;
+    case '<':
+      return c < 0;
+    case '<=':
+      return c <= 0;
+    case '>':
+      return c > 0;
+    default:
+      return c >= 0;
   }
 }
 
@@ -199,10 +229,16 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
   });
   const sortCol = resolveColumn(known, o.sort ?? 'experiment', '--sort');
 
-  let rows: Row[] = exps.map((e) => ({ experiment: e, cells: Object.fromEntries(known.map((c) => [c.name, cellOf(e, c)])) }));
+  let rows: Row[] = exps.map((e) => ({
+    experiment: e,
+    cells: Object.fromEntries(known.map((c) => [c.name, cellOf(e, c)])),
+  }));
   rows = rows.filter((r) => filters.every(({ f, col }) => matches(r.cells[col.name] ?? null, f)));
-  rows.sort((x, y) => compareCells(x.cells[sortCol.name] ?? null, y.cells[sortCol.name] ?? null, o.desc)
-    || compareCells(x.experiment.name, y.experiment.name));
+  rows.sort(
+    (x, y) =>
+      compareCells(x.cells[sortCol.name] ?? null, y.cells[sortCol.name] ?? null, o.desc) ||
+      compareCells(x.experiment.name, y.experiment.name),
+  );
 
   // What differs is judged among the rows shown: filtering to one learning rate hides the learning rate
   // column unless it was swept.
@@ -218,7 +254,12 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
   if (o.columns?.length) {
     const picked = o.columns.map((n) => resolveColumn(known, n, '--columns'));
     const experiment = known.find((c) => c.name === 'experiment')!;
-    return { columns: [experiment, ...new Set(picked.filter((c) => c !== experiment))], known, rows, total: exps.length };
+    return {
+      columns: [experiment, ...new Set(picked.filter((c) => c !== experiment))],
+      known,
+      rows,
+      total: exps.length,
+    };
   }
   // Sorting by a hidden column shows it, just before the metrics.
   if (!shown.includes(sortCol)) {
@@ -254,9 +295,18 @@ export function formatText(t: Table, maxWidth = 40): string {
   if (!t.rows.length) return t.total ? `no experiment matches the filters (${t.total} in all)\n` : 'no experiments\n';
   const header = t.columns.map((c) => oneLine(c.name, 1000));
   const body = t.rows.map((r) => t.columns.map((c) => oneLine(displayCell(r.cells[c.name] ?? null), maxWidth)));
-  const numeric = t.columns.map((c) => t.rows.every((r) => { const v = r.cells[c.name]; return v === null || typeof v === 'number'; }));
+  const numeric = t.columns.map((c) =>
+    t.rows.every((r) => {
+      const v = r.cells[c.name];
+      return v === null || typeof v === 'number';
+    }),
+  );
   const width = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((s, i) => (numeric[i] ? s.padStart(width[i]!) : s.padEnd(width[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((s, i) => (numeric[i] ? s.padStart(width[i]!) : s.padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), width.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
   return out.join('\n') + '\n';
 }
@@ -269,7 +319,15 @@ export function csvField(s: string): string {
 
 /** RFC 4180: CRLF line ends, fields with comma, quote or line break quoted, quotes doubled. Exact numbers. */
 export function formatCsv(t: Table): string {
-  const rows = [t.columns.map((c) => csvField(c.name)), ...t.rows.map((r) => t.columns.map((c) => { const v = r.cells[c.name] ?? null; return csvField(v === null ? '' : String(v)); }))];
+  const rows = [
+    t.columns.map((c) => csvField(c.name)),
+    ...t.rows.map((r) =>
+      t.columns.map((c) => {
+        const v = r.cells[c.name] ?? null;
+        return csvField(v === null ? '' : String(v));
+      }),
+    ),
+  ];
   return rows.map((r) => r.join(',')).join('\r\n') + '\r\n';
 }
 
@@ -278,13 +336,22 @@ export function formatCsv(t: Table): string {
 /** A Markdown table cell: pipes and backslashes escaped, HTML-significant characters as entities, one line. */
 export function mdCell(s: string): string {
   return s
-    .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-    .replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/`/g, '\\`')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/`/g, '\\`')
     .replace(/\r\n|\r|\n/g, '<br>');
 }
 
 export function formatMd(t: Table): string {
-  const numeric = t.columns.map((c) => t.rows.every((r) => { const v = r.cells[c.name]; return v === null || typeof v === 'number'; }));
+  const numeric = t.columns.map((c) =>
+    t.rows.every((r) => {
+      const v = r.cells[c.name];
+      return v === null || typeof v === 'number';
+    }),
+  );
   const out = [
     `| ${t.columns.map((c) => mdCell(c.name)).join(' | ')} |`,
     `|${numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`,
@@ -297,5 +364,11 @@ export function formatMd(t: Table): string {
 
 /** An array with one object per row, keys in column order, exact values, null for missing. */
 export function formatJson(t: Table): string {
-  return JSON.stringify(t.rows.map((r) => Object.fromEntries(t.columns.map((c) => [c.name, r.cells[c.name] ?? null]))), null, 2) + '\n';
+  return (
+    JSON.stringify(
+      t.rows.map((r) => Object.fromEntries(t.columns.map((c) => [c.name, r.cells[c.name] ?? null]))),
+      null,
+      2,
+    ) + '\n'
+  );
 }

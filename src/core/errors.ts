@@ -74,7 +74,10 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
   let bestD = Infinity;
   for (const c of candidates) {
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   const limit = Math.max(1, Math.floor(word.length / 3));
   return best !== undefined && bestD <= limit ? best : undefined;

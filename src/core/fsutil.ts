@@ -37,8 +37,14 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: {
 export function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch { /* some filesystems refuse directory fsync; the rename is still atomic */ }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* some filesystems refuse directory fsync; the rename is still atomic */
+  }
 }
 
 export function isInside(root: string, p: string): boolean {
@@ -51,12 +57,23 @@ export function isInside(root: string, p: string): boolean {
  * destination whose existing parent is a symlink leading out of the workspace.
  */
 export function resolveForWrite(workspace: string, rel: string, what: string): string {
-  if (isAbsolute(rel)) fail('unsafe-path', `${what} ${JSON.stringify(rel)} is an absolute path; facepipe writes only inside the workspace`, { hint: 'use a path relative to the workspace' });
+  if (isAbsolute(rel))
+    fail(
+      'unsafe-path',
+      `${what} ${JSON.stringify(rel)} is an absolute path; facepipe writes only inside the workspace`,
+      { hint: 'use a path relative to the workspace' },
+    );
   const abs = resolve(workspace, rel);
-  if (!isInside(workspace, abs)) fail('unsafe-path', `${what} ${JSON.stringify(rel)} leads out of the workspace`, { hint: 'remove the ".." parts' });
+  if (!isInside(workspace, abs))
+    fail('unsafe-path', `${what} ${JSON.stringify(rel)} leads out of the workspace`, { hint: 'remove the ".." parts' });
   let probe = abs;
   while (!existsSync(probe) && probe !== workspace) probe = dirname(probe);
   const real = realpathSync(probe);
-  if (!isInside(realpathSync(workspace), real)) fail('unsafe-path', `${what} ${JSON.stringify(rel)} goes through a symlink out of the workspace (${probe} -> ${real})`, { hint: 'remove the symlink or point it inside the workspace' });
+  if (!isInside(realpathSync(workspace), real))
+    fail(
+      'unsafe-path',
+      `${what} ${JSON.stringify(rel)} goes through a symlink out of the workspace (${probe} -> ${real})`,
+      { hint: 'remove the symlink or point it inside the workspace' },
+    );
   return abs;
 }

@@ -8,10 +8,21 @@ import { canonicalJson, hashFile, sha256 } from '../core/hash.js';
 import { FacepipeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 
-interface StatEntry { sig: string; digest: string }
+interface StatEntry {
+  sig: string;
+  digest: string;
+}
 
-export interface ManifestEntry { path: string; digest: string; size: number; exec?: true }
-export interface DirManifest { type: 'dir'; entries: ManifestEntry[] }
+export interface ManifestEntry {
+  path: string;
+  digest: string;
+  size: number;
+  exec?: true;
+}
+export interface DirManifest {
+  type: 'dir';
+  entries: ManifestEntry[];
+}
 
 export type OutputType = 'file' | 'dir';
 
@@ -28,7 +39,9 @@ export class Digests {
     try {
       const obj = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, StatEntry>;
       this.entries = new Map(Object.entries(obj));
-    } catch { /* a damaged stat cache only costs re-hashing */ }
+    } catch {
+      /* a damaged stat cache only costs re-hashing */
+    }
   }
 
   save(): void {
@@ -65,9 +78,17 @@ export class Digests {
         if (st.isDirectory()) await walk(r);
         else if (st.isFile()) {
           const d = await this.fileDigest(abs);
-          entries.push(d.exec ? { path: r, digest: d.digest, size: d.size, exec: true } : { path: r, digest: d.digest, size: d.size });
+          entries.push(
+            d.exec
+              ? { path: r, digest: d.digest, size: d.size, exec: true }
+              : { path: r, digest: d.digest, size: d.size },
+          );
         } else {
-          throw new FacepipeError({ code: 'unsupported-file', message: `${abs} is a ${st.isSymbolicLink() ? 'symlink' : 'special file'}; outputs and inputs may hold only regular files and folders`, hint: 'copy the target instead of linking it' });
+          throw new FacepipeError({
+            code: 'unsupported-file',
+            message: `${abs} is a ${st.isSymbolicLink() ? 'symlink' : 'special file'}; outputs and inputs may hold only regular files and folders`,
+            hint: 'copy the target instead of linking it',
+          });
         }
       }
     };
@@ -82,7 +103,10 @@ export class Digests {
    */
   inputDigest(path: string): Promise<{ type: OutputType; digest: string }> {
     let d = this.inputs.get(path);
-    if (!d) { d = this.pathDigest(path); this.inputs.set(path, d); }
+    if (!d) {
+      d = this.pathDigest(path);
+      this.inputs.set(path, d);
+    }
     return d;
   }
   private inputs = new Map<string, Promise<{ type: OutputType; digest: string }>>();
@@ -94,7 +118,11 @@ export class Digests {
       return { type: 'dir', digest: manifestDigest(manifest), manifest };
     }
     if (st.isFile()) return { type: 'file', digest: (await this.fileDigest(path)).digest };
-    throw new FacepipeError({ code: 'unsupported-file', message: `${path} is neither a regular file nor a folder`, hint: 'point the input at a real file or folder' });
+    throw new FacepipeError({
+      code: 'unsupported-file',
+      message: `${path} is neither a regular file nor a folder`,
+      hint: 'point the input at a real file or folder',
+    });
   }
 }
 

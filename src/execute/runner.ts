@@ -75,7 +75,11 @@ export interface RunResult {
 type LastState = Record<string, { key: string; material: KeyMaterial }>;
 
 function readLast(ws: Workspace, exp: string): LastState {
-  try { return JSON.parse(readFileSync(ws.lastStatePath(exp), 'utf8')) as LastState; } catch { return {}; }
+  try {
+    return JSON.parse(readFileSync(ws.lastStatePath(exp), 'utf8')) as LastState;
+  } catch {
+    return {};
+  }
 }
 
 export function newRunId(): string {
@@ -87,7 +91,13 @@ export function qualifiedId(exp: Experiment, stage: string, many: boolean): stri
 }
 
 /** Digests of a stage's inputs, given where upstream outputs are. Path inputs are hashed (stat-cached). */
-export async function inputDigests(ws: Workspace, stage: StageSpec, upstream: (name: string) => Record<string, StoredOutput & { path: string }> | undefined): Promise<{ digests: Record<string, string>; paths: Record<string, string>; labels: Record<string, string> } | undefined> {
+export async function inputDigests(
+  ws: Workspace,
+  stage: StageSpec,
+  upstream: (name: string) => Record<string, StoredOutput & { path: string }> | undefined,
+): Promise<
+  { digests: Record<string, string>; paths: Record<string, string>; labels: Record<string, string> } | undefined
+> {
   const digests: Record<string, string> = {};
   const paths: Record<string, string> = {};
   const labels: Record<string, string> = {};
@@ -102,7 +112,12 @@ export async function inputDigests(ws: Workspace, stage: StageSpec, upstream: (n
     } else {
       const abs = isAbsolute(ref.path) ? ref.path : resolve(ws.root, ref.path);
       if (!existsSync(abs)) {
-        throw new FacepipeError({ code: 'input-missing', message: `input '${name}' of stage '${stage.name}' names ${ref.path}, which does not exist`, ...stage.inputWhere[name], hint: 'create it, or fix the path (relative to the workspace root)' });
+        throw new FacepipeError({
+          code: 'input-missing',
+          message: `input '${name}' of stage '${stage.name}' names ${ref.path}, which does not exist`,
+          ...stage.inputWhere[name],
+          hint: 'create it, or fix the path (relative to the workspace root)',
+        });
       }
       digests[name] = (await ws.digests.inputDigest(abs)).digest;
       paths[name] = abs;
@@ -122,7 +137,17 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const started = Date.now();
   const results: StageResult[] = [];
   const backendsUsed: Record<string, string> = {};
-  const shared = new Map<string, Promise<{ record?: StageRecord; state: StageState; reason: string; durationMs: number; error?: string; releaseSlot?: () => void }>>();
+  const shared = new Map<
+    string,
+    Promise<{
+      record?: StageRecord;
+      state: StageState;
+      reason: string;
+      durationMs: number;
+      error?: string;
+      releaseSlot?: () => void;
+    }>
+  >();
 
   // Admission: at most `jobs` stages at once, and within the memory budget (one stage always may run,
   // whatever its estimate, so nothing waits forever). Waiting stages start in arrival order.
@@ -134,52 +159,104 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const pump = () => {
     while (queue.length && fits(queue[0]!.mem)) {
       const next = queue.shift()!;
-      running++; memInUse += next.mem; next.start();
+      running++;
+      memInUse += next.mem;
+      next.start();
     }
   };
-  const acquire = (mem: number) => new Promise<void>((r) => { queue.push({ mem, start: r }); pump(); });
-  const release = (mem: number) => { running--; memInUse -= mem; pump(); };
+  const acquire = (mem: number) =>
+    new Promise<void>((r) => {
+      queue.push({ mem, start: r });
+      pump();
+    });
+  const release = (mem: number) => {
+    running--;
+    memInUse -= mem;
+    pump();
+  };
 
   const record = (status: RunResult['status'] | 'running') => {
     // A progress note, not a commit point: no fsync (the stage records in the store are the commit points).
-    writeFileAtomic(recordPath, JSON.stringify({
-      id, status,
-      pipeline: o.experiments[0]?.pipeline.file,
-      experiments: o.experiments.map((e) => ({ name: e.name, point: e.point ?? {} })),
-      argv: o.argv,
-      configs: o.experiments[0]?.pipeline.configFiles,
-      sets: o.experiments[0]?.pipeline.sets,
-      backend: { requested: o.backend, used: backendsUsed },
-      versions: { facepipe: facepipeVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: packageVersion('@tensorflow/tfjs-core') },
-      startedAt: new Date(started).toISOString(),
-      endedAt: status === 'running' ? undefined : new Date().toISOString(),
-      durationMs: Date.now() - started,
-      stages: results,
-    }, null, 2), { durable: false });
+    writeFileAtomic(
+      recordPath,
+      JSON.stringify(
+        {
+          id,
+          status,
+          pipeline: o.experiments[0]?.pipeline.file,
+          experiments: o.experiments.map((e) => ({ name: e.name, point: e.point ?? {} })),
+          argv: o.argv,
+          configs: o.experiments[0]?.pipeline.configFiles,
+          sets: o.experiments[0]?.pipeline.sets,
+          backend: { requested: o.backend, used: backendsUsed },
+          versions: {
+            facepipe: facepipeVersion(),
+            node: process.version,
+            platform: `${process.platform}-${process.arch}`,
+            tfjs: packageVersion('@tensorflow/tfjs-core'),
+          },
+          startedAt: new Date(started).toISOString(),
+          endedAt: status === 'running' ? undefined : new Date().toISOString(),
+          durationMs: Date.now() - started,
+          stages: results,
+        },
+        null,
+        2,
+      ),
+      { durable: false },
+    );
   };
 
   const allIds = o.experiments.flatMap((e) => e.graph.order.map((s) => qualifiedId(e, s.name, many)));
-  o.emit({ type: 'run-start', runId: id, pipeline: o.experiments[0]!.pipeline.file, experiment: o.experiments.map((e) => e.name).join(', '), stages: allIds, jobs: o.jobs });
+  o.emit({
+    type: 'run-start',
+    runId: id,
+    pipeline: o.experiments[0]!.pipeline.file,
+    experiment: o.experiments.map((e) => e.name).join(', '),
+    stages: allIds,
+    jobs: o.jobs,
+  });
   record('running');
 
-  const runOne = async (exp: Experiment, lastState: LastState, stage: StageSpec, ups: Map<string, Promise<StageResult>>): Promise<StageResult> => {
+  const runOne = async (
+    exp: Experiment,
+    lastState: LastState,
+    stage: StageSpec,
+    ups: Map<string, Promise<StageResult>>,
+  ): Promise<StageResult> => {
     const sid = qualifiedId(exp, stage.name, many);
     const res: StageResult = {
-      id: sid, experiment: exp.name, stage: stage.name, kind: stage.kind.name, kindVersion: stage.kind.version,
-      state: 'waiting', reason: '', durationMs: 0, params: stage.params, inputs: {}, outputs: {}, metrics: {},
+      id: sid,
+      experiment: exp.name,
+      stage: stage.name,
+      kind: stage.kind.name,
+      kindVersion: stage.kind.version,
+      state: 'waiting',
+      reason: '',
+      durationMs: 0,
+      params: stage.params,
+      inputs: {},
+      outputs: {},
+      metrics: {},
     };
     results.push(res);
     const upstreamResults = new Map<string, StageResult>();
     for (const u of exp.graph.upstream.get(stage.name) ?? []) upstreamResults.set(u, await ups.get(u)!);
     const blocked = [...upstreamResults.values()].find((u) => !['cached', 'done'].includes(u.state));
     const finish = (state: StageState, reason: string, error?: string) => {
-      res.state = state; res.reason = reason; if (error) res.error = error;
+      res.state = state;
+      res.reason = reason;
+      if (error) res.error = error;
       o.emit({ type: 'stage-state', stage: sid, state, reason, durationMs: res.durationMs, error });
       if (state !== 'cached') record('running');
       return res;
     };
     if (o.signal.aborted) return finish('interrupted', 'run interrupted before it started');
-    if (blocked) return finish(blocked.state === 'interrupted' ? 'interrupted' : 'skipped', `upstream ${blocked.stage} ${blocked.state}`);
+    if (blocked)
+      return finish(
+        blocked.state === 'interrupted' ? 'interrupted' : 'skipped',
+        `upstream ${blocked.stage} ${blocked.state}`,
+      );
 
     let inp: NonNullable<Awaited<ReturnType<typeof inputDigests>>>;
     try {
@@ -203,18 +280,38 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
         }
         const failedBefore = o.failedKeys?.get(key);
         if (failedBefore !== undefined && !forced) {
-          return { state: 'failed' as StageState, reason: 'not retried: it failed with these exact inputs and params; change one to retry', durationMs: 0, error: failedBefore };
+          return {
+            state: 'failed' as StageState,
+            reason: 'not retried: it failed with these exact inputs and params; change one to retry',
+            durationMs: 0,
+            error: failedBefore,
+          };
         }
         const last = lastState[stage.name];
-        const reason = forced ? 'forced (--force)' : existing ? 'cached output missing or corrupt' : explainRerun(stage, material, last?.material, inp.labels);
+        const reason = forced
+          ? 'forced (--force)'
+          : existing
+            ? 'cached output missing or corrupt'
+            : explainRerun(stage, material, last?.material, inp.labels);
         const mem = stageMemoryMB(stage);
         await acquire(mem);
         // The slot is held until the stage's outputs are in results/ and 'done' is said (releaseSlot below),
         // so with --jobs 1 no other stage reports 'running' before this one reports 'done'.
         let released = false;
-        const releaseSlot = () => { if (!released) { released = true; release(mem); } };
+        const releaseSlot = () => {
+          if (!released) {
+            released = true;
+            release(mem);
+          }
+        };
         try {
-          if (o.signal.aborted) return { state: 'interrupted' as StageState, reason: 'run interrupted before it started', durationMs: 0, releaseSlot };
+          if (o.signal.aborted)
+            return {
+              state: 'interrupted' as StageState,
+              reason: 'run interrupted before it started',
+              durationMs: 0,
+              releaseSlot,
+            };
           return { ...(await execute(stage, sid, key, material, inp.paths, reason)), releaseSlot };
         } catch (e) {
           releaseSlot();
@@ -253,13 +350,24 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     }
   };
 
-  const execute = async (stage: StageSpec, sid: string, key: string, material: KeyMaterial, inputPaths: Record<string, string>, reason: string) => {
+  const execute = async (
+    stage: StageSpec,
+    sid: string,
+    key: string,
+    material: KeyMaterial,
+    inputPaths: Record<string, string>,
+    reason: string,
+  ) => {
     const t0 = Date.now();
     // Scratch left by an interrupted run of this very key (e.g. epoch checkpoints): the stage resumes from it.
-    if (existsSync(ws.workDir(key)) && readdirSync(ws.workDir(key)).some((f) => f !== '.worker-pid')) reason += '; resuming from the interrupted run\'s checkpoint';
+    if (existsSync(ws.workDir(key)) && readdirSync(ws.workDir(key)).some((f) => f !== '.worker-pid'))
+      reason += "; resuming from the interrupted run's checkpoint";
     o.emit({ type: 'stage-state', stage: sid, state: 'running', reason });
     const logPath = join(runDir, 'logs', `${sid.replace(/\//g, '__')}.log`);
-    const log = (line: string) => { appendFileSync(logPath, line + '\n'); o.emit({ type: 'stage-log', stage: sid, line }); };
+    const log = (line: string) => {
+      appendFileSync(logPath, line + '\n');
+      o.emit({ type: 'stage-log', stage: sid, line });
+    };
     log(`# ${sid}: ${reason}`);
     const tmp = join(ws.tmpDir, `${id}-${sid.replace(/\//g, '__')}`);
     await rm(tmp, { recursive: true, force: true });
@@ -273,25 +381,52 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     await mkdir(workDir, { recursive: true });
     const metrics: Record<string, number | string> = {};
     try {
-      await runInWorker({
-        type: 'start',
-        runModule: stage.kind.runModule,
-        ctx: { stage: stage.name, params: stage.params, inputs: inputPaths, outputs, workDir, workspace: ws.root, backend: o.backend },
-      }, {
-        progress: (text) => o.emit({ type: 'stage-progress', stage: sid, text }),
-        log,
-        metrics: (values) => {
-          Object.assign(metrics, values);
-          if (typeof values.backend === 'string') { backendsUsed[sid] = values.backend; o.emit({ type: 'backend', stage: sid, backend: values.backend }); }
+      await runInWorker(
+        {
+          type: 'start',
+          runModule: stage.kind.runModule,
+          ctx: {
+            stage: stage.name,
+            params: stage.params,
+            inputs: inputPaths,
+            outputs,
+            workDir,
+            workspace: ws.root,
+            backend: o.backend,
+          },
         },
-      }, o.signal);
+        {
+          progress: (text) => o.emit({ type: 'stage-progress', stage: sid, text }),
+          log,
+          metrics: (values) => {
+            Object.assign(metrics, values);
+            if (typeof values.backend === 'string') {
+              backendsUsed[sid] = values.backend;
+              o.emit({ type: 'backend', stage: sid, backend: values.backend });
+            }
+          },
+        },
+        o.signal,
+      );
       const stored: Record<string, StoredOutput> = {};
       for (const out of stage.outputs) {
-        if (!existsSync(outputs[out.name]!)) throw new StageFailed(`the stage finished without writing its output '${out.name}' (${out.type})`);
+        if (!existsSync(outputs[out.name]!))
+          throw new StageFailed(`the stage finished without writing its output '${out.name}' (${out.type})`);
         stored[out.name] = await ws.store.ingest(outputs[out.name]!);
-        if (stored[out.name]!.type !== out.type) throw new StageFailed(`output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name]!.type === 'dir' ? 'folder' : 'file'}`);
+        if (stored[out.name]!.type !== out.type)
+          throw new StageFailed(
+            `output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name]!.type === 'dir' ? 'folder' : 'file'}`,
+          );
       }
-      const rec: StageRecord = { key, stage: stage.name, material, outputs: stored, completedAt: new Date().toISOString(), durationMs: Date.now() - t0, metrics };
+      const rec: StageRecord = {
+        key,
+        stage: stage.name,
+        material,
+        outputs: stored,
+        completedAt: new Date().toISOString(),
+        durationMs: Date.now() - t0,
+        metrics,
+      };
       ws.store.writeRecord(rec); // commit point
       await rm(workDir, { recursive: true, force: true });
       await rm(tmp, { recursive: true, force: true });
@@ -299,10 +434,15 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       return { record: rec, state: 'done' as StageState, reason, durationMs: Date.now() - t0 };
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
-      const aborted = e instanceof StageFailed && e.aborted || o.signal.aborted;
+      const aborted = (e instanceof StageFailed && e.aborted) || o.signal.aborted;
       const msg = e instanceof FacepipeError ? e.message : (e as Error).message;
       log(`# ${aborted ? 'interrupted' : 'failed'}: ${msg}`);
-      return { state: (aborted ? 'interrupted' : 'failed') as StageState, reason, durationMs: Date.now() - t0, error: aborted ? undefined : `${msg} (log: ${logPath.slice(ws.root.length + 1)})` };
+      return {
+        state: (aborted ? 'interrupted' : 'failed') as StageState,
+        reason,
+        durationMs: Date.now() - t0,
+        error: aborted ? undefined : `${msg} (log: ${logPath.slice(ws.root.length + 1)})`,
+      };
     }
   };
 
@@ -321,11 +461,27 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   } finally {
     ws.digests.save();
   }
-  const status: RunResult['status'] = results.some((r) => r.state === 'interrupted') || o.signal.aborted ? 'interrupted'
-    : results.some((r) => r.state === 'failed' || r.state === 'skipped') ? 'failed' : 'ok';
+  const status: RunResult['status'] =
+    results.some((r) => r.state === 'interrupted') || o.signal.aborted
+      ? 'interrupted'
+      : results.some((r) => r.state === 'failed' || r.state === 'skipped')
+        ? 'failed'
+        : 'ok';
   record(status);
-  for (const exp of o.experiments) writeExperimentSummary(ws, exp, id, results.filter((r) => r.experiment === exp.name));
-  o.emit({ type: 'run-end', runId: id, status, durationMs: Date.now() - started, recordPath: recordPath.slice(ws.root.length + 1) });
+  for (const exp of o.experiments)
+    writeExperimentSummary(
+      ws,
+      exp,
+      id,
+      results.filter((r) => r.experiment === exp.name),
+    );
+  o.emit({
+    type: 'run-end',
+    runId: id,
+    status,
+    durationMs: Date.now() - started,
+    recordPath: recordPath.slice(ws.root.length + 1),
+  });
   return { id, status, stages: results, recordPath };
 }
 
@@ -333,25 +489,56 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
 function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, stages: StageResult[]): void {
   const dir = join(ws.resultsDir, exp.name);
   if (!existsSync(dir)) return;
-  writeFileAtomic(join(dir, 'experiment.json'), JSON.stringify({
-    experiment: exp.name, pipeline: exp.pipeline.file, lastRun: runId, point: exp.point ?? {},
-    stages: Object.fromEntries(stages.map((s) => [s.stage, { state: s.state, key: s.key, params: s.params, metrics: s.metrics, outputs: Object.fromEntries(Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(ws.root.length + 1)])) }])),
-  }, null, 2), { durable: false });
+  writeFileAtomic(
+    join(dir, 'experiment.json'),
+    JSON.stringify(
+      {
+        experiment: exp.name,
+        pipeline: exp.pipeline.file,
+        lastRun: runId,
+        point: exp.point ?? {},
+        stages: Object.fromEntries(
+          stages.map((s) => [
+            s.stage,
+            {
+              state: s.state,
+              key: s.key,
+              params: s.params,
+              metrics: s.metrics,
+              outputs: Object.fromEntries(
+                Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(ws.root.length + 1)]),
+              ),
+            },
+          ]),
+        ),
+      },
+      null,
+      2,
+    ),
+    { durable: false },
+  );
 }
 
 /** A dependency's version from its package.json, without loading the package. */
 export function packageVersion(name: string): string | undefined {
   try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
-  } catch { return undefined; }
+    return (
+      JSON.parse(readFileSync(join(packageRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return undefined;
+  }
 }
 
 let cachedVersion: string | undefined;
 export function facepipeVersion(): string {
   if (!cachedVersion) {
     try {
-      cachedVersion = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-    } catch { cachedVersion = 'unknown'; }
+      cachedVersion = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
+        .version;
+    } catch {
+      cachedVersion = 'unknown';
+    }
   }
   return cachedVersion;
 }

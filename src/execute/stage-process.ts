@@ -14,7 +14,12 @@ export interface WorkerHooks {
 }
 
 export class StageFailed extends Error {
-  constructor(message: string, readonly aborted = false) { super(message); }
+  constructor(
+    message: string,
+    readonly aborted = false,
+  ) {
+    super(message);
+  }
 }
 
 const OWNER_FILE = '.worker-pid';
@@ -25,12 +30,24 @@ const OWNER_FILE = '.worker-pid';
  */
 async function stopPreviousOwner(workDir: string): Promise<void> {
   let pid: number;
-  try { pid = Number(readFileSync(join(workDir, OWNER_FILE), 'utf8')); } catch { return; }
+  try {
+    pid = Number(readFileSync(join(workDir, OWNER_FILE), 'utf8'));
+  } catch {
+    return;
+  }
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
   let cmdline = '';
-  try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return; } // gone (or no /proc)
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  } // gone (or no /proc)
   if (!cmdline.includes(workerPath)) return; // the pid now belongs to something else
-  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
   for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
@@ -38,7 +55,11 @@ export async function runInWorker(start: StartMessage, hooks: WorkerHooks, signa
   await stopPreviousOwner(start.ctx.workDir);
   return new Promise((resolve, reject) => {
     const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
-    try { writeFileSync(join(start.ctx.workDir, OWNER_FILE), String(child.pid)); } catch { /* scratch folder missing: nothing to guard */ }
+    try {
+      writeFileSync(join(start.ctx.workDir, OWNER_FILE), String(child.pid));
+    } catch {
+      /* scratch folder missing: nothing to guard */
+    }
     let settled = false;
     let result: { ok: true } | { ok: false; message: string; aborted: boolean } | undefined;
     const pipeLines = (stream: NodeJS.ReadableStream | null) => {
@@ -49,7 +70,9 @@ export async function runInWorker(start: StartMessage, hooks: WorkerHooks, signa
         buf = lines.pop()!;
         for (const l of lines) hooks.log(l);
       });
-      stream?.on('end', () => { if (buf) hooks.log(buf); });
+      stream?.on('end', () => {
+        if (buf) hooks.log(buf);
+      });
     };
     pipeLines(child.stdout);
     pipeLines(child.stderr);
@@ -78,9 +101,20 @@ export async function runInWorker(start: StartMessage, hooks: WorkerHooks, signa
       if (signal.aborted) return reject(new StageFailed('interrupted', true));
       if (result?.ok) return resolve();
       if (result) return reject(new StageFailed(result.message, result.aborted));
-      reject(new StageFailed(sig ? `the stage's process was killed by ${sig}` : `the stage's process exited with code ${code} before finishing (a crash, e.g. out of memory)`));
+      reject(
+        new StageFailed(
+          sig
+            ? `the stage's process was killed by ${sig}`
+            : `the stage's process exited with code ${code} before finishing (a crash, e.g. out of memory)`,
+        ),
+      );
     });
-    child.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    child.on('error', (e) => {
+      if (!settled) {
+        settled = true;
+        reject(e);
+      }
+    });
     child.send(start);
   });
 }

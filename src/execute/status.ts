@@ -19,7 +19,11 @@ export async function planExperiments(ws: Workspace, experiments: Experiment[], 
   const plans: StagePlan[] = [];
   for (const exp of experiments) {
     let last: Record<string, { key: string; material: KeyMaterial }> = {};
-    try { last = JSON.parse(readFileSync(ws.lastStatePath(exp.name), 'utf8')); } catch { /* none */ }
+    try {
+      last = JSON.parse(readFileSync(ws.lastStatePath(exp.name), 'utf8'));
+    } catch {
+      /* none */
+    }
     const known = new Map<string, Record<string, StoredOutput & { path: string }>>();
     const pendingUp = new Map<string, string>();
     for (const s of exp.graph.order) {
@@ -32,15 +36,23 @@ export async function planExperiments(ws: Workspace, experiments: Experiment[], 
         const own: string[] = [];
         if (!prev) own.push('never run');
         else {
-          if (prev.kindVersion !== s.kind.version) own.push(`kind version changed: ${prev.kindVersion} -> ${s.kind.version}`);
+          if (prev.kindVersion !== s.kind.version)
+            own.push(`kind version changed: ${prev.kindVersion} -> ${s.kind.version}`);
           const pd = diffParams(s.name, prev.params, s.params);
           if (pd.length) own.push(`params changed: ${pd.join(', ')}`);
         }
         if (forced) own.unshift('forced (--force)');
         const upText = unknownUps.map((u) => pendingUp.get(u) ?? u).join(', ');
-        plans.push(own.length
-          ? { id, stage: s.name, action: 'run', reason: `${own.join('; ')}` }
-          : { id, stage: s.name, action: 'maybe', reason: `input may change: ${upText} will rerun (stays cached if its outputs are unchanged)` });
+        plans.push(
+          own.length
+            ? { id, stage: s.name, action: 'run', reason: `${own.join('; ')}` }
+            : {
+                id,
+                stage: s.name,
+                action: 'maybe',
+                reason: `input may change: ${upText} will rerun (stays cached if its outputs are unchanged)`,
+              },
+        );
         pendingUp.set(s.name, s.name);
         continue;
       }
@@ -54,7 +66,11 @@ export async function planExperiments(ws: Workspace, experiments: Experiment[], 
         known.set(s.name, outs);
         plans.push({ id, stage: s.name, action: 'cached', reason: 'cached', key });
       } else {
-        const reason = forced ? 'forced (--force)' : rec ? 'cached output missing or corrupt' : explainRerun(s, material, last[s.name]?.material, inp!.labels);
+        const reason = forced
+          ? 'forced (--force)'
+          : rec
+            ? 'cached output missing or corrupt'
+            : explainRerun(s, material, last[s.name]?.material, inp!.labels);
         plans.push({ id, stage: s.name, action: 'run', reason, key });
       }
     }

@@ -32,7 +32,10 @@ export interface StageRecord {
 export class Store {
   readonly objectsDir: string;
   readonly recordsDir: string;
-  constructor(readonly root: string, readonly digests: Digests) {
+  constructor(
+    readonly root: string,
+    readonly digests: Digests,
+  ) {
     this.objectsDir = join(root, 'objects');
     this.recordsDir = join(root, 'stages');
   }
@@ -48,7 +51,11 @@ export class Store {
   readRecord(key: string): StageRecord | undefined {
     const p = this.recordPath(key);
     if (!existsSync(p)) return undefined;
-    try { return JSON.parse(readFileSync(p, 'utf8')) as StageRecord; } catch { return undefined; }
+    try {
+      return JSON.parse(readFileSync(p, 'utf8')) as StageRecord;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Commit point of a stage: called only after every output object is stored. */
@@ -93,7 +100,9 @@ export class Store {
     const d = await this.digests.pathDigest(path);
     if (d.type === 'file') {
       await this.putBytesFrom(path, d.digest);
-      return (await this.digests.fileDigest(path)).exec ? { type: 'file', digest: d.digest, exec: true } : { type: 'file', digest: d.digest };
+      return (await this.digests.fileDigest(path)).exec
+        ? { type: 'file', digest: d.digest, exec: true }
+        : { type: 'file', digest: d.digest };
     }
     for (const e of d.manifest!.entries) await this.putBytesFrom(join(path, e.path), e.digest);
     const digest = await this.putText(manifestJson(d.manifest!));
@@ -110,7 +119,11 @@ export class Store {
     if (!(await this.objectOk(out.digest))) return false;
     if (out.type === 'file') return true;
     let m: DirManifest;
-    try { m = await this.readManifest(out.digest); } catch { return false; }
+    try {
+      m = await this.readManifest(out.digest);
+    } catch {
+      return false;
+    }
     if (manifestDigest(m) !== out.digest) return false;
     for (const e of m.entries) if (!(await this.objectOk(e.digest))) return false;
     return true;
@@ -129,7 +142,9 @@ export class Store {
   async materialize(out: StoredOutput, dest: string): Promise<void> {
     try {
       if ((await this.digests.pathDigest(dest)).digest === out.digest) return;
-    } catch { /* missing or unreadable: rebuild */ }
+    } catch {
+      /* missing or unreadable: rebuild */
+    }
     await mkdir(dirname(dest), { recursive: true });
     const tmp = tmpName(dest);
     if (out.type === 'file') {
@@ -154,9 +169,17 @@ export class Store {
 async function fsyncFile(path: string): Promise<void> {
   const { open } = await import('node:fs/promises');
   const fh = await open(path, 'r+');
-  try { await fh.sync(); } finally { await fh.close(); }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function sizeOf(path: string): Promise<number> {
-  try { return (await stat(path)).size; } catch { return 0; }
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
 }

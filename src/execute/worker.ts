@@ -3,15 +3,28 @@
 import type { StageContext, StageRun } from '../stages/kind.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
-const send = (m: FromWorker) => { if (process.connected) process.send!(m); };
+const send = (m: FromWorker) => {
+  if (process.connected) process.send!(m);
+};
 const controller = new AbortController();
 
-process.on('disconnect', () => { controller.abort(); setTimeout(() => process.exit(1), 2000).unref(); });
-process.on('SIGTERM', () => { controller.abort(); setTimeout(() => process.exit(143), 5000).unref(); });
-process.on('SIGINT', () => { /* the runner decides; it sends 'abort' */ });
+process.on('disconnect', () => {
+  controller.abort();
+  setTimeout(() => process.exit(1), 2000).unref();
+});
+process.on('SIGTERM', () => {
+  controller.abort();
+  setTimeout(() => process.exit(143), 5000).unref();
+});
+process.on('SIGINT', () => {
+  /* the runner decides; it sends 'abort' */
+});
 
 process.on('message', async (m: ToWorker) => {
-  if (m.type === 'abort') { controller.abort(); return; }
+  if (m.type === 'abort') {
+    controller.abort();
+    return;
+  }
   if (m.type !== 'start') return;
   try {
     const mod = (await import(m.runModule)) as { run?: StageRun; default?: StageRun };

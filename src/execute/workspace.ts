@@ -20,14 +20,30 @@ export class Workspace {
     this.digests = new Digests(join(this.dot, 'state', 'stat-cache.json'));
     this.store = new Store(join(this.dot, 'store'), this.digests);
   }
-  get lockPath(): string { return join(this.dot, 'lock'); }
-  get tmpDir(): string { return join(this.dot, 'tmp'); }
-  get workRoot(): string { return join(this.dot, 'work'); }
-  workDir(key: string): string { return join(this.workRoot, key); }
-  get yamlCacheDir(): string { return join(this.dot, 'state', 'yaml'); }
-  lastStatePath(experiment: string): string { return join(this.dot, 'state', 'last', `${experiment}.json`); }
-  get resultsDir(): string { return join(this.root, 'results'); }
-  get runsDir(): string { return join(this.resultsDir, 'runs'); }
+  get lockPath(): string {
+    return join(this.dot, 'lock');
+  }
+  get tmpDir(): string {
+    return join(this.dot, 'tmp');
+  }
+  get workRoot(): string {
+    return join(this.dot, 'work');
+  }
+  workDir(key: string): string {
+    return join(this.workRoot, key);
+  }
+  get yamlCacheDir(): string {
+    return join(this.dot, 'state', 'yaml');
+  }
+  lastStatePath(experiment: string): string {
+    return join(this.dot, 'state', 'last', `${experiment}.json`);
+  }
+  get resultsDir(): string {
+    return join(this.root, 'results');
+  }
+  get runsDir(): string {
+    return join(this.resultsDir, 'runs');
+  }
   /** results/<experiment>/<stage>/<output>, refusing any escape from the workspace. */
   outputPath(experiment: string, stage: string, output: string): string {
     return resolveForWrite(this.root, join('results', experiment, stage, output), 'output path');

@@ -17,12 +17,17 @@ export function buildGraph(p: PipelineSpec): StageGraph {
   const upstream = new Map<string, string[]>();
   const downstream = new Map<string, string[]>(p.stages.map((s) => [s.name, []]));
   for (const s of p.stages) {
-    const ups = [...new Set(Object.values(s.inputs).flatMap((r) => (r.from === 'stage' && byName.has(r.stage) ? [r.stage] : [])))];
+    const ups = [
+      ...new Set(Object.values(s.inputs).flatMap((r) => (r.from === 'stage' && byName.has(r.stage) ? [r.stage] : []))),
+    ];
     upstream.set(s.name, ups);
     for (const u of ups) downstream.get(u)!.push(s.name);
   }
 
-  const cycles = findCycles(p.stages.map((s) => s.name), upstream);
+  const cycles = findCycles(
+    p.stages.map((s) => s.name),
+    upstream,
+  );
   if (cycles.length) {
     const diags: Diagnostic[] = cycles.map((cycle) => {
       const first = byName.get(cycle[0]!)!;
@@ -51,4 +56,3 @@ export function buildGraph(p: PipelineSpec): StageGraph {
   }
   return { order, byName, upstream, downstream };
 }
-

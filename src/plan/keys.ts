@@ -38,13 +38,20 @@ export function diffParams(stage: string, before: Record<string, unknown>, after
 }
 
 /** Why a stage whose key has no valid cache entry must run, from what it ran with last time. */
-export function explainRerun(stage: StageSpec, now: KeyMaterial, last: KeyMaterial | undefined, inputLabels: Record<string, string>): string {
+export function explainRerun(
+  stage: StageSpec,
+  now: KeyMaterial,
+  last: KeyMaterial | undefined,
+  inputLabels: Record<string, string>,
+): string {
   if (!last) return 'never run';
   const reasons: string[] = [];
   if (last.kind !== now.kind) reasons.push(`kind changed: ${last.kind} -> ${now.kind}`);
-  else if (last.kindVersion !== now.kindVersion) reasons.push(`kind version changed: ${last.kindVersion} -> ${now.kindVersion}`);
+  else if (last.kindVersion !== now.kindVersion)
+    reasons.push(`kind version changed: ${last.kindVersion} -> ${now.kindVersion}`);
   const pd = diffParams(stage.name, last.params, now.params);
-  if (pd.length) reasons.push(`params changed: ${pd.slice(0, 4).join(', ')}${pd.length > 4 ? `, and ${pd.length - 4} more` : ''}`);
+  if (pd.length)
+    reasons.push(`params changed: ${pd.slice(0, 4).join(', ')}${pd.length > 4 ? `, and ${pd.length - 4} more` : ''}`);
   const changed = Object.keys({ ...last.inputs, ...now.inputs }).filter((k) => last.inputs[k] !== now.inputs[k]);
   if (changed.length) reasons.push(`input changed: ${changed.map((k) => inputLabels[k] ?? k).join(', ')}`);
   return reasons.length ? reasons.join('; ') : 'not in the cache (last run did not finish)';

@@ -12,8 +12,13 @@ const compiled = new WeakMap<object, ValidateFunction>();
 /** Precompiled validators (scripts/build-validators.mjs), by schema hash; loading ajv costs ~100 ms. */
 let precompiled: Record<string, ValidateFunction> | undefined;
 try {
-  precompiled = (await import(new URL('./validators.generated.js', import.meta.url).href)) as Record<string, ValidateFunction>;
-} catch { precompiled = {}; }
+  precompiled = (await import(new URL('./validators.generated.js', import.meta.url).href)) as Record<
+    string,
+    ValidateFunction
+  >;
+} catch {
+  precompiled = {};
+}
 
 export function validator(schema: object): ValidateFunction {
   let v = compiled.get(schema);
@@ -40,13 +45,19 @@ export interface SchemaIssue {
 }
 
 /** Turn ajv errors into issues with plain messages; drops anyOf/oneOf noise when a clearer error exists. */
-export function schemaIssues(errors: ErrorObject[] | null | undefined, label: (path: string[]) => string): SchemaIssue[] {
+export function schemaIssues(
+  errors: ErrorObject[] | null | undefined,
+  label: (path: string[]) => string,
+): SchemaIssue[] {
   if (!errors) return [];
   const out: SchemaIssue[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
     if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue;
-    const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const path = e.instancePath
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     let issue: SchemaIssue;
     switch (e.keyword) {
       case 'additionalProperties': {
@@ -54,7 +65,9 @@ export function schemaIssues(errors: ErrorObject[] | null | undefined, label: (p
         const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
         const guess = didYouMean(key, known);
         issue = {
-          code: 'unknown-key', path: [...path, key], atKey: true,
+          code: 'unknown-key',
+          path: [...path, key],
+          atKey: true,
           message: `unknown key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
           hint: guess ? `did you mean '${guess}'?` : known.length ? `known keys: ${known.join(', ')}` : 'remove it',
         };
@@ -62,29 +75,45 @@ export function schemaIssues(errors: ErrorObject[] | null | undefined, label: (p
       }
       case 'required': {
         const key = String((e.params as { missingProperty: string }).missingProperty);
-        issue = { code: 'missing-key', path, atKey: false, message: `missing required key '${key}'${path.length ? ` in ${label(path)}` : ''}`, hint: `add '${key}:'` };
+        issue = {
+          code: 'missing-key',
+          path,
+          atKey: false,
+          message: `missing required key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
+          hint: `add '${key}:'`,
+        };
         break;
       }
       case 'type': {
         const want = String((e.params as { type: string | string[] }).type);
-        issue = { code: 'wrong-type', path, atKey: false, message: `${label(path)} must be ${article(want)}, got ${describe(e.data)}` };
+        issue = {
+          code: 'wrong-type',
+          path,
+          atKey: false,
+          message: `${label(path)} must be ${article(want)}, got ${describe(e.data)}`,
+        };
         break;
       }
       case 'enum': {
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
         const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed.map(String)) : undefined;
         issue = {
-          code: 'bad-value', path, atKey: false,
+          code: 'bad-value',
+          path,
+          atKey: false,
           message: `${label(path)} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(e.data)}`,
           hint: guess ? `did you mean ${JSON.stringify(guess)}?` : undefined,
         };
         break;
       }
-      case 'propertyNames': continue; // reported by the 'pattern' error that follows
+      case 'propertyNames':
+        continue; // reported by the 'pattern' error that follows
       case 'pattern': {
         const name = e.propertyName ?? e.data;
         issue = {
-          code: 'bad-name', path, atKey: e.propertyName !== undefined,
+          code: 'bad-name',
+          path,
+          atKey: e.propertyName !== undefined,
           message: `${e.propertyName !== undefined ? 'name' : label(path)} ${JSON.stringify(name)} does not match ${(e.params as { pattern: string }).pattern}`,
           hint: 'use letters, digits, "_" and "-", starting with a letter',
         };
@@ -92,10 +121,18 @@ export function schemaIssues(errors: ErrorObject[] | null | undefined, label: (p
         break;
       }
       default:
-        issue = { code: 'bad-value', path, atKey: false, message: `${label(path)} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describe(e.data)}` : ''}` };
+        issue = {
+          code: 'bad-value',
+          path,
+          atKey: false,
+          message: `${label(path)} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describe(e.data)}` : ''}`,
+        };
     }
     const k = issue.code + issue.path.join('.') + issue.message;
-    if (!seen.has(k)) { seen.add(k); out.push(issue); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(issue);
+    }
   }
   return out;
 }

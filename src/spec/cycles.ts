@@ -13,7 +13,10 @@ export function findCycles(names: string[], upstream: Map<string, string[]>): st
         // The stack runs along reads (n reads u), so it already is in reading direction: a reads b ... reads a.
         const ring = stack.slice(stack.indexOf(u));
         const key = [...ring].sort().join(',');
-        if (!seen.has(key)) { seen.add(key); cycles.push([...ring, ring[0]!]); }
+        if (!seen.has(key)) {
+          seen.add(key);
+          cycles.push([...ring, ring[0]!]);
+        }
       } else if (!state.get(u)) visit(u);
     }
     stack.pop();

@@ -7,7 +7,11 @@ export const pipelineSchema = {
   additionalProperties: false,
   required: ['stages'],
   properties: {
-    name: { type: 'string', pattern: NAME_PATTERN, description: 'default experiment name; outputs land in results/<name>/' },
+    name: {
+      type: 'string',
+      pattern: NAME_PATTERN,
+      description: 'default experiment name; outputs land in results/<name>/',
+    },
     description: { type: 'string' },
     config: { type: 'string', description: 'base config file, relative to this pipeline file' },
     backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },

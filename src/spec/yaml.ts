@@ -37,12 +37,19 @@ export class YamlCache {
   get(hash: string): { value: unknown } | undefined {
     const p = join(this.dir, `${hash}.json`);
     if (!existsSync(p)) return undefined;
-    try { return { value: JSON.parse(readFileSync(p, 'utf8')) }; } catch { return undefined; }
+    try {
+      return { value: JSON.parse(readFileSync(p, 'utf8')) };
+    } catch {
+      return undefined;
+    }
   }
-  put(hash: string, value: unknown): void { this.pending.set(hash, value); }
+  put(hash: string, value: unknown): void {
+    this.pending.set(hash, value);
+  }
   commit(): void {
     for (const [h, v] of this.pending) {
-      if (!existsSync(join(this.dir, `${h}.json`))) writeFileAtomic(join(this.dir, `${h}.json`), JSON.stringify(v ?? null), { durable: false });
+      if (!existsSync(join(this.dir, `${h}.json`)))
+        writeFileAtomic(join(this.dir, `${h}.json`), JSON.stringify(v ?? null), { durable: false });
     }
     this.pending.clear();
   }
@@ -51,20 +58,37 @@ export class YamlCache {
 function parseDoc(text: string): { doc: Document.Parsed; lineCounter: LineCounter } {
   const Y = yamlLib();
   const lineCounter = new Y.LineCounter();
-  const doc = Y.parseDocument(text, { lineCounter, schema: 'core', merge: false, uniqueKeys: true, prettyErrors: false, strict: true });
+  const doc = Y.parseDocument(text, {
+    lineCounter,
+    schema: 'core',
+    merge: false,
+    uniqueKeys: true,
+    prettyErrors: false,
+    strict: true,
+  });
   return { doc, lineCounter };
 }
 
 function lazyFile(file: string, text: string, value: unknown): YamlFile {
   let parsed: ReturnType<typeof parseDoc> | undefined;
   return {
-    file, text, value,
-    get doc() { return (parsed ??= parseDoc(text)).doc; },
-    get lineCounter() { return (parsed ??= parseDoc(text)).lineCounter; },
+    file,
+    text,
+    value,
+    get doc() {
+      return (parsed ??= parseDoc(text)).doc;
+    },
+    get lineCounter() {
+      return (parsed ??= parseDoc(text)).lineCounter;
+    },
   };
 }
 
-export function parseYamlCached(file: string, text: string, cache?: YamlCache): { yaml?: YamlFile; diagnostics: Diagnostic[] } {
+export function parseYamlCached(
+  file: string,
+  text: string,
+  cache?: YamlCache,
+): { yaml?: YamlFile; diagnostics: Diagnostic[] } {
   const hash = sha256(text);
   const hit = cache?.get(hash);
   if (hit) return { yaml: lazyFile(file, text, hit.value), diagnostics: [] };
@@ -73,7 +97,10 @@ export function parseYamlCached(file: string, text: string, cache?: YamlCache): 
   return r;
 }
 
-export interface Position { line: number; column: number }
+export interface Position {
+  line: number;
+  column: number;
+}
 
 const MAX_ALIAS_COUNT = 100;
 
@@ -87,8 +114,13 @@ export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagno
     diagnostics.push({
       code: duplicate ? 'duplicate-key' : 'yaml-syntax',
       message: duplicate ? `duplicate key: ${firstLine(e.message)}` : `YAML syntax error: ${firstLine(e.message)}`,
-      file, line, column: col, source: text,
-      hint: duplicate ? 'each key (and each stage name) may appear only once in a mapping' : 'fix the YAML syntax at this place',
+      file,
+      line,
+      column: col,
+      source: text,
+      hint: duplicate
+        ? 'each key (and each stage name) may appear only once in a mapping'
+        : 'fix the YAML syntax at this place',
     });
   }
   for (const w of doc.warnings) {
@@ -97,8 +129,13 @@ export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagno
     diagnostics.push({
       code: tag ? 'yaml-tag' : 'yaml-warning',
       message: tag ? `unsupported YAML tag: ${firstLine(w.message)}` : firstLine(w.message),
-      file, line, column: col, source: text,
-      hint: tag ? 'facepipe reads plain YAML only (strings, numbers, booleans, null, lists, mappings); remove the tag' : undefined,
+      file,
+      line,
+      column: col,
+      source: text,
+      hint: tag
+        ? 'facepipe reads plain YAML only (strings, numbers, booleans, null, lists, mappings); remove the tag'
+        : undefined,
     });
   }
   if (diagnostics.length) return { diagnostics };
@@ -107,11 +144,16 @@ export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagno
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
     return {
-      diagnostics: [{
-        code: 'yaml-aliases', file, line: 1, column: 1,
-        message: `too many YAML alias expansions (${(e as Error).message})`,
-        hint: `use at most ${MAX_ALIAS_COUNT} alias expansions; write the values out`,
-      }],
+      diagnostics: [
+        {
+          code: 'yaml-aliases',
+          file,
+          line: 1,
+          column: 1,
+          message: `too many YAML alias expansions (${(e as Error).message})`,
+          hint: `use at most ${MAX_ALIAS_COUNT} alias expansions; write the values out`,
+        },
+      ],
     };
   }
   return { yaml: { file, text, doc, lineCounter, value }, diagnostics };
@@ -125,7 +167,11 @@ function firstLine(s: string): string {
  * Position of the node at `path` (or of its key with `key: true`). When the path does not exist, the deepest
  * existing ancestor's position is returned with exact=false (e.g. where a missing key should go).
  */
-export function locate(y: YamlFile, path: ReadonlyArray<string | number>, opts: { key?: boolean } = {}): Position & { exact: boolean } {
+export function locate(
+  y: YamlFile,
+  path: ReadonlyArray<string | number>,
+  opts: { key?: boolean } = {},
+): Position & { exact: boolean } {
   const { isMap, isPair, isScalar, isSeq } = yamlLib();
   let node: unknown = y.doc.contents;
   let pos = rangeStart(node) ?? 0;
@@ -138,7 +184,7 @@ export function locate(y: YamlFile, path: ReadonlyArray<string | number>, opts: 
       if (last && opts.key) return { ...toPos(y, rangeStart(pair.key) ?? pos), exact: true };
       node = pair.value;
       pos = rangeStart(node) ?? rangeStart(pair.key) ?? pos;
-    } else if (isSeq(node) && typeof seg === 'number' || (isSeq(node) && /^\d+$/.test(String(seg)))) {
+    } else if ((isSeq(node) && typeof seg === 'number') || (isSeq(node) && /^\d+$/.test(String(seg)))) {
       const item = (node as { items: unknown[] }).items[Number(seg)];
       if (item === undefined) return { ...toPos(y, pos), exact: false };
       node = item;

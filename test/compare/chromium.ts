@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const INSTALL_HINT = 'Chromium is required for the report test: install it with `apt-get update && apt-get install -y chromium` '
-  + '(CI does this in .ci/run), or set CHROMIUM_PATH to a Chromium/Chrome binary.';
+const INSTALL_HINT =
+  'Chromium is required for the report test: install it with `apt-get update && apt-get install -y chromium` ' +
+  '(CI does this in .ci/run), or set CHROMIUM_PATH to a Chromium/Chrome binary.';
 
 /** The Chromium binary, or an Error that says how to install it (the test must fail, not skip). */
 export function findChromium(): string {
@@ -58,28 +59,60 @@ var pre=document.createElement('pre');pre.id='facepipe-probe';pre.textContent=bt
   const started = Date.now();
   try {
     const args = [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--no-default-browser-check', '--disable-extensions', '--mute-audio',
-      `--user-data-dir=${join(dir, 'profile')}`, '--enable-logging=stderr', '--v=0', '--window-size=1280,1024',
-      '--dump-dom', pathToFileURL(file).href,
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-extensions',
+      '--mute-audio',
+      `--user-data-dir=${join(dir, 'profile')}`,
+      '--enable-logging=stderr',
+      '--v=0',
+      '--window-size=1280,1024',
+      '--dump-dom',
+      pathToFileURL(file).href,
     ];
-    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve, reject) => {
-      const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-      const timer = setTimeout(() => {
-        // Our own Chromium and its helper processes (its own process group, see detached above).
-        try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
-        reject(new Error(`Chromium did not finish within ${timeoutMs} ms\n${err.slice(-2000)}`));
-      }, timeoutMs);
-      child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${bin}: ${e.message}. ${INSTALL_HINT}`)); });
-      child.on('close', (c) => { clearTimeout(timer); resolve({ stdout: out, stderr: err, code: c }); });
-    });
+    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>(
+      (resolve, reject) => {
+        const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        const timer = setTimeout(() => {
+          // Our own Chromium and its helper processes (its own process group, see detached above).
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+          reject(new Error(`Chromium did not finish within ${timeoutMs} ms\n${err.slice(-2000)}`));
+        }, timeoutMs);
+        child.on('error', (e) => {
+          clearTimeout(timer);
+          reject(new Error(`cannot start ${bin}: ${e.message}. ${INSTALL_HINT}`));
+        });
+        child.on('close', (c) => {
+          clearTimeout(timer);
+          resolve({ stdout: out, stderr: err, code: c });
+        });
+      },
+    );
     const m = /<pre id="facepipe-probe">([A-Za-z0-9+/=]*)<\/pre>/.exec(stdout);
     if (!m) throw new Error(`no probe output from Chromium (exit ${code}); stderr tail:\n${stderr.slice(-3000)}`);
-    const found = JSON.parse(Buffer.from(m[1]!, 'base64').toString('utf8')) as { data: unknown; errors: string[]; alerts: number };
+    const found = JSON.parse(Buffer.from(m[1]!, 'base64').toString('utf8')) as {
+      data: unknown;
+      errors: string[];
+      alerts: number;
+    };
     const consoleLines = stderr.split('\n').filter((l) => /:CONSOLE[:(\]]/.test(l));
     return { ...found, consoleLines, ms: Date.now() - started };
   } finally {

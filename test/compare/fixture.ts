@@ -12,27 +12,62 @@ const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9
 export const MARGINS = [0.1, 0.3, 0.5];
 export const RATES = [1e-4, 1e-3];
 
-export interface FixtureExperiment { folder: string; name: string; margin: number; lr: number; auc: number }
+export interface FixtureExperiment {
+  folder: string;
+  name: string;
+  margin: number;
+  lr: number;
+  auc: number;
+}
 
 function rocPoints(k: number, n = 41): { far: number[]; tar: number[] } {
   const far = Array.from({ length: n }, (_, i) => i / (n - 1));
   return { far, tar: far.map((f) => Number((f ** k).toFixed(6))) };
 }
 
-function summary(name: string, folder: string, point: Record<string, unknown>, margin: number, lr: number, extraParams: Record<string, unknown>, metrics: Record<string, number | string>, state = 'done') {
+function summary(
+  name: string,
+  folder: string,
+  point: Record<string, unknown>,
+  margin: number,
+  lr: number,
+  extraParams: Record<string, unknown>,
+  metrics: Record<string, number | string>,
+  state = 'done',
+) {
   return {
     experiment: name,
     pipeline: 'pipelines/face-verification.yaml',
     lastRun: '2026-11-27T23-00-00-000-abcd',
     point,
     stages: {
-      split: { state: 'cached', key: 'k1', params: { seed: 0, validation_identities: 4 }, metrics: { pairs: 400 }, outputs: { splits: `results/${folder}/split/splits` } },
-      triarchy: {
-        state, key: 'k2',
-        params: { epochs: 3, loss: { margin, weights: { softmax: 1, triplet: 1 } }, optimizer: { learning_rate: lr }, augment: ['flip', 'crop'], ...extraParams },
-        metrics: { final_loss: Number((1 / (margin + 1) + lr * 100).toFixed(4)) }, outputs: { model: `results/${folder}/triarchy/model` },
+      split: {
+        state: 'cached',
+        key: 'k1',
+        params: { seed: 0, validation_identities: 4 },
+        metrics: { pairs: 400 },
+        outputs: { splits: `results/${folder}/split/splits` },
       },
-      evaluate: { state, key: 'k3', params: { batch_size: 64 }, metrics, outputs: { report: `results/${folder}/evaluate/report` } },
+      triarchy: {
+        state,
+        key: 'k2',
+        params: {
+          epochs: 3,
+          loss: { margin, weights: { softmax: 1, triplet: 1 } },
+          optimizer: { learning_rate: lr },
+          augment: ['flip', 'crop'],
+          ...extraParams,
+        },
+        metrics: { final_loss: Number((1 / (margin + 1) + lr * 100).toFixed(4)) },
+        outputs: { model: `results/${folder}/triarchy/model` },
+      },
+      evaluate: {
+        state,
+        key: 'k3',
+        params: { batch_size: 64 },
+        metrics,
+        outputs: { report: `results/${folder}/evaluate/report` },
+      },
     },
   };
 }
@@ -48,30 +83,68 @@ export function makeCompareWorkspace(): { root: string; grid: FixtureExperiment[
       const k = 2 + margin * 4 + (lr > 5e-4 ? 2 : 0);
       const roc = rocPoints(k);
       let auc = 0;
-      for (let j = 1; j < roc.far.length; j++) auc += (roc.far[j]! - roc.far[j - 1]!) * (roc.tar[j]! + roc.tar[j - 1]!) / 2;
+      for (let j = 1; j < roc.far.length; j++)
+        auc += ((roc.far[j]! - roc.far[j - 1]!) * (roc.tar[j]! + roc.tar[j - 1]!)) / 2;
       auc = Number(auc.toFixed(4));
-      const metrics = { auc: Number((1 - auc).toFixed(4)), eer: Number((auc / 2).toFixed(4)), accuracy: Number((0.5 + margin / 2).toFixed(4)), backend: 'wasm', params: 4663420 };
-      const exp = summary(folder, folder, { 'triarchy.loss.margin': margin, 'triarchy.optimizer.learning_rate': lr }, margin, lr, {}, metrics);
+      const metrics = {
+        auc: Number((1 - auc).toFixed(4)),
+        eer: Number((auc / 2).toFixed(4)),
+        accuracy: Number((0.5 + margin / 2).toFixed(4)),
+        backend: 'wasm',
+        params: 4663420,
+      };
+      const exp = summary(
+        folder,
+        folder,
+        { 'triarchy.loss.margin': margin, 'triarchy.optimizer.learning_rate': lr },
+        margin,
+        lr,
+        {},
+        metrics,
+      );
       const dir = join(root, 'results', folder);
       const report = join(dir, 'evaluate', 'report');
       mkdirSync(report, { recursive: true });
       writeFileSync(join(dir, 'experiment.json'), JSON.stringify(exp, null, 2));
       // Three ROC formats: roc.json, roc.csv, metrics.json with per-set curves; the last one has none.
       const inverted = { far: roc.tar, tar: roc.far }; // curves above the diagonal
-      if (i % 3 === 0) writeFileSync(join(report, 'roc.json'), JSON.stringify({ test: { ...inverted, thresholds: inverted.far.map(() => null) }, validation: inverted }));
-      else if (i % 3 === 1) writeFileSync(join(report, 'roc.csv'), 'set,far,tar\n' + inverted.far.map((f, j) => `test,${f},${inverted.tar[j]}`).join('\n') + '\n');
-      else if (i < 5) writeFileSync(join(report, 'metrics.json'), JSON.stringify({ test: { auc: 1 - auc, roc: inverted }, validation: { auc: 1 - auc } }));
+      if (i % 3 === 0)
+        writeFileSync(
+          join(report, 'roc.json'),
+          JSON.stringify({ test: { ...inverted, thresholds: inverted.far.map(() => null) }, validation: inverted }),
+        );
+      else if (i % 3 === 1)
+        writeFileSync(
+          join(report, 'roc.csv'),
+          'set,far,tar\n' + inverted.far.map((f, j) => `test,${f},${inverted.tar[j]}`).join('\n') + '\n',
+        );
+      else if (i < 5)
+        writeFileSync(
+          join(report, 'metrics.json'),
+          JSON.stringify({ test: { auc: 1 - auc, roc: inverted }, validation: { auc: 1 - auc } }),
+        );
       else writeFileSync(join(report, 'roc.png'), Buffer.from(PNG_1X1, 'base64')); // a picture, no points
       grid.push({ folder, name: folder, margin, lr, auc: metrics.auc });
       i++;
     }
   }
   // Markup and quotes everywhere a string can go: the name, a param key and value, a string metric.
-  const evil = summary(HOSTILE_NAME, 'evil', { 'triarchy.loss.margin': 0.3, 'triarchy.optimizer.learning_rate': 1e-4 }, 0.3, 1e-4,
-    { note: HOSTILE, [`<b>k</b>"'&`]: 'x' }, { auc: 0.5, eer: 0.5, accuracy: 0.5, backend: HOSTILE, params: 4663420 }, 'failed');
+  const evil = summary(
+    HOSTILE_NAME,
+    'evil',
+    { 'triarchy.loss.margin': 0.3, 'triarchy.optimizer.learning_rate': 1e-4 },
+    0.3,
+    1e-4,
+    { note: HOSTILE, [`<b>k</b>"'&`]: 'x' },
+    { auc: 0.5, eer: 0.5, accuracy: 0.5, backend: HOSTILE, params: 4663420 },
+    'failed',
+  );
   mkdirSync(join(root, 'results', 'evil', 'evaluate', 'report'), { recursive: true });
   writeFileSync(join(root, 'results', 'evil', 'experiment.json'), JSON.stringify(evil, null, 2));
-  writeFileSync(join(root, 'results', 'evil', 'evaluate', 'report', 'roc.json'), JSON.stringify({ far: [0, 0.5, 1], tar: [0, 0.5, 1] }));
+  writeFileSync(
+    join(root, 'results', 'evil', 'evaluate', 'report', 'roc.json'),
+    JSON.stringify({ far: [0, 0.5, 1], tar: [0, 0.5, 1] }),
+  );
   // Not experiments: the run records folder and a stray file.
   mkdirSync(join(root, 'results', 'runs', 'r1'), { recursive: true });
   writeFileSync(join(root, 'results', 'runs', 'r1', 'run.json'), '{}');

@@ -17,9 +17,25 @@ function fixtureReport(filters: string[] = []): { html: string; rows: number; wi
   try {
     const table = buildTable(loadExperiments(root), { filters });
     const rocs = new Map<string, RocSeries[]>(table.rows.map((r) => [r.experiment.name, loadRocs(root, r.experiment)]));
-    const rocImages = new Map(table.rows.flatMap((r) => { const i = rocs.get(r.experiment.name)!.length ? undefined : loadRocImage(root, r.experiment); return i ? [[r.experiment.name, i] as const] : []; }));
-    const html = renderReport({ table, rocs, rocImages, workspace: `${root}/${HOSTILE}`, generatedAt: new Date('2026-11-27T00:00:00Z') });
-    return { html, rows: table.rows.length, withRoc: [...rocs.values()].filter((r) => r.length).length, images: rocImages.size };
+    const rocImages = new Map(
+      table.rows.flatMap((r) => {
+        const i = rocs.get(r.experiment.name)!.length ? undefined : loadRocImage(root, r.experiment);
+        return i ? [[r.experiment.name, i] as const] : [];
+      }),
+    );
+    const html = renderReport({
+      table,
+      rocs,
+      rocImages,
+      workspace: `${root}/${HOSTILE}`,
+      generatedAt: new Date('2026-11-27T00:00:00Z'),
+    });
+    return {
+      html,
+      rows: table.rows.length,
+      withRoc: [...rocs.values()].filter((r) => r.length).length,
+      images: rocImages.size,
+    };
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -36,8 +52,20 @@ test('svg helpers: escaping, round ticks, log ticks, axis choice', () => {
   const cat = xAxisFor(['b', 'a', true, 'b']);
   assert.equal(cat.scale, 'category');
   assert.deepEqual(cat.categories, ['true', 'a', 'b']);
-  const svg = plotSvg([{ label: HOSTILE, points: [{ x: 0, y: 0, title: HOSTILE }, { x: 1, y: 1 }], line: true }, { label: 'b', points: [{ x: 0.5, y: 0.2 }] }],
-    { title: HOSTILE, xLabel: HOSTILE, yLabel: 'y', id: 't' });
+  const svg = plotSvg(
+    [
+      {
+        label: HOSTILE,
+        points: [
+          { x: 0, y: 0, title: HOSTILE },
+          { x: 1, y: 1 },
+        ],
+        line: true,
+      },
+      { label: 'b', points: [{ x: 0.5, y: 0.2 }] },
+    ],
+    { title: HOSTILE, xLabel: HOSTILE, yLabel: 'y', id: 't' },
+  );
   assert.ok(!svg.includes('<script'), 'no raw markup from labels');
   assert.equal((svg.match(/<circle /g) ?? []).length, 3);
   assert.equal((svg.match(/<polyline /g) ?? []).length, 1);
@@ -56,7 +84,10 @@ test('report: self-contained and every name, param and path escaped', () => {
   assert.ok(html.includes(escapeHtml(`triarchy.<b>k</b>"'&`)), 'escaped param key present');
   // Nothing is loaded from anywhere: no src/href but inline data: images, no @import or url(), a CSP that forbids it.
   assert.doesNotMatch(html, /\shref\s*=/i);
-  assert.deepEqual([...html.matchAll(/\ssrc\s*=\s*"([a-z]+:)/gi)].map((m) => m[1]), ['data:']);
+  assert.deepEqual(
+    [...html.matchAll(/\ssrc\s*=\s*"([a-z]+:)/gi)].map((m) => m[1]),
+    ['data:'],
+  );
   assert.equal((html.match(/\ssrc\s*=/gi) ?? []).length, 1);
   assert.doesNotMatch(html, /@import|url\((?!#)/i);
   assert.doesNotMatch(html, /<link|<iframe|<object|<embed/i);
@@ -67,7 +98,9 @@ test('report: self-contained and every name, param and path escaped', () => {
 
 test('report: renders in headless Chromium (table, plots, ROC curves) with no console errors', async () => {
   const { html, rows } = fixtureReport();
-  const r = await probePage(html, `
+  const r = await probePage(
+    html,
+    `
     var q = function (s) { return Array.prototype.slice.call(document.querySelectorAll(s)); };
     var size = function (e) { var b = e.getBoundingClientRect(); return [b.width, b.height]; };
     var headers = q('#experiments thead th').map(function (th) { return th.textContent; });
@@ -91,13 +124,27 @@ test('report: renders in headless Chromium (table, plots, ROC curves) with no co
       hostileCells: q('#experiments td').filter(function (td) { return td.textContent.indexOf('alert(1)') >= 0; }).map(function (td) { return td.textContent; }),
       asc: asc, desc: desc,
       title: document.title,
-    };`);
+    };`,
+  );
   assert.deepEqual(r.errors, [], 'page errors');
   assert.deepEqual(r.consoleLines, [], 'console output');
   assert.equal(r.alerts, 0, 'no injected script ran');
   const d = r.data as {
-    rows: number; headers: string[]; svgs: Array<[number, number]>; metricPlots: number; metricCircles: number; metricLines: number;
-    rocLines: Array<[number, number]>; rocLogLines: number; rocLegend: string[]; scripts: number; hostileCells: string[]; images: Array<[boolean, number]>; asc: string[]; desc: string[]; title: string;
+    rows: number;
+    headers: string[];
+    svgs: Array<[number, number]>;
+    metricPlots: number;
+    metricCircles: number;
+    metricLines: number;
+    rocLines: Array<[number, number]>;
+    rocLogLines: number;
+    rocLegend: string[];
+    scripts: number;
+    hostileCells: string[];
+    images: Array<[boolean, number]>;
+    asc: string[];
+    desc: string[];
+    title: string;
   };
   assert.equal(d.rows, rows);
   assert.ok(d.headers.includes('triarchy.loss.margin') && d.headers.includes('triarchy.optimizer.learning_rate'));
@@ -111,13 +158,20 @@ test('report: renders in headless Chromium (table, plots, ROC curves) with no co
   for (const [w, h] of d.rocLines) assert.ok(w > 50 && h > 50, `ROC curve bbox ${w}x${h}`);
   assert.equal(d.rocLogLines, d.rocLines.length);
   assert.equal(d.rocLegend.length, d.rocLines.length);
-  assert.ok(d.rocLegend.some((t) => t.startsWith('evil-<script>')), 'hostile name shown as text in the legend');
+  assert.ok(
+    d.rocLegend.some((t) => t.startsWith('evil-<script>')),
+    'hostile name shown as text in the legend',
+  );
   assert.deepEqual(d.images, [[true, 1]], 'the inline ROC picture loaded');
   assert.equal(d.scripts, 3, "the page's sort script plus the two probe scripts");
   assert.ok(d.hostileCells.includes(HOSTILE), 'hostile value shown verbatim as text');
   assert.ok(d.hostileCells.includes(HOSTILE_NAME));
   const nums = (a: string[]) => a.map(Number);
-  assert.deepEqual(nums(d.asc), [...nums(d.asc)].sort((a, b) => a - b), 'header click sorts ascending');
+  assert.deepEqual(
+    nums(d.asc),
+    [...nums(d.asc)].sort((a, b) => a - b),
+    'header click sorts ascending',
+  );
   assert.deepEqual(nums(d.desc), [...nums(d.asc)].reverse(), 'second click sorts descending');
   assert.equal(d.title, 'facepipe experiments');
   assert.ok(r.ms < 20000, `took ${r.ms} ms`);
@@ -131,14 +185,32 @@ test('cli: facepipe exps and facepipe report on a workspace', () => {
     // The compiled CLI under npm test; the TypeScript source through tsx when the tests run with tsx.
     const compiled = fileURLToPath(import.meta.url).includes(`${join('dist', 'test')}`);
     const base = repoRoot();
-    const cli = compiled ? [join(base, 'dist', 'src', 'cli', 'main.js')] : ['--import', import.meta.resolve('tsx'), join(base, 'src', 'cli', 'main.ts')];
-    const run = (...args: string[]) => spawnSync(process.execPath, [...cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, FACEPIPE_DEBUG: '' } });
+    const cli = compiled
+      ? [join(base, 'dist', 'src', 'cli', 'main.js')]
+      : ['--import', import.meta.resolve('tsx'), join(base, 'src', 'cli', 'main.ts')];
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [...cli, ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, FACEPIPE_DEBUG: '' },
+      });
 
-    const json = run('exps', '--json', '--sort', 'evaluate.auc', '--desc', '--filter', 'triarchy.optimizer.learning_rate<0.0005');
+    const json = run(
+      'exps',
+      '--json',
+      '--sort',
+      'evaluate.auc',
+      '--desc',
+      '--filter',
+      'triarchy.optimizer.learning_rate<0.0005',
+    );
     assert.equal(json.status, 0, json.stderr);
     const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
     assert.equal(rows.length, MARGINS.length + 1);
-    assert.deepEqual(rows.map((r) => r['evaluate.auc']), [...rows.map((r) => r['evaluate.auc'] as number)].sort((a, b) => b - a));
+    assert.deepEqual(
+      rows.map((r) => r['evaluate.auc']),
+      [...rows.map((r) => r['evaluate.auc'] as number)].sort((a, b) => b - a),
+    );
 
     const text = run('exps');
     assert.equal(text.status, 0, text.stderr);

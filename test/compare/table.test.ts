@@ -2,54 +2,119 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { FacepipeError, formatError } from '../../src/core/errors.js';
-import { flatten, loadExperiments, loadRocs, parseExperiment, rocsFromCsv, type ExperimentRecord } from '../../src/compare/load.js';
-import { buildTable, compareCells, csvField, formatCsv, formatJson, formatMd, formatText, matches, mdCell, parseFilter } from '../../src/compare/table.js';
+import {
+  flatten,
+  loadExperiments,
+  loadRocs,
+  parseExperiment,
+  rocsFromCsv,
+  type ExperimentRecord,
+} from '../../src/compare/load.js';
+import {
+  buildTable,
+  compareCells,
+  csvField,
+  formatCsv,
+  formatJson,
+  formatMd,
+  formatText,
+  matches,
+  mdCell,
+  parseFilter,
+} from '../../src/compare/table.js';
 import { HOSTILE, HOSTILE_NAME, makeCompareWorkspace, MARGINS, RATES } from './fixture.js';
 
-function exp(name: string, params: Record<string, unknown>, metrics: Record<string, number | string> = {}, point: Record<string, unknown> = {}): ExperimentRecord {
+function exp(
+  name: string,
+  params: Record<string, unknown>,
+  metrics: Record<string, number | string> = {},
+  point: Record<string, unknown> = {},
+): ExperimentRecord {
   const stages: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(params)) {
     const [stage, ...rest] = k.split('.');
-    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as { params: Record<string, unknown> };
+    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
+      params: Record<string, unknown>;
+    };
     let o = s.params;
     for (const p of rest.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
     o[rest.at(-1)!] = v;
   }
   for (const [k, v] of Object.entries(metrics)) {
     const [stage, m] = k.split('.');
-    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as { metrics: Record<string, unknown> };
+    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
+      metrics: Record<string, unknown>;
+    };
     s.metrics[m!] = v;
   }
-  return parseExperiment(JSON.stringify({ experiment: name, pipeline: 'p.yaml', lastRun: 'r', point, stages }), `results/${name}/experiment.json`);
+  return parseExperiment(
+    JSON.stringify({ experiment: name, pipeline: 'p.yaml', lastRun: 'r', point, stages }),
+    `results/${name}/experiment.json`,
+  );
 }
 
 const three = () => [
-  exp('a', { 't.loss.margin': 0.3, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0 }, { 'e.auc': 0.9, 'e.backend': 'wasm' }, { 't.loss.margin': 0.3 }),
-  exp('b', { 't.loss.margin': 0.5, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0 }, { 'e.auc': 0.7, 'e.backend': 'wasm' }, { 't.loss.margin': 0.5 }),
-  exp('c', { 't.loss.margin': 0.1, 't.epochs': 10, 't.optimizer.lr': 0.001, 's.seed': 0 }, { 'e.auc': 0.8, 'e.backend': 'cpu' }, { 't.loss.margin': 0.1 }),
+  exp(
+    'a',
+    { 't.loss.margin': 0.3, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0 },
+    { 'e.auc': 0.9, 'e.backend': 'wasm' },
+    { 't.loss.margin': 0.3 },
+  ),
+  exp(
+    'b',
+    { 't.loss.margin': 0.5, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0 },
+    { 'e.auc': 0.7, 'e.backend': 'wasm' },
+    { 't.loss.margin': 0.5 },
+  ),
+  exp(
+    'c',
+    { 't.loss.margin': 0.1, 't.epochs': 10, 't.optimizer.lr': 0.001, 's.seed': 0 },
+    { 'e.auc': 0.8, 'e.backend': 'cpu' },
+    { 't.loss.margin': 0.1 },
+  ),
 ];
 
 test('flatten: nested objects to dotted keys, arrays as JSON, empty objects add nothing', () => {
-  assert.deepEqual(flatten({ loss: { margin: 0.3, w: { a: 1 } }, aug: ['flip'], env: {}, n: null }, 't'),
-    { 't.loss.margin': 0.3, 't.loss.w.a': 1, 't.aug': '["flip"]', 't.n': null });
+  assert.deepEqual(flatten({ loss: { margin: 0.3, w: { a: 1 } }, aug: ['flip'], env: {}, n: null }, 't'), {
+    't.loss.margin': 0.3,
+    't.loss.w.a': 1,
+    't.aug': '["flip"]',
+    't.n': null,
+  });
 });
 
 test('table: only differing params are shown (swept first), all metrics; --all-params shows the rest', () => {
   const t = buildTable(three());
-  assert.deepEqual(t.columns.map((c) => c.name), ['experiment', 't.loss.margin', 't.epochs', 'e.auc', 'e.backend']);
-  assert.deepEqual(t.columns.map((c) => c.kind), ['meta', 'param', 'param', 'metric', 'metric']);
+  assert.deepEqual(
+    t.columns.map((c) => c.name),
+    ['experiment', 't.loss.margin', 't.epochs', 'e.auc', 'e.backend'],
+  );
+  assert.deepEqual(
+    t.columns.map((c) => c.kind),
+    ['meta', 'param', 'param', 'metric', 'metric'],
+  );
   assert.equal(t.columns[1]!.swept, true);
   const all = buildTable(three(), { allParams: true });
-  assert.deepEqual(all.columns.filter((c) => c.kind === 'param').map((c) => c.name), ['t.loss.margin', 't.epochs', 't.optimizer.lr', 's.seed']);
+  assert.deepEqual(
+    all.columns.filter((c) => c.kind === 'param').map((c) => c.name),
+    ['t.loss.margin', 't.epochs', 't.optimizer.lr', 's.seed'],
+  );
   // A param present in one experiment and missing in another differs.
-  const withExtra = [...three(), exp('d', { 't.loss.margin': 0.3, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0, 's.extra': 1 })];
+  const withExtra = [
+    ...three(),
+    exp('d', { 't.loss.margin': 0.3, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0, 's.extra': 1 }),
+  ];
   assert.ok(buildTable(withExtra).columns.some((c) => c.name === 's.extra'));
   // One experiment: nothing differs, only swept params and metrics.
-  assert.deepEqual(buildTable(three().slice(0, 1)).columns.map((c) => c.name), ['experiment', 't.loss.margin', 'e.auc', 'e.backend']);
+  assert.deepEqual(
+    buildTable(three().slice(0, 1)).columns.map((c) => c.name),
+    ['experiment', 't.loss.margin', 'e.auc', 'e.backend'],
+  );
 });
 
 test('table: sort by any column, numbers numerically, --desc, empty cells last either way', () => {
-  const rows = (o: Parameters<typeof buildTable>[1]) => buildTable([...three(), exp('d', { 't.loss.margin': 0.2 })], o).rows.map((r) => r.experiment.name);
+  const rows = (o: Parameters<typeof buildTable>[1]) =>
+    buildTable([...three(), exp('d', { 't.loss.margin': 0.2 })], o).rows.map((r) => r.experiment.name);
   assert.deepEqual(rows({}), ['a', 'b', 'c', 'd']);
   assert.deepEqual(rows({ sort: 'e.auc' }), ['b', 'c', 'a', 'd']);
   assert.deepEqual(rows({ sort: 'e.auc', desc: true }), ['a', 'c', 'b', 'd']);
@@ -57,8 +122,14 @@ test('table: sort by any column, numbers numerically, --desc, empty cells last e
   assert.deepEqual(rows({ sort: 'auc', desc: true }), ['a', 'c', 'b', 'd'], 'a unique suffix names the column');
   assert.ok(compareCells(2, 10) < 0, 'numeric, not text, order');
   // --columns picks and orders columns (suffixes allowed); the experiment name always comes first.
-  assert.deepEqual(buildTable(three(), { columns: ['auc', 's.seed', 'experiment'] }).columns.map((c) => c.name), ['experiment', 'e.auc', 's.seed']);
-  assert.throws(() => buildTable(three(), { columns: ['nope'] }), (e: unknown) => e instanceof FacepipeError && /--columns/.test(e.message));
+  assert.deepEqual(
+    buildTable(three(), { columns: ['auc', 's.seed', 'experiment'] }).columns.map((c) => c.name),
+    ['experiment', 'e.auc', 's.seed'],
+  );
+  assert.throws(
+    () => buildTable(three(), { columns: ['nope'] }),
+    (e: unknown) => e instanceof FacepipeError && /--columns/.test(e.message),
+  );
   // Sorting by a hidden column shows it.
   assert.ok(buildTable(three(), { sort: 's.seed' }).columns.some((c) => c.name === 's.seed'));
 });
@@ -77,28 +148,50 @@ test('table: filters by metric and param, combined with AND; ops = != < <= > >= 
   assert.deepEqual(names(['e.auc<0.8']), ['b']);
   assert.deepEqual(names(['e.auc<=0.8']), ['b', 'c']);
   // What differs is judged among the rows left: t.epochs is 5 in both, so it is hidden; the swept margin stays.
-  assert.deepEqual(buildTable(three(), { filters: ['t.epochs=5'] }).columns.map((c) => c.name), ['experiment', 't.loss.margin', 'e.auc', 'e.backend']);
+  assert.deepEqual(
+    buildTable(three(), { filters: ['t.epochs=5'] }).columns.map((c) => c.name),
+    ['experiment', 't.loss.margin', 'e.auc', 'e.backend'],
+  );
   assert.equal(matches(null, parseFilter('x>1')), false, 'an empty cell is never larger or smaller');
   assert.equal(matches('abc', parseFilter('x>1')), false, 'text is not compared with a number');
-  assert.deepEqual(parseFilter('evaluate.tar_at_far_1e-2>=0.5'), { column: 'evaluate.tar_at_far_1e-2', op: '>=', value: '0.5', text: 'evaluate.tar_at_far_1e-2>=0.5' });
+  assert.deepEqual(parseFilter('evaluate.tar_at_far_1e-2>=0.5'), {
+    column: 'evaluate.tar_at_far_1e-2',
+    op: '>=',
+    value: '0.5',
+    text: 'evaluate.tar_at_far_1e-2>=0.5',
+  });
 });
 
 test('table: unknown sort or filter column is a FacepipeError naming the known columns', () => {
   for (const o of [{ sort: 'e.acu' }, { filters: ['e.acu>1'] }]) {
-    assert.throws(() => buildTable(three(), o), (e: unknown) => {
-      assert.ok(e instanceof FacepipeError);
-      assert.equal(e.diagnostics[0]!.code, 'unknown-column');
-      const text = formatError(e);
-      assert.match(text, /unknown column "e\.acu"/);
-      assert.match(text, /did you mean "e\.auc"/);
-      for (const c of ['experiment', 't.loss.margin', 't.optimizer.lr', 'e.auc', 'e.backend']) assert.ok(text.includes(c), `names ${c}: ${text}`);
-      return true;
-    });
+    assert.throws(
+      () => buildTable(three(), o),
+      (e: unknown) => {
+        assert.ok(e instanceof FacepipeError);
+        assert.equal(e.diagnostics[0]!.code, 'unknown-column');
+        const text = formatError(e);
+        assert.match(text, /unknown column "e\.acu"/);
+        assert.match(text, /did you mean "e\.auc"/);
+        for (const c of ['experiment', 't.loss.margin', 't.optimizer.lr', 'e.auc', 'e.backend'])
+          assert.ok(text.includes(c), `names ${c}: ${text}`);
+        return true;
+      },
+    );
   }
-  assert.throws(() => buildTable(three(), { filters: ['no operator here'] }), (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter');
-  assert.throws(() => buildTable(three(), { filters: ['experiment~(('] }), (e: unknown) => e instanceof FacepipeError && /regular expression/.test(e.message));
+  assert.throws(
+    () => buildTable(three(), { filters: ['no operator here'] }),
+    (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter',
+  );
+  assert.throws(
+    () => buildTable(three(), { filters: ['experiment~(('] }),
+    (e: unknown) => e instanceof FacepipeError && /regular expression/.test(e.message),
+  );
   for (const typo of ['e.auc>>0.5', 'e.auc=<0.5', 'e.auc>']) {
-    assert.throws(() => parseFilter(typo), (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter', typo);
+    assert.throws(
+      () => parseFilter(typo),
+      (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter',
+      typo,
+    );
   }
   assert.equal(parseFilter(`e.note='>x'`).value, '>x', 'a quoted value may start with an operator');
 });
@@ -108,7 +201,10 @@ test('csv: RFC 4180 quoting, CRLF, exact numbers', () => {
   assert.equal(csvField('a,b'), '"a,b"');
   assert.equal(csvField('say "hi"'), '"say ""hi"""');
   assert.equal(csvField('two\nlines'), '"two\nlines"');
-  const t = buildTable([exp('x,1', { 's.v': 'a "q"', 's.n': 0.1 + 0.2 }), exp('y', { 's.v': 'line1\nline2', 's.n': 1 })]);
+  const t = buildTable([
+    exp('x,1', { 's.v': 'a "q"', 's.n': 0.1 + 0.2 }),
+    exp('y', { 's.v': 'line1\nline2', 's.n': 1 }),
+  ]);
   const csv = formatCsv(t);
   assert.equal(csv, 'experiment,s.v,s.n\r\n"x,1","a ""q""",0.30000000000000004\r\ny,"line1\nline2",1\r\n');
 });
@@ -128,23 +224,46 @@ test('markdown: pipes, backslashes, newlines and markup escaped; numeric columns
 });
 
 test('json: one object per row, keys in column order, exact values, null when missing', () => {
-  const rows = JSON.parse(formatJson(buildTable([...three(), exp('d', { 't.loss.margin': 0.2 })], { sort: 'e.auc', desc: true })));
+  const rows = JSON.parse(
+    formatJson(buildTable([...three(), exp('d', { 't.loss.margin': 0.2 })], { sort: 'e.auc', desc: true })),
+  );
   assert.equal(rows.length, 4);
-  assert.deepEqual(Object.keys(rows[0]), ['experiment', 't.loss.margin', 't.epochs', 't.optimizer.lr', 's.seed', 'e.auc', 'e.backend']);
-  assert.deepEqual(rows[0], { experiment: 'a', 't.loss.margin': 0.3, 't.epochs': 5, 't.optimizer.lr': 0.001, 's.seed': 0, 'e.auc': 0.9, 'e.backend': 'wasm' });
+  assert.deepEqual(Object.keys(rows[0]), [
+    'experiment',
+    't.loss.margin',
+    't.epochs',
+    't.optimizer.lr',
+    's.seed',
+    'e.auc',
+    'e.backend',
+  ]);
+  assert.deepEqual(rows[0], {
+    experiment: 'a',
+    't.loss.margin': 0.3,
+    't.epochs': 5,
+    't.optimizer.lr': 0.001,
+    's.seed': 0,
+    'e.auc': 0.9,
+    'e.backend': 'wasm',
+  });
   assert.equal(rows[3].experiment, 'd');
   assert.equal(rows[3]['e.auc'], null);
 });
 
 test('text: aligned columns, numbers right-aligned, control characters and long text made one short line', () => {
-  const text = formatText(buildTable([exp('a', { 's.v': 'x\ny', 's.n': 2.5 }), exp('bb', { 's.v': 'z'.repeat(60), 's.n': 10 })]));
+  const text = formatText(
+    buildTable([exp('a', { 's.v': 'x\ny', 's.n': 2.5 }), exp('bb', { 's.v': 'z'.repeat(60), 's.n': 10 })]),
+  );
   const lines = text.trimEnd().split('\n');
   assert.equal(lines.length, 4);
   assert.match(lines[0]!, /^experiment\s+s\.v\s+s\.n$/);
   assert.ok(lines[2]!.includes('x y'));
   assert.ok(lines[3]!.includes('z'.repeat(39) + '…'));
   assert.ok(lines[2]!.endsWith(' 2.5') && lines[3]!.endsWith('  10'), 'right-aligned numbers');
-  assert.match(formatText(buildTable(three(), { filters: ['e.auc>5'] })), /no experiment matches the filters \(3 in all\)/);
+  assert.match(
+    formatText(buildTable(three(), { filters: ['e.auc>5'] })),
+    /no experiment matches the filters \(3 in all\)/,
+  );
 });
 
 test('load: a workspace of experiments (runs/ and stray files ignored), differing params, ROC in three formats', () => {
@@ -159,20 +278,31 @@ test('load: a workspace of experiments (runs/ and stray files ignored), differin
     assert.deepEqual(params.slice(0, 2), ['triarchy.loss.margin', 'triarchy.optimizer.learning_rate']);
     assert.ok(params.includes('triarchy.note'), 'a param only one experiment has');
     assert.ok(!params.includes('triarchy.epochs') && !params.includes('split.seed'), 'equal params hidden');
-    assert.ok(t.columns.some((c) => c.name === 'status'), 'status shown because one experiment failed');
+    assert.ok(
+      t.columns.some((c) => c.name === 'status'),
+      'status shown because one experiment failed',
+    );
     const evil = t.rows.find((r) => r.experiment.name === HOSTILE_NAME)!;
     assert.equal(evil.cells['triarchy.note'], HOSTILE);
     assert.equal(evil.cells.status, 'failed: triarchy');
     const best = buildTable(exps, { sort: 'evaluate.auc', desc: true }).rows[0]!.experiment.name;
     assert.equal(best, grid.reduce((a, b) => (b.auc > a.auc ? b : a)).name);
     for (const [i, g] of grid.entries()) {
-      const rocs = loadRocs(root, exps.find((e) => e.name === g.name)!);
-      if (i === 5) { assert.equal(rocs.length, 0); continue; }
+      const rocs = loadRocs(
+        root,
+        exps.find((e) => e.name === g.name)!,
+      );
+      if (i === 5) {
+        assert.equal(rocs.length, 0);
+        continue;
+      }
       assert.equal(rocs[0]!.label, 'test', `${g.name} test curve first`);
       assert.equal(rocs[0]!.far.length, 41);
       assert.ok(rocs[0]!.far.every((f, j) => j === 0 || f >= rocs[0]!.far[j - 1]!));
     }
-    assert.deepEqual(rocsFromCsv('far,tar\n0,0\n0.5,0.8\n1,1\n'), [{ label: 'test', far: [0, 0.5, 1], tar: [0, 0.8, 1] }]);
+    assert.deepEqual(rocsFromCsv('far,tar\n0,0\n0.5,0.8\n1,1\n'), [
+      { label: 'test', far: [0, 0.5, 1], tar: [0, 0.8, 1] },
+    ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

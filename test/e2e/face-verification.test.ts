@@ -16,8 +16,13 @@ function faceWorkspace(): string {
   return ws;
 }
 
-const run = (ws: string, ...extra: string[]) => runCli(ws, ['run', '--config', 'configs/tiny.yaml', '--progress', 'json', '--backend', 'wasm', ...extra], 300_000);
-const ran = (events: Event[]) => Object.entries(finalStates(events)).filter(([, s]) => s === 'done').map(([k]) => k).sort();
+const run = (ws: string, ...extra: string[]) =>
+  runCli(ws, ['run', '--config', 'configs/tiny.yaml', '--progress', 'json', '--backend', 'wasm', ...extra], 300_000);
+const ran = (events: Event[]) =>
+  Object.entries(finalStates(events))
+    .filter(([, s]) => s === 'done')
+    .map(([k]) => k)
+    .sort();
 
 function latestLog(ws: string, stage: string): string {
   const runs = readdirSync(join(ws, 'results/runs')).sort();
@@ -32,11 +37,15 @@ test('the face-verification pipeline runs, caches, reruns only what a margin cha
     assert.deepEqual(ran(first.events), [...STAGES].sort());
     const backends = first.events.filter((e) => e.type === 'backend').map((e) => (e as { backend: string }).backend);
     assert.ok(backends.length > 0 && backends.every((b) => b === 'wasm'), `backends: ${backends}`);
-    const metrics = JSON.parse(readFileSync(join(ws, 'results/face-verification/evaluate/report/metrics.json'), 'utf8'));
+    const metrics = JSON.parse(
+      readFileSync(join(ws, 'results/face-verification/evaluate/report/metrics.json'), 'utf8'),
+    );
     assert.equal(typeof metrics.test.accuracy_median, 'number');
     assert.ok(existsSync(join(ws, 'results/face-verification/evaluate/report/roc.png')));
     assert.ok(existsSync(join(ws, 'results/face-verification/prune/model/model.json')));
-    const record = JSON.parse(readFileSync(join(ws, 'results/runs', readdirSync(join(ws, 'results/runs')).sort().at(-1)!, 'run.json'), 'utf8'));
+    const record = JSON.parse(
+      readFileSync(join(ws, 'results/runs', readdirSync(join(ws, 'results/runs')).sort().at(-1)!, 'run.json'), 'utf8'),
+    );
     assert.equal(record.status, 'ok');
     assert.equal(record.backend.used.triarchy, 'wasm');
 
@@ -46,24 +55,47 @@ test('the face-verification pipeline runs, caches, reruns only what a margin cha
 
     const margin = await run(ws, '--set', 'triarchy.loss.margin=0.3');
     assert.equal(margin.code, 0, margin.stderr);
-    assert.deepEqual(ran(margin.events), ['evaluate', 'prune', 'triarchy'], JSON.stringify(finalStates(margin.events)) + margin.stdout.slice(-3000));
-    const reason = margin.events.find((e) => e.type === 'stage-state' && e.stage === 'triarchy' && e.state === 'running') as { reason: string };
+    assert.deepEqual(
+      ran(margin.events),
+      ['evaluate', 'prune', 'triarchy'],
+      JSON.stringify(finalStates(margin.events)) + margin.stdout.slice(-3000),
+    );
+    const reason = margin.events.find(
+      (e) => e.type === 'stage-state' && e.stage === 'triarchy' && e.state === 'running',
+    ) as { reason: string };
     assert.match(reason.reason, /params changed: triarchy\.loss\.margin null -> 0\.3/);
 
     // Kill the runner (kill -9) once triarchy has validated epoch 1, then resume. (Another hinge margin would
     // not do here: while every triplet is active the hinge's gradient does not depend on the margin, so the
     // model, and hence prune's output, can be byte-identical and evaluate rightly stays cached.)
-    const args = ['run', '--config', 'configs/tiny.yaml', '--progress', 'json', '--backend', 'wasm', '--set', 'triarchy.loss.weights.center=0.5'];
+    const args = [
+      'run',
+      '--config',
+      'configs/tiny.yaml',
+      '--progress',
+      'json',
+      '--backend',
+      'wasm',
+      '--set',
+      'triarchy.loss.weights.center=0.5',
+    ];
     const killed = startCli(ws, args, (e, child) => {
-      if (e.type === 'stage-progress' && e.stage === 'triarchy' && /validation after epoch 1/.test(e.text)) child.kill('SIGKILL');
+      if (e.type === 'stage-progress' && e.stage === 'triarchy' && /validation after epoch 1/.test(e.text))
+        child.kill('SIGKILL');
     });
     const k = await killed.done;
     assert.equal(k.signal, 'SIGKILL', 'the run should have been killed during triarchy');
     assert.ok(!k.events.some((e) => e.type === 'stage-state' && e.stage === 'triarchy' && e.state === 'done'));
     const resumed = await runCli(ws, args, 300_000);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.deepEqual(ran(resumed.events), ['evaluate', 'prune', 'triarchy'], JSON.stringify(finalStates(resumed.events)));
-    const why = resumed.events.find((e) => e.type === 'stage-state' && e.stage === 'triarchy' && e.state === 'running') as { reason: string };
+    assert.deepEqual(
+      ran(resumed.events),
+      ['evaluate', 'prune', 'triarchy'],
+      JSON.stringify(finalStates(resumed.events)),
+    );
+    const why = resumed.events.find(
+      (e) => e.type === 'stage-state' && e.stage === 'triarchy' && e.state === 'running',
+    ) as { reason: string };
     assert.match(why.reason, /resuming from the interrupted run's checkpoint/);
     const log = latestLog(ws, 'triarchy');
     assert.match(log, /^epoch 2\/2/m);

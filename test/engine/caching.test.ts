@@ -4,7 +4,16 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { finalStates, makeWorkspace, parseStatus, removeWorkspace, run, runCli, runReasons, writeFiles } from './rig.js';
+import {
+  finalStates,
+  makeWorkspace,
+  parseStatus,
+  removeWorkspace,
+  run,
+  runCli,
+  runReasons,
+  writeFiles,
+} from './rig.js';
 
 const PIPELINE = `name: cache
 stages:
@@ -42,8 +51,15 @@ const storeRecords = () => readdirSync(join(ws, '.facepipe/store/stages')).lengt
 
 test('first run runs every stage ("never run"); the second run is fully cached', async () => {
   const st = await status();
-  assert.deepEqual(Object.fromEntries(Object.entries(st).map(([k, v]) => [k, v.action])), { a: 'will run', b: 'will run', c: 'will run' });
-  assert.deepEqual(Object.values(st).map((s) => s.reason), ['never run', 'never run', 'never run']);
+  assert.deepEqual(Object.fromEntries(Object.entries(st).map(([k, v]) => [k, v.action])), {
+    a: 'will run',
+    b: 'will run',
+    c: 'will run',
+  });
+  assert.deepEqual(
+    Object.values(st).map((s) => s.reason),
+    ['never run', 'never run', 'never run'],
+  );
   const first = await run(ws, P);
   assert.equal(first.code, 0, first.stderr);
   assert.deepEqual(finalStates(first.events), { a: 'done', b: 'done', c: 'done' });
@@ -53,7 +69,10 @@ test('first run runs every stage ("never run"); the second run is fully cached',
   assert.equal(second.code, 0, second.stderr);
   assert.deepEqual(finalStates(second.events), { a: 'cached', b: 'cached', c: 'cached' });
   assert.deepEqual(runReasons(second.events), {});
-  assert.deepEqual(Object.values(await status()).map((s) => s.action), ['cached', 'cached', 'cached']);
+  assert.deepEqual(
+    Object.values(await status()).map((s) => s.action),
+    ['cached', 'cached', 'cached'],
+  );
   const end = second.events.at(-1)!;
   assert.equal(end.type, 'run-end');
   assert.equal(end.type === 'run-end' && end.status, 'ok');
@@ -86,7 +105,11 @@ test('--config param change reruns the affected stages; going back to earlier pa
   // --set wins over --config
   const both = await run(ws, P, '--config', 'configs/z.yaml', '--set', 'a.env.SUFFIX=y');
   assert.deepEqual(finalStates(both.events), { a: 'cached', b: 'cached', c: 'cached' });
-  assert.equal(report(), 'alpha beta\ny\nALPHA BETA\n', 'results/ shows the outputs of the latest run, restored from the cache');
+  assert.equal(
+    report(),
+    'alpha beta\ny\nALPHA BETA\n',
+    'results/ shows the outputs of the latest run, restored from the cache',
+  );
   const base = await run(ws, P);
   assert.deepEqual(finalStates(base.events), { a: 'cached', b: 'cached', c: 'cached' });
   assert.equal(report(), 'alpha beta\nx\nALPHA BETA\n');
@@ -137,14 +160,22 @@ test('a file input edited in place is detected, even at the same size with its m
   assert.equal(statSync(file, { bigint: true }).mtimeNs, mtimeNs, 'same size, same mtime: only ctime tells');
   const r2 = await run(ws, P);
   assert.deepEqual(finalStates(r2.events), { a: 'done', b: 'done', c: 'done' });
-  assert.deepEqual(runReasons(r2.events), { a: 'input changed: data/words.txt', b: 'input changed: data/words.txt', c: 'input changed: a' }, 'b uppercases, so its output and c\'s input b are unchanged');
+  assert.deepEqual(
+    runReasons(r2.events),
+    { a: 'input changed: data/words.txt', b: 'input changed: data/words.txt', c: 'input changed: a' },
+    "b uppercases, so its output and c's input b are unchanged",
+  );
   assert.equal(report(), 'gamma DELTA\nx\nGAMMA DELTA\n');
 });
 
 /** The store object holding the current output of stage a. */
 function objectOfA(): string {
-  const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as { stages: Record<string, { key: string }> };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.a!.key}.json`), 'utf8')) as { outputs: { o: { digest: string } } };
+  const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
+    stages: Record<string, { key: string }>;
+  };
+  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.a!.key}.json`), 'utf8')) as {
+    outputs: { o: { digest: string } };
+  };
   const d = rec.outputs.o.digest;
   return join(ws, '.facepipe/store/objects', d.slice(0, 2), d.slice(2));
 }
@@ -177,10 +208,19 @@ test('a missing store object is detected and the stage recomputed', async () => 
 });
 
 test('a corrupted file inside a folder output is detected too', async () => {
-  const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as { stages: Record<string, { key: string }> };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.c!.key}.json`), 'utf8')) as { outputs: { r: { type: string; digest: string } } };
+  const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
+    stages: Record<string, { key: string }>;
+  };
+  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.c!.key}.json`), 'utf8')) as {
+    outputs: { r: { type: string; digest: string } };
+  };
   assert.equal(rec.outputs.r.type, 'dir');
-  const manifest = JSON.parse(readFileSync(join(ws, '.facepipe/store/objects', rec.outputs.r.digest.slice(0, 2), rec.outputs.r.digest.slice(2)), 'utf8')) as { entries: Array<{ path: string; digest: string }> };
+  const manifest = JSON.parse(
+    readFileSync(
+      join(ws, '.facepipe/store/objects', rec.outputs.r.digest.slice(0, 2), rec.outputs.r.digest.slice(2)),
+      'utf8',
+    ),
+  ) as { entries: Array<{ path: string; digest: string }> };
   const inner = manifest.entries.find((e) => e.path === 'r.txt')!;
   const obj = join(ws, '.facepipe/store/objects', inner.digest.slice(0, 2), inner.digest.slice(2));
   writeFileSync(obj, 'garbage');
@@ -204,7 +244,11 @@ test('an edited file under results/ is restored from the cache without rerunning
 });
 
 test('a stage added to the pipeline is "never run"; the others stay cached', async () => {
-  writeFiles(ws, { 'pipelines/p.yaml': PIPELINE + '  d:\n    kind: command\n    inputs: { r: c.r }\n    params:\n      cmd: cat {inputs.r}/r.txt | wc -l > {outputs.n}\n      outputs: { n: file }\n' });
+  writeFiles(ws, {
+    'pipelines/p.yaml':
+      PIPELINE +
+      '  d:\n    kind: command\n    inputs: { r: c.r }\n    params:\n      cmd: cat {inputs.r}/r.txt | wc -l > {outputs.n}\n      outputs: { n: file }\n',
+  });
   const st = await status();
   assert.equal(st.d!.reason, 'never run');
   const r = await run(ws, P);
@@ -214,7 +258,10 @@ test('a stage added to the pipeline is "never run"; the others stay cached', asy
 
 test('status explains a kind version change (simulated: the last run recorded an older version of the kind)', async () => {
   const lastFile = join(ws, '.facepipe/state/last/cache.json');
-  const last = JSON.parse(readFileSync(lastFile, 'utf8')) as Record<string, { key: string; material: { kindVersion: string } }>;
+  const last = JSON.parse(readFileSync(lastFile, 'utf8')) as Record<
+    string,
+    { key: string; material: { kindVersion: string } }
+  >;
   last.b!.material.kindVersion = '0';
   writeFileSync(lastFile, JSON.stringify(last));
   // A new kind version means a new key: its cache entry does not exist yet.
@@ -237,5 +284,7 @@ test('an executable file output stays executable when restored from the cache', 
     const again = await run(ws, 'pipelines/p.yaml');
     assert.equal(finalStates(again.events).tool, 'cached');
     assert.ok(statSync(out).mode & 0o100, 'executable after a restore');
-  } finally { removeWorkspace(ws); }
+  } finally {
+    removeWorkspace(ws);
+  }
 });

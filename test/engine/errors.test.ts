@@ -30,7 +30,11 @@ const cases: Case[] = [
   {
     name: 'unknown key with did-you-mean',
     pipeline: 'stages:\n  a:\n    kind: command\n    inptus: {}\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:4:5: error[unknown-key]: unknown key 'inptus' in stages.a", "fix: did you mean 'inputs'?", '> 4 |     inptus: {}'],
+    expect: [
+      "pipelines/p.yaml:4:5: error[unknown-key]: unknown key 'inptus' in stages.a",
+      "fix: did you mean 'inputs'?",
+      '> 4 |     inptus: {}',
+    ],
   },
   {
     name: 'unknown param key of a kind, with did-you-mean',
@@ -45,29 +49,42 @@ const cases: Case[] = [
   {
     name: 'missing reference (stage)',
     pipeline: 'stages:\n' + ok('count') + '  b:\n    kind: command\n    inputs: { n: cnt.o }\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:7:18: error[missing-reference]: input 'n' of stage 'b' refers to stage 'cnt', which does not exist"],
+    expect: [
+      "pipelines/p.yaml:7:18: error[missing-reference]: input 'n' of stage 'b' refers to stage 'cnt', which does not exist",
+    ],
   },
   {
     name: 'missing reference (output), with did-you-mean',
     pipeline: 'stages:\n' + ok('a') + '  b:\n    kind: command\n    inputs: { n: a.oo }\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:7:18: error[missing-reference]: input 'n' of stage 'b' refers to output 'oo' of stage 'a', which has no such output", "did you mean 'a.o'?"],
+    expect: [
+      "pipelines/p.yaml:7:18: error[missing-reference]: input 'n' of stage 'b' refers to output 'oo' of stage 'a', which has no such output",
+      "did you mean 'a.o'?",
+    ],
   },
   {
     name: 'bad reference syntax',
     pipeline: 'stages:\n  a:\n    kind: command\n    inputs: { n: data/x.txt }\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:4:18: error[bad-reference]: input 'n' of stage 'a' is the string \"data/x.txt\"; expected <stage>.<output>", '{ path: data/x.txt }'],
+    expect: [
+      "pipelines/p.yaml:4:18: error[bad-reference]: input 'n' of stage 'a' is the string \"data/x.txt\"; expected <stage>.<output>",
+      '{ path: data/x.txt }',
+    ],
   },
   {
     name: 'cycle names its stages in reading order and points at the closing reference',
-    pipeline: 'stages:\n'
-      + '  a:\n    kind: command\n    inputs: { x: b.o }\n    params: { cmd: x, outputs: { o: file } }\n'
-      + '  b:\n    kind: command\n    inputs: { x: c.o }\n    params: { cmd: x, outputs: { o: file } }\n'
-      + '  c:\n    kind: command\n    inputs: { x: a.o }\n    params: { cmd: x, outputs: { o: file } }\n',
-    expect: ['pipelines/p.yaml:4:18: error[cycle]: the stages form a cycle: a -> b -> c -> a', 'at key: stages.a.inputs.x'],
+    pipeline:
+      'stages:\n' +
+      '  a:\n    kind: command\n    inputs: { x: b.o }\n    params: { cmd: x, outputs: { o: file } }\n' +
+      '  b:\n    kind: command\n    inputs: { x: c.o }\n    params: { cmd: x, outputs: { o: file } }\n' +
+      '  c:\n    kind: command\n    inputs: { x: a.o }\n    params: { cmd: x, outputs: { o: file } }\n',
+    expect: [
+      'pipelines/p.yaml:4:18: error[cycle]: the stages form a cycle: a -> b -> c -> a',
+      'at key: stages.a.inputs.x',
+    ],
   },
   {
     name: 'self-reference is a cycle',
-    pipeline: 'stages:\n  a:\n    kind: command\n    inputs: { x: a.o }\n    params: { cmd: x, outputs: { o: file } }\n',
+    pipeline:
+      'stages:\n  a:\n    kind: command\n    inputs: { x: a.o }\n    params: { cmd: x, outputs: { o: file } }\n',
     expect: ['pipelines/p.yaml:4:18: error[cycle]: the stages form a cycle: a -> a'],
   },
   {
@@ -79,7 +96,11 @@ const cases: Case[] = [
     name: 'bad --set: unknown stage (did-you-mean) and bad format, both reported',
     pipeline: 'stages:\n' + ok('train'),
     args: ['--set', 'trian.cmd=x', '--set', 'train.cmd'],
-    expect: ["command line: error[unknown-stage]: --set trian.cmd=x: no stage named 'trian'", "did you mean 'train.cmd'?", 'command line: error[bad-set]: bad --set "train.cmd": expected KEY=VALUE'],
+    expect: [
+      "command line: error[unknown-stage]: --set trian.cmd=x: no stage named 'trian'",
+      "did you mean 'train.cmd'?",
+      'command line: error[bad-set]: bad --set "train.cmd": expected KEY=VALUE',
+    ],
     count: 2,
   },
   {
@@ -97,7 +118,10 @@ const cases: Case[] = [
   {
     name: 'unknown kind with did-you-mean',
     pipeline: 'stages:\n  a:\n    kind: comand\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:3:11: error[unknown-kind]: stage 'a' has unknown kind 'comand'", "did you mean 'command'?"],
+    expect: [
+      "pipelines/p.yaml:3:11: error[unknown-kind]: stage 'a' has unknown kind 'comand'",
+      "did you mean 'command'?",
+    ],
   },
   {
     name: 'missing required key',
@@ -121,7 +145,10 @@ const cases: Case[] = [
     pipeline: 'stages:\n' + ok('train'),
     files: { 'configs/c.yaml': 'train:\n  cmd: y\ntrian:\n  cmd: z\n' },
     args: ['--config', 'configs/c.yaml'],
-    expect: ["configs/c.yaml:3:1: error[unknown-stage]: config names stage 'trian', which the pipeline does not have", "did you mean 'train'?"],
+    expect: [
+      "configs/c.yaml:3:1: error[unknown-stage]: config names stage 'trian', which the pipeline does not have",
+      "did you mean 'train'?",
+    ],
   },
   {
     name: 'unknown key in the base config (config: in the pipeline, relative to it) points into that file',
@@ -142,9 +169,15 @@ const cases: Case[] = [
   },
   {
     name: 'alias bomb (billion laughs) is refused quickly',
-    pipeline: ['l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]',
+    pipeline: [
+      'l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]',
       ...Array.from({ length: 9 }, (_, i) => `l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(', ')}]`),
-      'stages:', '  a:', '    kind: command', '    params: { cmd: x, env: { v: *l9 } }', ''].join('\n'),
+      'stages:',
+      '  a:',
+      '    kind: command',
+      '    params: { cmd: x, env: { v: *l9 } }',
+      '',
+    ].join('\n'),
     expect: ['pipelines/p.yaml:1:1: error[yaml-aliases]: too many YAML alias expansions'],
     maxMs: 8000, // generous for a loaded machine; an actual expansion would take far longer (or run out of memory)
   },
@@ -156,46 +189,58 @@ const cases: Case[] = [
   {
     name: 'bad output type',
     pipeline: 'stages:\n  a:\n    kind: command\n    params: { cmd: x, outputs: { o: folder } }\n',
-    expect: ['pipelines/p.yaml:4:37: error[bad-value]: a.outputs.o must be one of "file", "dir", got the string "folder"'],
+    expect: [
+      'pipelines/p.yaml:4:37: error[bad-value]: a.outputs.o must be one of "file", "dir", got the string "folder"',
+    ],
   },
   {
     name: 'missing input file path',
-    pipeline: 'stages:\n  a:\n    kind: command\n    inputs:\n      t: { path: data/nope.txt }\n    params: { cmd: x }\n',
-    expect: ["pipelines/p.yaml:5:18: error[input-missing]: input 't' of stage 'a' names data/nope.txt, which does not exist"],
+    pipeline:
+      'stages:\n  a:\n    kind: command\n    inputs:\n      t: { path: data/nope.txt }\n    params: { cmd: x }\n',
+    expect: [
+      "pipelines/p.yaml:5:18: error[input-missing]: input 't' of stage 'a' names data/nope.txt, which does not exist",
+    ],
   },
   {
     name: 'several errors are reported at once, each with its place',
-    pipeline: 'stages:\n  a:\n    kind: comand\n    params: { cmd: x }\n  b:\n    kind: command\n    inputs: { n: zz.o }\n    params: { cmd: 5 }\n',
-    expect: ['pipelines/p.yaml:3:11: error[unknown-kind]', 'pipelines/p.yaml:8:20: error[wrong-type]', 'pipelines/p.yaml:7:18: error[missing-reference]', '3 errors'],
+    pipeline:
+      'stages:\n  a:\n    kind: comand\n    params: { cmd: x }\n  b:\n    kind: command\n    inputs: { n: zz.o }\n    params: { cmd: 5 }\n',
+    expect: [
+      'pipelines/p.yaml:3:11: error[unknown-kind]',
+      'pipelines/p.yaml:8:20: error[wrong-type]',
+      'pipelines/p.yaml:7:18: error[missing-reference]',
+      '3 errors',
+    ],
     count: 3,
   },
 ];
 
 // Independent workspaces, so the cases run a few at a time (each is mostly CLI start-up).
 describe('bad input', { concurrency: 4 }, () => {
-for (const c of cases) {
-  test(c.name, async () => {
-    const ws = makeWorkspace({ 'pipelines/p.yaml': c.pipeline, ...c.files });
-    try {
-      const t0 = Date.now();
-      const r = await runCli(ws, ['run', 'pipelines/p.yaml', ...(c.args ?? [])]);
-      const ms = Date.now() - t0;
-      assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
-      for (const e of c.expect) {
-        if (typeof e === 'string') assert.ok(r.stderr.includes(e), `stderr should contain ${JSON.stringify(e)}; got:\n${r.stderr}`);
-        else assert.match(r.stderr, e);
+  for (const c of cases) {
+    test(c.name, async () => {
+      const ws = makeWorkspace({ 'pipelines/p.yaml': c.pipeline, ...c.files });
+      try {
+        const t0 = Date.now();
+        const r = await runCli(ws, ['run', 'pipelines/p.yaml', ...(c.args ?? [])]);
+        const ms = Date.now() - t0;
+        assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
+        for (const e of c.expect) {
+          if (typeof e === 'string')
+            assert.ok(r.stderr.includes(e), `stderr should contain ${JSON.stringify(e)}; got:\n${r.stderr}`);
+          else assert.match(r.stderr, e);
+        }
+        const n = (r.stderr.match(/error\[/g) ?? []).length;
+        assert.equal(n, c.count ?? 1, `number of diagnostics; got:\n${r.stderr}`);
+        assert.equal(r.stdout, '', 'nothing on stdout');
+        assert.equal(existsSync(join(ws, 'results')), false, 'results/ must not be created');
+        assert.equal(existsSync(join(ws, '.facepipe')), false, '.facepipe/ must not be created');
+        if (c.maxMs) assert.ok(ms < c.maxMs, `took ${ms} ms`);
+      } finally {
+        removeWorkspace(ws);
       }
-      const n = (r.stderr.match(/error\[/g) ?? []).length;
-      assert.equal(n, c.count ?? 1, `number of diagnostics; got:\n${r.stderr}`);
-      assert.equal(r.stdout, '', 'nothing on stdout');
-      assert.equal(existsSync(join(ws, 'results')), false, 'results/ must not be created');
-      assert.equal(existsSync(join(ws, '.facepipe')), false, '.facepipe/ must not be created');
-      if (c.maxMs) assert.ok(ms < c.maxMs, `took ${ms} ms`);
-    } finally {
-      removeWorkspace(ws);
-    }
-  });
-}
+    });
+  }
 });
 
 test('validate and status report the same diagnostics as run, also with exit code 2', async () => {

@@ -43,34 +43,58 @@ test('gc frees unreferenced objects and says how much; cached results of the kep
     assert.equal(existsSync(join(ws, '.facepipe/tmp/leftover-of-a-killed-run')), false);
 
     const many = await runCli(ws, ['gc', '--keep-last', '3']);
-    assert.match(many.stdout, /^freed 0 B \(0 entries; 0 old run records, kept 2 runs and 5 stage results\)/, 'keeping more runs than exist keeps them all');
+    assert.match(
+      many.stdout,
+      /^freed 0 B \(0 entries; 0 old run records, kept 2 runs and 5 stage results\)/,
+      'keeping more runs than exist keeps them all',
+    );
     const bad = await runCli(ws, ['gc', '--keep-last', 'two']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--keep-last "two": expected a whole number/);
     assert.equal(readdirSync(join(ws, 'results/runs')).length, 2);
 
     const dry = await runCli(ws, ['gc', '--keep-last', '1', '--dry-run']);
-    assert.match(dry.stdout, /^would free \d+(\.\d)? KiB \(\d+ entries; 1 old run records, kept 1 runs and 3 stage results\)/);
+    assert.match(
+      dry.stdout,
+      /^would free \d+(\.\d)? KiB \(\d+ entries; 1 old run records, kept 1 runs and 3 stage results\)/,
+    );
     assert.deepEqual(objects(), afterY, 'a dry run removes nothing');
 
     const gc = await runCli(ws, ['gc', '--keep-last', '1']);
     assert.equal(gc.code, 0, gc.stderr);
-    const m = /^freed (\d+(?:\.\d)?) KiB \((\d+) entries; 1 old run records, kept 1 runs and 3 stage results\)/.exec(gc.stdout);
+    const m = /^freed (\d+(?:\.\d)?) KiB \((\d+) entries; 1 old run records, kept 1 runs and 3 stage results\)/.exec(
+      gc.stdout,
+    );
     assert.ok(m, gc.stdout);
     assert.ok(Number(m[1]) >= 5.8, 'at least the 3000-byte outputs of a and c with FILL=x');
-    assert.equal(gc.stdout.split(' (')[0], dry.stdout.split(' (')[0].replace('would free', 'freed'), 'the dry run predicted it');
+    assert.equal(
+      gc.stdout.split(' (')[0],
+      dry.stdout.split(' (')[0].replace('would free', 'freed'),
+      'the dry run predicted it',
+    );
     const left = objects();
     const newInY = afterY.filter((o) => !afterX.includes(o));
     assert.equal(newInY.length, 3, "a's output, c's file and c's manifest");
-    assert.ok(newInY.every((o) => left.includes(o)), 'objects of the kept run survive');
+    assert.ok(
+      newInY.every((o) => left.includes(o)),
+      'objects of the kept run survive',
+    );
     assert.equal(left.length, newInY.length + 1, "only b's shared object survives of the first run");
     assert.equal(readdirSync(join(ws, 'results/runs')).length, 1);
     assert.equal(readdirSync(join(ws, '.facepipe/store/stages')).length, 3);
 
     const again = await run(ws, 'pipelines/p.yaml', '--set', 'a.env.FILL=y');
-    assert.deepEqual(finalStates(again.events), { a: 'cached', b: 'cached', c: 'cached' }, 'the kept run is still cached');
+    assert.deepEqual(
+      finalStates(again.events),
+      { a: 'cached', b: 'cached', c: 'cached' },
+      'the kept run is still cached',
+    );
     const back = await run(ws, 'pipelines/p.yaml');
-    assert.deepEqual(finalStates(back.events), { a: 'done', b: 'cached', c: 'done' }, 'the collected result is recomputed');
+    assert.deepEqual(
+      finalStates(back.events),
+      { a: 'done', b: 'cached', c: 'done' },
+      'the collected result is recomputed',
+    );
   } finally {
     removeWorkspace(ws);
   }

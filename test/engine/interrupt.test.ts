@@ -4,7 +4,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { finalStates, isAlive, makeWorkspace, removeWorkspace, run, runReasons, startCli, waitFor, type Event } from './rig.js';
+import {
+  finalStates,
+  isAlive,
+  makeWorkspace,
+  removeWorkspace,
+  run,
+  runReasons,
+  startCli,
+  waitFor,
+  type Event,
+} from './rig.js';
 
 const PIPELINE = `name: crash
 stages:
@@ -21,15 +31,21 @@ stages:
       outputs: { o: file }
 `;
 
-const records = (ws: string) => (existsSync(join(ws, '.facepipe/store/stages')) ? readdirSync(join(ws, '.facepipe/store/stages')) : []);
+const records = (ws: string) =>
+  existsSync(join(ws, '.facepipe/store/stages')) ? readdirSync(join(ws, '.facepipe/store/stages')) : [];
 
-const pidWritten = (ws: string) => existsSync(join(ws, 'slow.pid')) && /^\d+\n$/.test(readFileSync(join(ws, 'slow.pid'), 'utf8'));
+const pidWritten = (ws: string) =>
+  existsSync(join(ws, 'slow.pid')) && /^\d+\n$/.test(readFileSync(join(ws, 'slow.pid'), 'utf8'));
 
 /** Start a run and resolve once the slow stage's shell is running (its pid file written). */
 async function startUntilSlowRuns(ws: string) {
   const events: Event[] = [];
   const started = startCli(ws, ['run', 'pipelines/p.yaml', '--progress', 'json'], (e) => events.push(e));
-  await waitFor(() => events.some((e) => e.type === 'stage-state' && e.stage === 'slow' && e.state === 'running') && pidWritten(ws), 20_000, 'slow stage to start');
+  await waitFor(
+    () => events.some((e) => e.type === 'stage-state' && e.stage === 'slow' && e.state === 'running') && pidWritten(ws),
+    20_000,
+    'slow stage to start',
+  );
   const shellPid = Number(readFileSync(join(ws, 'slow.pid'), 'utf8'));
   assert.ok(shellPid > 0 && isAlive(shellPid));
   return { ...started, events, shellPid };
@@ -47,7 +63,7 @@ test('kill -9 of the runner mid-stage: completed stages stay cached, no partial 
     await waitFor(() => !isAlive(shellPid), 10_000, 'the orphaned stage command to stop');
     assert.equal(records(ws).length, 1, 'no record for the interrupted stage');
     const lock = JSON.parse(readFileSync(join(ws, '.facepipe/lock'), 'utf8')) as { pid: number };
-    assert.equal(lock.pid, child.pid, 'the dead runner\'s lock is left behind');
+    assert.equal(lock.pid, child.pid, "the dead runner's lock is left behind");
 
     writeFileSync(join(ws, 'go'), '');
     const resumed = await run(ws, 'pipelines/p.yaml', '--no-wait');

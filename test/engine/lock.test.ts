@@ -7,7 +7,17 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/core/hash.js';
-import { finalStates, listFiles, makeWorkspace, removeWorkspace, run, startCli, waitFor, writeFiles, type Event } from './rig.js';
+import {
+  finalStates,
+  listFiles,
+  makeWorkspace,
+  removeWorkspace,
+  run,
+  startCli,
+  waitFor,
+  writeFiles,
+  type Event,
+} from './rig.js';
 
 const PIPELINE = `name: lk
 stages:
@@ -37,20 +47,35 @@ test('two concurrent runs: the second waits (lock-wait names the holder), or fai
   try {
     const ev1: Event[] = [];
     const first = startCli(ws, ['run', 'pipelines/p.yaml', '--progress', 'json'], (e) => ev1.push(e));
-    await waitFor(() => ev1.some((e) => e.type === 'stage-state' && e.stage === 'gate' && e.state === 'running'), 20_000, 'first run to start');
+    await waitFor(
+      () => ev1.some((e) => e.type === 'stage-state' && e.stage === 'gate' && e.state === 'running'),
+      20_000,
+      'first run to start',
+    );
 
     const noWait = startCli(ws, ['run', 'pipelines/p.yaml', '--progress', 'json', '--no-wait']);
     const nw = await noWait.done;
     assert.equal(nw.code, 2);
-    assert.match(nw.stderr, new RegExp(`error\\[locked\\]: the workspace is in use by pid ${first.child.pid} on ${hostname()} \\(facepipe run pipelines/p\\.yaml`));
+    assert.match(
+      nw.stderr,
+      new RegExp(
+        `error\\[locked\\]: the workspace is in use by pid ${first.child.pid} on ${hostname()} \\(facepipe run pipelines/p\\.yaml`,
+      ),
+    );
     assert.match(nw.stderr, /fix: wait for it to finish/);
 
     const ev2: Event[] = [];
     const second = startCli(ws, ['run', 'pipelines/p.yaml', '--progress', 'json'], (e) => ev2.push(e));
     await waitFor(() => ev2.some((e) => e.type === 'lock-wait'), 20_000, 'the second run to report lock-wait');
     const wait = ev2.find((e) => e.type === 'lock-wait')!;
-    assert.ok(wait.type === 'lock-wait' && wait.holder.startsWith(`pid ${first.child.pid} on ${hostname()}`), JSON.stringify(wait));
-    assert.ok(!ev2.some((e) => e.type === 'run-start'), 'the second run has not started while the first holds the lock');
+    assert.ok(
+      wait.type === 'lock-wait' && wait.holder.startsWith(`pid ${first.child.pid} on ${hostname()}`),
+      JSON.stringify(wait),
+    );
+    assert.ok(
+      !ev2.some((e) => e.type === 'run-start'),
+      'the second run has not started while the first holds the lock',
+    );
 
     // Ctrl-C while queued for the lock: leaves at once with 130, without disturbing the holder.
     const ev3: Event[] = [];
@@ -60,7 +85,11 @@ test('two concurrent runs: the second waits (lock-wait names the holder), or fai
     const r3 = await third.done;
     assert.equal(r3.code, 130, r3.stderr);
     assert.match(r3.stderr, /interrupted while waiting for the workspace lock/);
-    assert.equal((JSON.parse(readFileSync(join(ws, '.facepipe/lock'), 'utf8')) as { pid: number }).pid, first.child.pid, 'the holder keeps its lock');
+    assert.equal(
+      (JSON.parse(readFileSync(join(ws, '.facepipe/lock'), 'utf8')) as { pid: number }).pid,
+      first.child.pid,
+      'the holder keeps its lock',
+    );
 
     writeFileSync(join(ws, 'go'), '');
     const [r1, r2] = await Promise.all([first.done, second.done]);
@@ -85,7 +114,14 @@ test('a stale lock (naming a dead pid on this host) or a damaged lock file is ta
   try {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
     const deadPid = Number(dead.stdout.toString());
-    writeFiles(ws, { '.facepipe/lock': JSON.stringify({ pid: deadPid, host: hostname(), command: 'facepipe run x', startedAt: '2020-01-01T00:00:00.000Z' }) });
+    writeFiles(ws, {
+      '.facepipe/lock': JSON.stringify({
+        pid: deadPid,
+        host: hostname(),
+        command: 'facepipe run x',
+        startedAt: '2020-01-01T00:00:00.000Z',
+      }),
+    });
     const r = await run(ws, 'pipelines/p.yaml', '--no-wait');
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.events.some((e) => e.type === 'lock-wait'));
@@ -103,7 +139,10 @@ test('a stale lock (naming a dead pid on this host) or a damaged lock file is ta
 
 test('--jobs 2 runs two independent stages at once (both running before either is done)', async () => {
   // Each stage waits until the other has started: with one job at a time this cannot finish (it fails after ~10 s).
-  const barrier = (me: string, other: string) => JSON.stringify(`touch ${me}.started; i=0; while [ ! -e ${other}.started ]; do i=$((i+1)); [ $i -gt 200 ] && exit 9; sleep 0.05; done; echo ${me} > {outputs.o}`);
+  const barrier = (me: string, other: string) =>
+    JSON.stringify(
+      `touch ${me}.started; i=0; while [ ! -e ${other}.started ]; do i=$((i+1)); [ $i -gt 200 ] && exit 9; sleep 0.05; done; echo ${me} > {outputs.o}`,
+    );
   const ws = makeWorkspace({
     'pipelines/p.yaml': `name: par
 stages:
@@ -122,9 +161,14 @@ stages:
   try {
     const r = await run(ws, 'pipelines/p.yaml', '--jobs', '2');
     assert.equal(r.code, 0, r.stderr);
-    const states = r.events.filter((e) => e.type === 'stage-state' && (e.state === 'running' || e.state === 'done')).map((e) => e.type === 'stage-state' ? `${e.stage}:${e.state}` : '');
+    const states = r.events
+      .filter((e) => e.type === 'stage-state' && (e.state === 'running' || e.state === 'done'))
+      .map((e) => (e.type === 'stage-state' ? `${e.stage}:${e.state}` : ''));
     const firstDone = states.findIndex((s) => s.endsWith(':done'));
-    assert.ok(states.indexOf('left:running') < firstDone && states.indexOf('right:running') < firstDone, states.join(' '));
+    assert.ok(
+      states.indexOf('left:running') < firstDone && states.indexOf('right:running') < firstDone,
+      states.join(' '),
+    );
     assert.equal(states.at(-1), 'join:done');
     assert.equal(readFileSync(join(ws, 'results/par/join/o'), 'utf8'), 'left\nright\n');
     const start = r.events.find((e) => e.type === 'run-start')!;

@@ -13,7 +13,13 @@ export const CLI = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 export type Event = RunEvent & { time: string };
 
-export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; events: Event[] }
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  events: Event[];
+}
 
 /** A fresh workspace under the OS temp folder, holding `files` (path relative to the workspace -> text). */
 export function makeWorkspace(files: Record<string, string> = {}): string {
@@ -38,14 +44,26 @@ export function parseEvents(stdout: string): Event[] {
   const out: Event[] = [];
   for (const line of stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
-    try { out.push(JSON.parse(line) as Event); } catch { /* not an event */ }
+    try {
+      out.push(JSON.parse(line) as Event);
+    } catch {
+      /* not an event */
+    }
   }
   return out;
 }
 
 /** Start the CLI in `ws` without waiting; `onEvent` sees each JSON event as it arrives. */
-export function startCli(ws: string, args: string[], onEvent?: (e: Event, child: ChildProcess) => void): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ws, env: { ...process.env, CI: '1', FACEPIPE_DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(
+  ws: string,
+  args: string[],
+  onEvent?: (e: Event, child: ChildProcess) => void,
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ws,
+    env: { ...process.env, CI: '1', FACEPIPE_DEBUG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let partial = '';
@@ -57,7 +75,9 @@ export function startCli(ws: string, args: string[], onEvent?: (e: Event, child:
     partial = lines.pop()!;
     if (onEvent) for (const e of parseEvents(lines.join('\n'))) onEvent(e, child);
   });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, events: parseEvents(stdout) }));
@@ -69,7 +89,11 @@ export function startCli(ws: string, args: string[], onEvent?: (e: Event, child:
 export async function runCli(ws: string, args: string[], timeoutMs = 30_000): Promise<CliResult> {
   const { child, done } = startCli(ws, args);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try { return await done; } finally { clearTimeout(timer); }
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `facepipe run <pipeline> --progress json ...` */
@@ -113,7 +137,12 @@ export async function waitFor(pred: () => boolean, timeoutMs = 15_000, what = 'c
 }
 
 export function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Every regular file under dir, relative, sorted ('' when missing). */
@@ -123,7 +152,8 @@ export function listFiles(dir: string): string[] {
   const walk = (rel: string) => {
     for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${d.name}` : d.name;
-      if (d.isDirectory()) walk(r); else out.push(r);
+      if (d.isDirectory()) walk(r);
+      else out.push(r);
     }
   };
   walk('');

@@ -15,8 +15,21 @@ import { makeWorkspace, removeWorkspace, writeFiles } from './rig.js';
 
 function stage(version = '1', params: Record<string, unknown> = { lr: 0.1, loss: { margin: 0.3 } }): StageSpec {
   return {
-    name: 'train', params, inputs: {}, outputs: [], inputWhere: {}, where: { file: 'p.yaml', line: 1, column: 1 },
-    kind: { name: 'triarchy', version, description: '', paramsSchema: {}, inputs: () => [], outputs: () => [], runModule: './run.js' },
+    name: 'train',
+    params,
+    inputs: {},
+    outputs: [],
+    inputWhere: {},
+    where: { file: 'p.yaml', line: 1, column: 1 },
+    kind: {
+      name: 'triarchy',
+      version,
+      description: '',
+      paramsSchema: {},
+      inputs: () => [],
+      outputs: () => [],
+      runModule: './run.js',
+    },
   };
 }
 
@@ -25,13 +38,18 @@ test('explainRerun: never run, kind version, params (stage.key old -> new), inpu
   const last = keyMaterial(s1, { splits: 'aaa', data: 'ddd' });
   const labels = { splits: 'split', data: 'data/faces' };
   assert.equal(explainRerun(s1, last, undefined, labels), 'never run');
-  assert.equal(explainRerun(stage('2'), keyMaterial(stage('2'), last.inputs), last, labels), 'kind version changed: 1 -> 2');
+  assert.equal(
+    explainRerun(stage('2'), keyMaterial(stage('2'), last.inputs), last, labels),
+    'kind version changed: 1 -> 2',
+  );
   const s3 = stage('1', { lr: 0.2, loss: { margin: 0.3 } });
   assert.equal(explainRerun(s3, keyMaterial(s3, last.inputs), last, labels), 'params changed: train.lr 0.1 -> 0.2');
   assert.equal(explainRerun(s1, keyMaterial(s1, { splits: 'bbb', data: 'ddd' }), last, labels), 'input changed: split');
   const all = stage('3', { lr: 0.1, loss: { margin: 0.5 }, extra: 'x' });
-  assert.equal(explainRerun(all, keyMaterial(all, { splits: 'aaa', data: 'eee' }), last, labels),
-    'kind version changed: 1 -> 3; params changed: train.extra (unset) -> "x", train.loss.margin 0.3 -> 0.5; input changed: data/faces');
+  assert.equal(
+    explainRerun(all, keyMaterial(all, { splits: 'aaa', data: 'eee' }), last, labels),
+    'kind version changed: 1 -> 3; params changed: train.extra (unset) -> "x", train.loss.margin 0.3 -> 0.5; input changed: data/faces',
+  );
   assert.equal(explainRerun(s1, last, last, labels), 'not in the cache (last run did not finish)');
   const other: KeyMaterial = { ...last, kind: 'command' };
   assert.equal(explainRerun(s1, last, other, labels), 'kind changed: command -> triarchy');
@@ -45,7 +63,10 @@ test('explainRerun lists at most four param changes, then counts the rest', () =
 });
 
 test('diffParams names removed keys and whole-list changes', () => {
-  assert.deepEqual(diffParams('s', { a: [1, 2], b: { c: true } }, { a: [1, 3] }), ['s.a [1,2] -> [1,3]', 's.b.c true -> (unset)']);
+  assert.deepEqual(diffParams('s', { a: [1, 2], b: { c: true } }, { a: [1, 3] }), [
+    's.a [1,2] -> [1,3]',
+    's.b.c true -> (unset)',
+  ]);
   assert.deepEqual(diffParams('s', { a: { b: 1 } }, { a: { b: 1 } }), []);
 });
 
@@ -75,12 +96,20 @@ test('Digests: an unchanged file is not re-read (stat cache), an in-place edit i
     saved[file]!.digest = 'marker-from-stat-cache';
     writeFileSync(cacheFile, JSON.stringify(saved));
     const d2 = new Digests(cacheFile);
-    assert.equal((await d2.fileDigest(file)).digest, 'marker-from-stat-cache', 'unchanged file: digest comes from the stat cache');
+    assert.equal(
+      (await d2.fileDigest(file)).digest,
+      'marker-from-stat-cache',
+      'unchanged file: digest comes from the stat cache',
+    );
     assert.equal((await d2.fileDigest(file)).digest, 'marker-from-stat-cache');
 
     const T = new Date('2020-01-02T03:04:05Z');
     utimesSync(file, T, T);
-    assert.equal((await d2.fileDigest(file)).digest, sha256('hello world\n'), 'a touched file is re-hashed (same content)');
+    assert.equal(
+      (await d2.fileDigest(file)).digest,
+      sha256('hello world\n'),
+      'a touched file is re-hashed (same content)',
+    );
     d2.save();
     const mtimeNs = statSync(file, { bigint: true }).mtimeNs;
     writeFileSync(file, 'HELLO world\n'); // same size
@@ -92,7 +121,10 @@ test('Digests: an unchanged file is not re-read (stat cache), an in-place edit i
     writeFiles(ws, { 'dir/a.txt': 'a', 'dir/sub/b.txt': 'b' });
     const dd = await d2.pathDigest(join(ws, 'dir'));
     assert.equal(dd.type, 'dir');
-    assert.deepEqual(dd.manifest!.entries.map((e) => e.path), ['a.txt', 'sub/b.txt']);
+    assert.deepEqual(
+      dd.manifest!.entries.map((e) => e.path),
+      ['a.txt', 'sub/b.txt'],
+    );
     writeFiles(ws, { 'dir/sub/b.txt': 'B' });
     assert.notEqual((await d2.pathDigest(join(ws, 'dir'))).digest, dd.digest);
   } finally {
@@ -107,8 +139,13 @@ test('acquireLock: a live holder blocks (--no-wait fails naming it; waiting repo
     const release = await acquireLock(path, { command: 'first', wait: false });
     const holder = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string };
     assert.equal(holder.pid, process.pid);
-    await assert.rejects(acquireLock(path, { command: 'second', wait: false }), (e: unknown) =>
-      e instanceof FacepipeError && e.diagnostics[0]!.code === 'locked' && e.message.includes(`pid ${process.pid} on ${hostname()} (first, since`));
+    await assert.rejects(
+      acquireLock(path, { command: 'second', wait: false }),
+      (e: unknown) =>
+        e instanceof FacepipeError &&
+        e.diagnostics[0]!.code === 'locked' &&
+        e.message.includes(`pid ${process.pid} on ${hostname()} (first, since`),
+    );
     const waits: string[] = [];
     const second = acquireLock(path, { command: 'second', wait: true, pollMs: 10, onWait: (h) => waits.push(h) });
     await new Promise((r) => setTimeout(r, 80));
@@ -119,13 +156,17 @@ test('acquireLock: a live holder blocks (--no-wait fails naming it; waiting repo
     assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { command: string }).command, 'second');
     release2();
 
-    writeFiles(ws, { '.facepipe/lock': JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'ghost', startedAt: 'then' }) });
+    writeFiles(ws, {
+      '.facepipe/lock': JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), command: 'ghost', startedAt: 'then' }),
+    });
     const release3 = await acquireLock(path, { command: 'third', wait: false });
     assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { command: string }).command, 'third');
     release3();
 
     // A holder on another host cannot be checked: it is respected, not taken over.
-    writeFiles(ws, { '.facepipe/lock': JSON.stringify({ pid: 1, host: 'elsewhere', command: 'remote', startedAt: 'then' }) });
+    writeFiles(ws, {
+      '.facepipe/lock': JSON.stringify({ pid: 1, host: 'elsewhere', command: 'remote', startedAt: 'then' }),
+    });
     await assert.rejects(acquireLock(path, { command: 'fourth', wait: false }), /in use by pid 1 on elsewhere/);
   } finally {
     removeWorkspace(ws);
@@ -133,9 +174,27 @@ test('acquireLock: a live holder blocks (--no-wait fails naming it; waiting repo
 });
 
 test('findCycles reports each cycle once, in reading direction', () => {
-  const up = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']], ['e', ['e']]]);
-  assert.deepEqual(findCycles(['a', 'b', 'c', 'd', 'e'], up), [['a', 'b', 'c', 'a'], ['e', 'e']]);
-  assert.deepEqual(findCycles(['x', 'y'], new Map([['x', ['y']], ['y', []]])), []);
+  const up = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a']],
+    ['d', ['a']],
+    ['e', ['e']],
+  ]);
+  assert.deepEqual(findCycles(['a', 'b', 'c', 'd', 'e'], up), [
+    ['a', 'b', 'c', 'a'],
+    ['e', 'e'],
+  ]);
+  assert.deepEqual(
+    findCycles(
+      ['x', 'y'],
+      new Map([
+        ['x', ['y']],
+        ['y', []],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('didYouMean: close typos (including swapped letters) get a suggestion, far ones do not', () => {

@@ -20,9 +20,14 @@ stages:
 
 function watcher(ws: string) {
   const events: Event[] = [];
-  const w = startCli(ws, ['watch', 'pipelines/p.yaml', '--progress', 'json', '--debounce', '100'], (e) => events.push(e));
+  const w = startCli(ws, ['watch', 'pipelines/p.yaml', '--progress', 'json', '--debounce', '100'], (e) =>
+    events.push(e),
+  );
   const runEnds = () => events.filter((e) => e.type === 'run-end');
-  const states = (stage: string) => events.filter((e) => e.type === 'stage-state' && e.stage === stage).map((e) => e as Extract<Event, { type: 'stage-state' }>);
+  const states = (stage: string) =>
+    events
+      .filter((e) => e.type === 'stage-state' && e.stage === stage)
+      .map((e) => e as Extract<Event, { type: 'stage-state' }>);
   return { ...w, events, runEnds, states };
 }
 
@@ -38,7 +43,14 @@ test('watch reruns affected stages, cancels a superseded run, shows validation e
     writeFileSync(join(ws, 'data/a.txt'), '0.2\n');
     await waitFor(() => w.runEnds().length === 2, 20_000, 'second run');
     assert.equal(w.states('slow').at(-1)!.state, 'done');
-    assert.deepEqual(w.states('fragile').slice(before).map((s) => s.state).filter((s) => s !== 'waiting'), ['cached']);
+    assert.deepEqual(
+      w
+        .states('fragile')
+        .slice(before)
+        .map((s) => s.state)
+        .filter((s) => s !== 'waiting'),
+      ['cached'],
+    );
 
     // A long run superseded by a newer change is cancelled (interrupted) and restarted.
     writeFileSync(join(ws, 'data/a.txt'), '5.0\n');
@@ -53,7 +65,9 @@ test('watch reruns affected stages, cancels a superseded run, shows validation e
     const ends = w.runEnds().length;
     writeFileSync(join(ws, 'pipelines/p.yaml'), PIPE + '  broken: [\n');
     let stderr = '';
-    w.child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+    w.child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
     await waitFor(() => /yaml-syntax/.test(stderr), 20_000, 'validation error');
     assert.match(stderr, /p\.yaml:\d+:\d+/);
     writeFileSync(join(ws, 'pipelines/p.yaml'), PIPE);
@@ -77,7 +91,11 @@ test('watch does not retry a failed stage until one of its inputs changes', asyn
     const last = w.states('fragile').at(-1)!;
     assert.equal(last.state, 'failed');
     assert.match(last.reason ?? '', /not retried/);
-    assert.equal(w.states('fragile').filter((s) => s.state === 'running').length, ranBefore, 'fragile must not run again');
+    assert.equal(
+      w.states('fragile').filter((s) => s.state === 'running').length,
+      ranBefore,
+      'fragile must not run again',
+    );
     writeFileSync(join(ws, 'data/b.txt'), 'good\n');
     await waitFor(() => w.runEnds().length === 3, 20_000, 'third run');
     assert.equal(w.states('fragile').at(-1)!.state, 'done');

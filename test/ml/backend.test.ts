@@ -4,7 +4,10 @@ import { initBackend, probeBackends } from '../../src/ml/backend/select.js';
 
 test('probeBackends lists tensorflow, wasm and cpu with versions or how to get them', async () => {
   const probes = await probeBackends();
-  assert.deepEqual(probes.map((p) => p.name), ['tensorflow', 'wasm', 'cpu']);
+  assert.deepEqual(
+    probes.map((p) => p.name),
+    ['tensorflow', 'wasm', 'cpu'],
+  );
   for (const p of probes) {
     assert.equal(typeof p.available, 'boolean');
     assert.ok(p.detail.length > 0);
@@ -30,7 +33,10 @@ test('auto picks tensorflow > wasm > cpu and is idempotent', async () => {
 test('a named backend that is missing is a clear error; named ones switch', async () => {
   const probes = await probeBackends();
   if (!probes[0].available) {
-    await assert.rejects(initBackend('tensorflow'), /backend 'tensorflow' is not available.*npm install @tensorflow\/tfjs-node/s);
+    await assert.rejects(
+      initBackend('tensorflow'),
+      /backend 'tensorflow' is not available.*npm install @tensorflow\/tfjs-node/s,
+    );
   } else {
     assert.equal((await initBackend('tensorflow')).name, 'tensorflow');
   }

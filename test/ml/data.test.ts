@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { CMU_FACES_PATTERN, identityIndex, labelsOf, listDataset, parseCsv, valueIndex } from '../../src/ml/data/dataset.js';
+import {
+  CMU_FACES_PATTERN,
+  identityIndex,
+  labelsOf,
+  listDataset,
+  parseCsv,
+  valueIndex,
+} from '../../src/ml/data/dataset.js';
 import { decodeImage, type Rgb8Image } from '../../src/ml/data/image.js';
 import { ImageCache } from '../../src/ml/data/cache.js';
 import { createRng, restoreRng } from '../../src/ml/data/rng.js';
@@ -58,7 +65,10 @@ test('listDataset: manifest with attribute columns, error policy fail vs skip', 
   const root = await tinyDataset();
   await writeFile(
     join(root, 'meta.csv'),
-    'file_name,face_id,angle\n' + 'bob/bob_front_0.png,P1,"C8"\n' + 'amy/amy_front_1.png,P2,C1\n' + 'amy/missing.png,P2,C1\n',
+    'file_name,face_id,angle\n' +
+      'bob/bob_front_0.png,P1,"C8"\n' +
+      'amy/amy_front_1.png,P2,C1\n' +
+      'amy/missing.png,P2,C1\n',
   );
   const skip = await listDataset({ root, manifest: 'meta.csv', onError: 'skip' });
   assert.deepEqual(
@@ -70,7 +80,10 @@ test('listDataset: manifest with attribute columns, error policy fail vs skip', 
   );
   assert.equal(skip.skipped.length, 1);
   assert.match(skip.skipped[0]!.reason, /file not found/);
-  await assert.rejects(listDataset({ root, manifest: 'meta.csv', onError: 'fail' }), /amy\/missing\.png.*file not found/);
+  await assert.rejects(
+    listDataset({ root, manifest: 'meta.csv', onError: 'fail' }),
+    /amy\/missing\.png.*file not found/,
+  );
   // Folder layout ignores non-image files; a pattern mismatch follows the policy.
   const folders = await listDataset({ root, onError: 'fail' });
   assert.equal(folders.items.length, 6);
@@ -78,7 +91,10 @@ test('listDataset: manifest with attribute columns, error policy fail vs skip', 
   assert.equal(pat.items.length, 3);
   assert.equal(pat.skipped.length, 3);
   assert.equal(pat.items[0]!.attributes.view, 'front');
-  await assert.rejects(listDataset({ root, attributePattern: '^bob_', onError: 'fail' }), /does not match attributePattern/);
+  await assert.rejects(
+    listDataset({ root, attributePattern: '^bob_', onError: 'fail' }),
+    /does not match attributePattern/,
+  );
   assert.deepEqual(parseCsv('a,"b,""c"""\r\n1,2\n'), [
     ['a', 'b,"c"'],
     ['1', '2'],
@@ -91,8 +107,12 @@ test('decodeImage: PNG through sharp, grey PGM to 3 channels, CMU file resized',
   assert.deepEqual([...png.data.slice(0, 3)], [80, 100, 200]);
   const pgm = await decodeImage(join(CMU, 'an2i', 'an2i_left_angry_open_2.pgm'), { width: 32, height: 32 });
   assert.equal(pgm.data.length, 32 * 32 * 3);
-  for (let i = 0; i < pgm.data.length; i += 3) assert.ok(pgm.data[i] === pgm.data[i + 1] && pgm.data[i] === pgm.data[i + 2]);
-  await assert.rejects(decodeImage(join(root, 'amy', 'notes.txt'), { width: 4, height: 4 }), /cannot read image .*notes\.txt/);
+  for (let i = 0; i < pgm.data.length; i += 3)
+    assert.ok(pgm.data[i] === pgm.data[i + 1] && pgm.data[i] === pgm.data[i + 2]);
+  await assert.rejects(
+    decodeImage(join(root, 'amy', 'notes.txt'), { width: 4, height: 4 }),
+    /cannot read image .*notes\.txt/,
+  );
 });
 
 test('checkImages applies the policy to unreadable images', async () => {
@@ -102,7 +122,10 @@ test('checkImages applies the policy to unreadable images', async () => {
   const size = { width: 4, height: 4 };
   const r = await checkImages(root, items, size, new ImageCache(), 'skip');
   assert.equal(r.items.length, 6);
-  assert.deepEqual(r.skipped.map((s) => s.file), ['amy/amy_front_9.png']);
+  assert.deepEqual(
+    r.skipped.map((s) => s.file),
+    ['amy/amy_front_9.png'],
+  );
   await assert.rejects(checkImages(root, items, size, new ImageCache(), 'fail'), /amy_front_9\.png/);
 });
 

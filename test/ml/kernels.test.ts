@@ -48,8 +48,24 @@ async function compare(kernel: string, inputs: Record<string, Input>, attrs: Rec
   assert.ok(rel <= 1e-4, `${label}: relative error ${rel.toExponential(2)} > 1e-4`);
 }
 
-function convOutShape(x: number[], k: number, stride: number, pad: 'same' | 'valid', outC: number, depthwise: boolean, dil = 1) {
-  const info = tf.backend_util.computeConv2DInfo(x as [number, number, number, number], [k, k, x[3], depthwise ? outC / x[3] : outC], stride, dil, pad, undefined, depthwise);
+function convOutShape(
+  x: number[],
+  k: number,
+  stride: number,
+  pad: 'same' | 'valid',
+  outC: number,
+  depthwise: boolean,
+  dil = 1,
+) {
+  const info = tf.backend_util.computeConv2DInfo(
+    x as [number, number, number, number],
+    [k, k, x[3], depthwise ? outC / x[3] : outC],
+    stride,
+    dil,
+    pad,
+    undefined,
+    depthwise,
+  );
   return info.outShape;
 }
 
@@ -64,54 +80,93 @@ test('every facepipe wasm kernel is registered', () => {
   assert.equal(typeof tf.getKernel('BatchMatMul', 'wasm').setupFunc, 'function');
 });
 
-for (const simd of [true, false]) test(`Conv2DBackpropFilter matches cpu (random shapes, stride 2, same/valid, odd sizes, batch 1) (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
-  setSimdEnabled(simd);
-  const cases: Array<[number[], number, number, 'same' | 'valid', number]> = [
-    [[1, 7, 7, 3], 3, 2, 'same', 5],
-    [[2, 9, 8, 4], 3, 1, 'same', 6],
-    [[1, 6, 6, 3], 3, 2, 'same', 8], // the EfficientNet stem: even size, stride 2
-    [[3, 5, 5, 6], 1, 1, 'valid', 7], // pointwise fast path
-    [[2, 11, 11, 2], 5, 2, 'same', 3],
-    [[1, 9, 7, 3], 2, 2, 'valid', 4],
-  ];
-  for (let i = 0; i < 4; i++) cases.push([[randInt(1, 3), randInt(3, 12), randInt(3, 12), randInt(1, 6)], randInt(1, 5), randInt(1, 2), rand() < 0.5 ? 'same' : 'valid', randInt(1, 7)]);
-  for (const [xs, k, s, pad, co] of cases) {
-    if (pad === 'valid' && (xs[1] < k || xs[2] < k)) continue;
-    const dyShape = convOutShape(xs, k, s, pad, co, false);
-    await compare('Conv2DBackpropFilter', { x: randomInput(xs), dy: randomInput(dyShape) },
-      { strides: [s, s], pad, dataFormat: 'NHWC', filterShape: [k, k, xs[3], co] }, `conv filter x=[${xs}] k=${k} s=${s} ${pad}`);
-  }
-});
+for (const simd of [true, false])
+  test(`Conv2DBackpropFilter matches cpu (random shapes, stride 2, same/valid, odd sizes, batch 1) (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
+    setSimdEnabled(simd);
+    const cases: Array<[number[], number, number, 'same' | 'valid', number]> = [
+      [[1, 7, 7, 3], 3, 2, 'same', 5],
+      [[2, 9, 8, 4], 3, 1, 'same', 6],
+      [[1, 6, 6, 3], 3, 2, 'same', 8], // the EfficientNet stem: even size, stride 2
+      [[3, 5, 5, 6], 1, 1, 'valid', 7], // pointwise fast path
+      [[2, 11, 11, 2], 5, 2, 'same', 3],
+      [[1, 9, 7, 3], 2, 2, 'valid', 4],
+    ];
+    for (let i = 0; i < 4; i++)
+      cases.push([
+        [randInt(1, 3), randInt(3, 12), randInt(3, 12), randInt(1, 6)],
+        randInt(1, 5),
+        randInt(1, 2),
+        rand() < 0.5 ? 'same' : 'valid',
+        randInt(1, 7),
+      ]);
+    for (const [xs, k, s, pad, co] of cases) {
+      if (pad === 'valid' && (xs[1] < k || xs[2] < k)) continue;
+      const dyShape = convOutShape(xs, k, s, pad, co, false);
+      await compare(
+        'Conv2DBackpropFilter',
+        { x: randomInput(xs), dy: randomInput(dyShape) },
+        { strides: [s, s], pad, dataFormat: 'NHWC', filterShape: [k, k, xs[3], co] },
+        `conv filter x=[${xs}] k=${k} s=${s} ${pad}`,
+      );
+    }
+  });
 
 // Dilation > 1 is not compared: tfjs refuses depthwise gradients with dilation, and the cpu kernels ignore it.
-for (const simd of [true, false]) test(`DepthwiseConv2dNative gradients match cpu (stride 2, same with odd sizes, multipliers, batch 1) (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
-  setSimdEnabled(simd);
-  const cases: Array<[number[], number, number, 'same' | 'valid', number, number]> = [
-    [[1, 7, 7, 4], 3, 2, 'same', 1, 1],
-    [[2, 8, 8, 6], 5, 2, 'same', 1, 1], // B0 stride-2 k5 on an even map
-    [[2, 9, 9, 3], 5, 1, 'same', 1, 1],
-    [[1, 9, 10, 2], 3, 1, 'same', 2, 1], // channel multiplier 2
-    [[1, 8, 7, 5], 3, 2, 'valid', 1, 1],
-  ];
-  for (let i = 0; i < 4; i++) cases.push([[randInt(1, 3), randInt(5, 12), randInt(5, 12), randInt(1, 8)], rand() < 0.5 ? 3 : 5, randInt(1, 2), rand() < 0.5 ? 'same' : 'valid', randInt(1, 2), 1]);
-  for (const [xs, k, s, pad, mult, dil] of cases) {
-    const co = xs[3] * mult;
-    const dyShape = convOutShape(xs, k, s, pad, co, true, dil);
-    const attrs = { strides: [s, s], dilations: [dil, dil], pad };
-    const label = `x=[${xs}] k=${k} s=${s} ${pad} mult=${mult} dil=${dil}`;
-    await compare('DepthwiseConv2dNativeBackpropInput', { dy: randomInput(dyShape), filter: randomInput([k, k, xs[3], mult]) },
-      { ...attrs, inputShape: xs }, `dw input ${label}`);
-    await compare('DepthwiseConv2dNativeBackpropFilter', { x: randomInput(xs), dy: randomInput(dyShape) },
-      { ...attrs, filterShape: [k, k, xs[3], mult] }, `dw filter ${label}`);
-  }
-});
+for (const simd of [true, false])
+  test(`DepthwiseConv2dNative gradients match cpu (stride 2, same with odd sizes, multipliers, batch 1) (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
+    setSimdEnabled(simd);
+    const cases: Array<[number[], number, number, 'same' | 'valid', number, number]> = [
+      [[1, 7, 7, 4], 3, 2, 'same', 1, 1],
+      [[2, 8, 8, 6], 5, 2, 'same', 1, 1], // B0 stride-2 k5 on an even map
+      [[2, 9, 9, 3], 5, 1, 'same', 1, 1],
+      [[1, 9, 10, 2], 3, 1, 'same', 2, 1], // channel multiplier 2
+      [[1, 8, 7, 5], 3, 2, 'valid', 1, 1],
+    ];
+    for (let i = 0; i < 4; i++)
+      cases.push([
+        [randInt(1, 3), randInt(5, 12), randInt(5, 12), randInt(1, 8)],
+        rand() < 0.5 ? 3 : 5,
+        randInt(1, 2),
+        rand() < 0.5 ? 'same' : 'valid',
+        randInt(1, 2),
+        1,
+      ]);
+    for (const [xs, k, s, pad, mult, dil] of cases) {
+      const co = xs[3] * mult;
+      const dyShape = convOutShape(xs, k, s, pad, co, true, dil);
+      const attrs = { strides: [s, s], dilations: [dil, dil], pad };
+      const label = `x=[${xs}] k=${k} s=${s} ${pad} mult=${mult} dil=${dil}`;
+      await compare(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy: randomInput(dyShape), filter: randomInput([k, k, xs[3], mult]) },
+        { ...attrs, inputShape: xs },
+        `dw input ${label}`,
+      );
+      await compare(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x: randomInput(xs), dy: randomInput(dyShape) },
+        { ...attrs, filterShape: [k, k, xs[3], mult] },
+        `dw filter ${label}`,
+      );
+    }
+  });
 
 test('UnsortedSegmentSum matches cpu (repeated ids, empty segments, rank 3, int32)', async () => {
-  for (const [shape, numSegments] of [[[6, 4], 3], [[1, 5], 4], [[7, 2, 3], 5], [[9, 512], 8]] as Array<[number[], number]>) {
+  for (const [shape, numSegments] of [
+    [[6, 4], 3],
+    [[1, 5], 4],
+    [[7, 2, 3], 5],
+    [[9, 512], 8],
+  ] as Array<[number[], number]>) {
     const ids = new Int32Array(shape[0]);
     for (let i = 0; i < ids.length; i++) ids[i] = randInt(0, numSegments - 2); // last segment stays empty
     const segmentIds: Input = { values: ids, shape: [shape[0]], dtype: 'int32' };
-    await compare('UnsortedSegmentSum', { x: randomInput(shape), segmentIds }, { numSegments }, `segment sum [${shape}]`);
+    await compare(
+      'UnsortedSegmentSum',
+      { x: randomInput(shape), segmentIds },
+      { numSegments },
+      `segment sum [${shape}]`,
+    );
   }
   const xi: Input = { values: Int32Array.from([1, 2, 3, 4, 5, 6]), shape: [3, 2], dtype: 'int32' };
   const idsI: Input = { values: Int32Array.from([1, 1, 0]), shape: [3], dtype: 'int32' };
@@ -119,22 +174,53 @@ test('UnsortedSegmentSum matches cpu (repeated ids, empty segments, rank 3, int3
   assert.deepEqual([...got.values], [5, 6, 4, 6]);
 });
 
-for (const simd of [true, false]) test(`BatchMatMul with transposes matches cpu (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
-  setSimdEnabled(simd);
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
-    for (const [batch, m, k, n] of [[1, 7, 5, 3], [3, 4, 9, 6], [2, 1, 8, 1]]) {
-      const a = randomInput(ta ? [batch, k, m] : [batch, m, k]);
-      const b = randomInput(tb ? [batch, n, k] : [batch, k, n]);
-      await compare('BatchMatMul', { a, b }, { transposeA: ta, transposeB: tb }, `matmul b=${batch} ${m}x${k}x${n} tA=${ta} tB=${tb}`);
+for (const simd of [true, false])
+  test(`BatchMatMul with transposes matches cpu (${simd ? 'SIMD' : 'fallback'} path)`, async () => {
+    setSimdEnabled(simd);
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
+      for (const [batch, m, k, n] of [
+        [1, 7, 5, 3],
+        [3, 4, 9, 6],
+        [2, 1, 8, 1],
+      ]) {
+        const a = randomInput(ta ? [batch, k, m] : [batch, m, k]);
+        const b = randomInput(tb ? [batch, n, k] : [batch, k, n]);
+        await compare(
+          'BatchMatMul',
+          { a, b },
+          { transposeA: ta, transposeB: tb },
+          `matmul b=${batch} ${m}x${k}x${n} tA=${ta} tB=${tb}`,
+        );
+      }
     }
-  }
-  // Rank 2, as used by the dense-layer gradients.
-  await compare('BatchMatMul', { a: randomInput([13, 6]), b: randomInput([13, 4]) }, { transposeA: true, transposeB: false }, 'matmul rank 2 tA');
-  await compare('BatchMatMul', { a: randomInput([5, 6]), b: randomInput([4, 6]) }, { transposeA: false, transposeB: true }, 'matmul rank 2 tB');
-});
+    // Rank 2, as used by the dense-layer gradients.
+    await compare(
+      'BatchMatMul',
+      { a: randomInput([13, 6]), b: randomInput([13, 4]) },
+      { transposeA: true, transposeB: false },
+      'matmul rank 2 tA',
+    );
+    await compare(
+      'BatchMatMul',
+      { a: randomInput([5, 6]), b: randomInput([4, 6]) },
+      { transposeA: false, transposeB: true },
+      'matmul rank 2 tB',
+    );
+  });
 
 test('facepipe batch-norm kernels match the textbook formula computed on cpu (odd channel counts, batch 1)', async () => {
-  for (const shape of [[1, 5, 7, 3], [2, 9, 9, 24], [4, 10], [3, 4, 4, 13], [1, 300, 1, 8]]) {
+  for (const shape of [
+    [1, 5, 7, 3],
+    [2, 9, 9, 24],
+    [4, 10],
+    [3, 4, 4, 13],
+    [1, 300, 1, 8],
+  ]) {
     const c = shape[shape.length - 1];
     const x = randomInput(shape);
     for (let i = 0; i < x.values.length; i++) x.values[i] = x.values[i] * 3 + 2; // mean far from 0
@@ -152,15 +238,23 @@ test('facepipe batch-norm kernels match the textbook formula computed on cpu (od
         return tf.add(tf.mul(tf.div(tf.sub(xi, mean), tf.sqrt(tf.add(variance, eps))), gi), bi);
       };
       const { mean, variance } = tf.moments(xt, axes);
-      const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(a, gg, bb), dyt)))([xt, g, b]);
+      const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(a, gg, bb), dyt)))([
+        xt,
+        g,
+        b,
+      ]);
       return [f(xt, g, b), mean, variance, ...grads].map((t) => t.dataSync().slice());
     });
     await tf.setBackend('wasm');
     const got = tf.tidy(() => {
       const [xt, dyt, g, b] = [x, dy, gamma, beta].map((t) => tf.tensor(t.values, t.shape));
       const attrs = { epsilon: eps } as unknown as tf.NamedAttrMap;
-      const [y, mean, variance] = tf.engine().runKernel('FacepipeBatchNormTrain', { x: xt, gamma: g, beta: b }, attrs) as tf.Tensor[];
-      const grads = tf.engine().runKernel('FacepipeBatchNormGrad', { dy: dyt, x: xt, mean, variance, gamma: g }, attrs) as tf.Tensor[];
+      const [y, mean, variance] = tf
+        .engine()
+        .runKernel('FacepipeBatchNormTrain', { x: xt, gamma: g, beta: b }, attrs) as tf.Tensor[];
+      const grads = tf
+        .engine()
+        .runKernel('FacepipeBatchNormGrad', { dy: dyt, x: xt, mean, variance, gamma: g }, attrs) as tf.Tensor[];
       return [y, mean, variance, ...grads].map((t) => t.dataSync().slice());
     });
     const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'];
@@ -171,7 +265,10 @@ test('facepipe batch-norm kernels match the textbook formula computed on cpu (od
         maxRef = Math.max(maxRef, Math.abs(ref[k][i]));
         maxDiff = Math.max(maxDiff, Math.abs(ref[k][i] - got[k][i]));
       }
-      assert.ok(maxDiff <= 1e-4 * maxRef, `[${shape}] ${names[k]}: relative error ${(maxDiff / maxRef).toExponential(2)}`);
+      assert.ok(
+        maxDiff <= 1e-4 * maxRef,
+        `[${shape}] ${names[k]}: relative error ${(maxDiff / maxRef).toExponential(2)}`,
+      );
     }
   }
 });
@@ -184,12 +281,19 @@ test('FacepipeSwishGrad matches the swish derivative computed on cpu (length not
     await tf.setBackend('cpu');
     const ref = tf.tidy(() => {
       const xt = tf.tensor(x.values);
-      return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mul(a, tf.sigmoid(a)), tf.tensor(dy.values))))(xt).dataSync().slice();
+      return tf
+        .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.mul(a, tf.sigmoid(a)), tf.tensor(dy.values))))(xt)
+        .dataSync()
+        .slice();
     });
     await tf.setBackend('wasm');
     const got = tf.tidy(() => {
       const xt = tf.tensor(x.values);
-      return (tf.engine().runKernel('FacepipeSwishGrad', { dy: tf.tensor(dy.values), x: xt, s: tf.sigmoid(xt) }) as tf.Tensor).dataSync().slice();
+      return (
+        tf.engine().runKernel('FacepipeSwishGrad', { dy: tf.tensor(dy.values), x: xt, s: tf.sigmoid(xt) }) as tf.Tensor
+      )
+        .dataSync()
+        .slice();
     });
     let maxRef = 0;
     let maxDiff = 0;
@@ -216,18 +320,37 @@ test('the replaced kernels leak no wasm memory', async () => {
   const dy = tf.randomUniform([2, 5, 5, 4]);
   const attrs = (o: Record<string, unknown>) => o as unknown as tf.NamedAttrMap;
   // Everything a step creates is inside the tidy: any buffer left afterwards leaked inside a kernel.
-  const run = () => tf.tidy(() => {
-    tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x, dy }, attrs({ strides: 2, dilations: 1, pad: 'same', filterShape: [3, 3, 4, 1] }));
-    tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter: tf.ones([3, 3, 4, 1]) }, attrs({ strides: 2, dilations: 1, pad: 'same', inputShape: [2, 9, 9, 4] }));
-    tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs({ strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 4, 4] }));
-    tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), true, false);
-    tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), false, true);
-    tf.matMul(tf.reshape(x, [1, 18, 36]), tf.reshape(x, [1, 36, 18]), true, true);
-    const g = tf.ones([4]);
-    const [, mean, variance] = tf.engine().runKernel('FacepipeBatchNormTrain', { x, gamma: g, beta: g }, attrs({ epsilon: 1e-3 })) as tf.Tensor[];
-    tf.engine().runKernel('FacepipeBatchNormGrad', { dy: x, x, mean, variance, gamma: g }, attrs({ epsilon: 1e-3 }));
-    tf.engine().runKernel('UnsortedSegmentSum', { x: tf.ones([3, 2]), segmentIds: tf.tensor1d([0, 1, 0], 'int32') }, attrs({ numSegments: 2 }));
-  });
+  const run = () =>
+    tf.tidy(() => {
+      tf.engine().runKernel(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x, dy },
+        attrs({ strides: 2, dilations: 1, pad: 'same', filterShape: [3, 3, 4, 1] }),
+      );
+      tf.engine().runKernel(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy, filter: tf.ones([3, 3, 4, 1]) },
+        attrs({ strides: 2, dilations: 1, pad: 'same', inputShape: [2, 9, 9, 4] }),
+      );
+      tf.engine().runKernel(
+        'Conv2DBackpropFilter',
+        { x, dy },
+        attrs({ strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 4, 4] }),
+      );
+      tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), true, false);
+      tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), false, true);
+      tf.matMul(tf.reshape(x, [1, 18, 36]), tf.reshape(x, [1, 36, 18]), true, true);
+      const g = tf.ones([4]);
+      const [, mean, variance] = tf
+        .engine()
+        .runKernel('FacepipeBatchNormTrain', { x, gamma: g, beta: g }, attrs({ epsilon: 1e-3 })) as tf.Tensor[];
+      tf.engine().runKernel('FacepipeBatchNormGrad', { dy: x, x, mean, variance, gamma: g }, attrs({ epsilon: 1e-3 }));
+      tf.engine().runKernel(
+        'UnsortedSegmentSum',
+        { x: tf.ones([3, 2]), segmentIds: tf.tensor1d([0, 1, 0], 'int32') },
+        attrs({ numSegments: 2 }),
+      );
+    });
   run();
   const backend = tf.backend() as unknown as { numDataIds(): number };
   const before = backend.numDataIds();

@@ -2,11 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { batchHardTriplet, centerLoss, euclideanDistances, labelSmoothedCrossEntropy, triarchyLoss } from '../../src/ml/losses/triarchy.js';
+import {
+  batchHardTriplet,
+  centerLoss,
+  euclideanDistances,
+  labelSmoothedCrossEntropy,
+  triarchyLoss,
+} from '../../src/ml/losses/triarchy.js';
 
 await tf.setBackend('cpu');
 
-const close = (a: number, b: number, tol = 1e-5, what = '') => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-5, what = '') =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const closeAll = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5, what = '') => {
   assert.equal(a.length, b.length, `${what}: length`);
   for (let i = 0; i < a.length; i++) close(a[i]!, b[i]!, tol, `${what}[${i}]`);
@@ -97,7 +104,11 @@ function tripletByHand(h: (v: number) => number, dh: (v: number) => number) {
 test('batch-hard triplet, soft margin: value and gradient by hand', () => {
   const exp = tripletByHand(softplus, sigmoid);
   // Sanity of the hand figures: diffs 4, 5-sqrt13, sqrt5-1, sqrt5-2.
-  close(exp.loss, (softplus(4) + softplus(5 - Math.sqrt(13)) + softplus(Math.sqrt(5) - 1) + softplus(Math.sqrt(5) - 2)) / 4, 1e-12);
+  close(
+    exp.loss,
+    (softplus(4) + softplus(5 - Math.sqrt(13)) + softplus(Math.sqrt(5) - 1) + softplus(Math.sqrt(5) - 2)) / 4,
+    1e-12,
+  );
   const labels = tf.tensor1d(lab, 'int32');
   const f = (x: tf.Tensor) => batchHardTriplet(x as tf.Tensor2D, labels);
   close(f(tf.tensor2d(pts)).dataSync()[0]!, exp.loss, 1e-5, 'loss');

@@ -12,7 +12,12 @@ test('recalibrateBatchNorm sets moving statistics to the average of the batch st
   const other = tf.variable(tf.tensor1d([3]), true, 'bnr/gamma');
   // A one-channel "BN" updating its moving stats like the real one: moving = m * moving + (1 - m) * batch.
   const net = {
-    namedVariables: () => new Map([['bn/moving_mean', mean], ['bn/moving_variance', variance], ['bn/gamma', other]]),
+    namedVariables: () =>
+      new Map([
+        ['bn/moving_mean', mean],
+        ['bn/moving_variance', variance],
+        ['bn/gamma', other],
+      ]),
     apply: (x: tf.Tensor4D) => {
       const { mean: bm, variance: bv } = tf.moments(x);
       mean.assign(tf.reshape(tf.add(tf.mul(mean, m), tf.mul(bm, 1 - m)), [1]));
@@ -31,5 +36,8 @@ test('recalibrateBatchNorm sets moving statistics to the average of the batch st
   assert.ok(Math.abs(mean.dataSync()[0]! - 3) < 1e-4, `mean ${mean.dataSync()[0]}`);
   assert.ok(Math.abs(variance.dataSync()[0]! - 5 / 3) < 1e-4, `variance ${variance.dataSync()[0]}`);
   assert.equal(other.dataSync()[0], 3, 'trainable variables are untouched');
-  assert.ok(batches.every((b) => b.isDisposed), 'batches are disposed');
+  assert.ok(
+    batches.every((b) => b.isDisposed),
+    'batches are disposed',
+  );
 });

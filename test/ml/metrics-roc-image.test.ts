@@ -22,7 +22,7 @@ test('ROC PNG is a valid image of the requested size, byte-identical across runs
     assert.deepEqual(readFileSync(a), readFileSync(b));
     // The curve is drawn through every ROC point; the title is XML-escaped.
     const svg = rocSvg(roc, { title: 'a<b' });
-    assert.equal((svg.match(/<polyline points="([^"]*)"/)![1].split(' ')).length, roc.far.length);
+    assert.equal(svg.match(/<polyline points="([^"]*)"/)![1].split(' ').length, roc.far.length);
     assert.match(svg, /a&lt;b/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

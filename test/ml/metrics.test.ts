@@ -1,8 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  accuracyAt, bestThreshold, eerThreshold, equalErrorRate, median, medianRule, pairDistances, predict, rocAuc, rocCurve,
-  tarAtFar, verificationReport,
+  accuracyAt,
+  bestThreshold,
+  eerThreshold,
+  equalErrorRate,
+  median,
+  medianRule,
+  pairDistances,
+  predict,
+  rocAuc,
+  rocCurve,
+  tarAtFar,
+  verificationReport,
 } from '../../src/ml/eval/metrics.js';
 
 const close = (actual: number, expected: number, tol = 1e-12) =>
@@ -31,7 +41,14 @@ test('median rule: predict different when distance > median, 1 = different', () 
   close(r.accuracy, 4 / 6);
   assert.deepEqual(Array.from(predict([0.1, 0.35, 0.9], 0.35)), [0, 0, 1]);
   // Getting the polarity backwards would give 2/6.
-  close(accuracyAt(dist, diff.map((l) => 1 - l), 0.35), 2 / 6);
+  close(
+    accuracyAt(
+      dist,
+      diff.map((l) => 1 - l),
+      0.35,
+    ),
+    2 / 6,
+  );
 });
 
 test('ROC points, AUC, EER and TAR@FAR on the hand-worked example', () => {
@@ -67,9 +84,16 @@ test('TAR at FAR 1e-3 allows at most one false accept in 1000', () => {
   // 10 same pairs at distances 1..10; 1000 different pairs: one at 2.5, one at 5.5, the rest at 100.
   const d: number[] = [];
   const l: number[] = [];
-  for (let i = 1; i <= 10; i++) { d.push(i); l.push(0); }
-  d.push(2.5, 5.5); l.push(1, 1);
-  for (let i = 0; i < 998; i++) { d.push(100); l.push(1); }
+  for (let i = 1; i <= 10; i++) {
+    d.push(i);
+    l.push(0);
+  }
+  d.push(2.5, 5.5);
+  l.push(1, 1);
+  for (let i = 0; i < 998; i++) {
+    d.push(100);
+    l.push(1);
+  }
   const roc = rocCurve(d, l);
   // FAR 0 -> TAR 0.2 (distances 1, 2); FAR 1e-3 -> TAR 0.5 (up to 5); FAR 2e-3 -> TAR 1.
   close(tarAtFar(roc, 0), 0.2);

@@ -7,8 +7,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../../src/ml/backend/select.js';
 import {
-  countParams, createPretextNet, createTriarchyNet, loadBackboneInto, loadInferenceModel, loadNet, loadNetWeightsInto,
-  modelDirHandler, saveBackbone, saveInferenceModel, saveNet, TriarchyNet,
+  countParams,
+  createPretextNet,
+  createTriarchyNet,
+  loadBackboneInto,
+  loadInferenceModel,
+  loadNet,
+  loadNetWeightsInto,
+  modelDirHandler,
+  saveBackbone,
+  saveInferenceModel,
+  saveNet,
+  TriarchyNet,
 } from '../../src/ml/model/index.js';
 import type { BackboneConfig } from '../../src/ml/types.js';
 
@@ -76,7 +86,8 @@ test('inference model: a TF.js LayersModel, no training heads, same embeddings o
   const gotCpu = onCpu.embed(xc, 2);
   const exp = expected.dataSync();
   const gc = gotCpu.dataSync();
-  for (let i = 0; i < exp.length; i++) assert.ok(Math.abs(exp[i] - gc[i]) < 1e-4 * (1 + Math.abs(exp[i])), `cpu embed ${i}`);
+  for (let i = 0; i < exp.length; i++)
+    assert.ok(Math.abs(exp[i] - gc[i]) < 1e-4 * (1 + Math.abs(exp[i])), `cpu embed ${i}`);
   onCpu.dispose();
   tf.dispose([xc, gotCpu]);
   await initBackend('wasm');
@@ -106,7 +117,10 @@ test('whole training net round-trips (heads, centres, BN statistics) and restore
   assert.equal(maxAbsDiff(other.centers, net.centers), 0);
 
   const wrong = createTriarchyNet({ backbone: TINY, embeddingDim: 8, numClasses: 5, seed: 0 });
-  await assert.rejects(loadNetWeightsInto(wrong, out), /identity\/dense\/kernel' has shape \[8,3\] but the net expects \[8,5\]/);
+  await assert.rejects(
+    loadNetWeightsInto(wrong, out),
+    /identity\/dense\/kernel' has shape \[8,3\] but the net expects \[8,5\]/,
+  );
   tf.dispose([x, a, b]);
   [net, loaded, other, wrong].forEach((n) => n.dispose());
 });
@@ -127,14 +141,21 @@ test('backbone transfer from a pretext net into a Triarchy net (weights and BN m
   }
   assert.equal(n, checked);
   const mv = tri.namedVariables().get('backbone/head/bn/moving_variance')!.dataSync();
-  assert.ok(mv.some((v) => v !== 1), 'moving statistics were transferred');
+  assert.ok(
+    mv.some((v) => v !== 1),
+    'moving statistics were transferred',
+  );
   assert.deepEqual(tri.embeddingLayer.kernel.dataSync(), embBefore, 'heads untouched');
 
   // Also straight from a whole pretext net directory.
   const full = join(dir, 'pretext-full');
   await saveNet(pretext, full);
   const loadedPretext = await loadNet(full);
-  assert.deepEqual(Object.keys(loadedPretext.apply(tf.zeros([1, 32, 32, 3]), false)).sort(), ['features', 'logits_expression', 'logits_pose']);
+  assert.deepEqual(Object.keys(loadedPretext.apply(tf.zeros([1, 32, 32, 3]), false)).sort(), [
+    'features',
+    'logits_expression',
+    'logits_pose',
+  ]);
   const tri2 = createTriarchyNet({ backbone: TINY, embeddingDim: 8, numClasses: 3, seed: 23 });
   assert.equal(await loadBackboneInto(tri2, full), n);
 
@@ -149,5 +170,8 @@ test('bad files give errors naming the file', async () => {
   await saveBackbone(createPretextNet({ backbone: TINY, heads: { r: 4 }, seed: 0 }), other);
   await assert.rejects(loadInferenceModel(other), /holds a 'backbone' model/);
   await writeFile(join(other, 'weights.bin'), new Uint8Array(8));
-  await assert.rejects(loadBackboneInto(createTriarchyNet({ backbone: TINY, embeddingDim: 8, numClasses: 3, seed: 0 }), other), /do not belong together/);
+  await assert.rejects(
+    loadBackboneInto(createTriarchyNet({ backbone: TINY, embeddingDim: 8, numClasses: 3, seed: 0 }), other),
+    /do not belong together/,
+  );
 });

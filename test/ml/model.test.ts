@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/ml/backend/select.js';
 import {
-  blockSpecs, countParams, createEmbeddingNet, createPretextNet, createTriarchyNet, roundFilters, roundRepeats,
+  blockSpecs,
+  countParams,
+  createEmbeddingNet,
+  createPretextNet,
+  createTriarchyNet,
+  roundFilters,
+  roundRepeats,
 } from '../../src/ml/model/index.js';
 import { batchNorm, createBatchNorm, ParamStore } from '../../src/ml/model/ops.js';
 import { setSimdEnabled } from '../../src/ml/kernels/simd.js';
@@ -35,10 +41,13 @@ test('B0 + Dense(512) has exactly 4,663,420 trainable parameters; backbone 4,007
 test('block table: 16 B0 blocks, SE from block input width, drop-connect 0.2*idx/16; EfficientNet rounding', () => {
   const specs = blockSpecs(B0);
   assert.equal(specs.length, 16);
-  assert.deepEqual(specs.map((s) => s.outFilters), [16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320]);
+  assert.deepEqual(
+    specs.map((s) => s.outFilters),
+    [16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320],
+  );
   assert.equal(specs[1].squeeze, 4); // input 16 -> 4, not 96 * 0.25
   assert.equal(specs[2].squeeze, 6); // repeated block: input 24
-  assert.equal(specs[15].dropRate, 0.2 * 15 / 16);
+  assert.equal(specs[15].dropRate, (0.2 * 15) / 16);
   assert.equal(roundFilters(32, 0.5), 16);
   assert.equal(roundFilters(1280, 0.25), 320);
   assert.equal(roundFilters(16, 0.25), 8);
@@ -58,7 +67,9 @@ test('same seed gives the same weights, a different seed different ones', () => 
   assert.equal(va.length, vb.length);
   for (let i = 0; i < va.length; i++) assert.deepEqual(va[i].dataSync(), vb[i].dataSync(), va[i].name);
   assert.notDeepEqual(a.centers.dataSync(), c.centers.dataSync());
-  a.dispose(); b.dispose(); c.dispose();
+  a.dispose();
+  b.dispose();
+  c.dispose();
 });
 
 test('Triarchy forward shapes; inference mode is deterministic; training updates BN statistics', () => {
@@ -88,7 +99,12 @@ test('Triarchy forward shapes; inference mode is deterministic; training updates
 
 test('setStepSeed replays the same drop-connect masks; without it masks differ between steps', () => {
   // depth 0.5 keeps repeated (residual) blocks, where drop-connect applies.
-  const net = createTriarchyNet({ backbone: { ...TINY, depth: 0.5, dropConnect: 0.9 }, embeddingDim: 8, numClasses: 2, seed: 6 });
+  const net = createTriarchyNet({
+    backbone: { ...TINY, depth: 0.5, dropConnect: 0.9 },
+    embeddingDim: 8,
+    numClasses: 2,
+    seed: 6,
+  });
   const x = tf.randomUniform([6, 32, 32, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
   // momentum 0.9 BN updates change nothing in training outputs (batch statistics), so outputs depend on masks only.
   const run = () => tf.tidy(() => net.apply(x, true).embedding.dataSync().slice());
@@ -113,85 +129,92 @@ test('pretext net returns features and one logits head per attribute', () => {
   tf.dispose([x, ...Object.values(out)]);
   net.dispose();
   assert.throws(() => createPretextNet({ backbone: TINY, heads: {}, seed: 0 }), /at least one head/);
-  assert.throws(() => createTriarchyNet({ backbone: { ...TINY, bnMomentum: 1.5 }, embeddingDim: 8, numClasses: 3, seed: 0 }), /bnMomentum/);
+  assert.throws(
+    () => createTriarchyNet({ backbone: { ...TINY, bnMomentum: 1.5 }, embeddingDim: 8, numClasses: 3, seed: 0 }),
+    /bnMomentum/,
+  );
 });
 
-for (const backend of ['wasm', 'cpu'] as const) test(`batch norm (${backend} path): gradient equals autodiff of the textbook formula`, async () => {
-  await initBackend(backend);
-  const store = new ParamStore(3);
-  const p = createBatchNorm(store, 'bn', 5, 0.9, 1e-3);
-  p.gamma.assign(tf.randomUniform([5], 0.5, 1.5, 'float32', 1));
-  p.beta.assign(tf.randomUniform([5], -1, 1, 'float32', 2));
-  const x = tf.randomNormal([2, 3, 4, 5], 1, 2, 'float32', 4);
-  const w = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 5);
-  const ours = tf.grads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(batchNorm(xi, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, true), w)));
-  const ref = tf.grads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
-    const { mean, variance } = tf.moments(xi, [0, 1, 2]);
-    const y = tf.add(tf.mul(tf.div(tf.sub(xi, mean), tf.sqrt(tf.add(variance, 1e-3))), g), b);
-    return tf.sum(tf.mul(y, w));
+for (const backend of ['wasm', 'cpu'] as const)
+  test(`batch norm (${backend} path): gradient equals autodiff of the textbook formula`, async () => {
+    await initBackend(backend);
+    const store = new ParamStore(3);
+    const p = createBatchNorm(store, 'bn', 5, 0.9, 1e-3);
+    p.gamma.assign(tf.randomUniform([5], 0.5, 1.5, 'float32', 1));
+    p.beta.assign(tf.randomUniform([5], -1, 1, 'float32', 2));
+    const x = tf.randomNormal([2, 3, 4, 5], 1, 2, 'float32', 4);
+    const w = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 5);
+    const ours = tf.grads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(batchNorm(xi, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, true), w)),
+    );
+    const ref = tf.grads((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xi, [0, 1, 2]);
+      const y = tf.add(tf.mul(tf.div(tf.sub(xi, mean), tf.sqrt(tf.add(variance, 1e-3))), g), b);
+      return tf.sum(tf.mul(y, w));
+    });
+    const a = ours([x, p.gamma, p.beta]);
+    const r = ref([x, p.gamma, p.beta]);
+    for (let i = 0; i < 3; i++) {
+      const err = tf.max(tf.abs(tf.sub(a[i], r[i]))).dataSync()[0] / Math.max(1e-6, tf.max(tf.abs(r[i])).dataSync()[0]);
+      assert.ok(err < 1e-4, `gradient ${i}: relative error ${err}`);
+    }
+    // One training call updated the moving statistics, TF convention (momentum 0.9), unbiased variance.
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const m = 2 * 3 * 4;
+    const mm = p.movingMean.dataSync();
+    const mv = p.movingVariance.dataSync();
+    const bm = mean.dataSync();
+    const bv = variance.dataSync();
+    for (let c = 0; c < 5; c++) {
+      assert.ok(Math.abs(mm[c] - 0.1 * bm[c]) < 1e-5, `moving mean ${c}`);
+      assert.ok(Math.abs(mv[c] - (0.9 + (0.1 * bv[c] * m) / (m - 1))) < 1e-4, `moving variance ${c}`);
+    }
+    tf.dispose([x, w, mean, variance, ...a, ...r]);
+    store.dispose();
+    await initBackend('wasm');
   });
-  const a = ours([x, p.gamma, p.beta]);
-  const r = ref([x, p.gamma, p.beta]);
-  for (let i = 0; i < 3; i++) {
-    const err = tf.max(tf.abs(tf.sub(a[i], r[i]))).dataSync()[0] / Math.max(1e-6, tf.max(tf.abs(r[i])).dataSync()[0]);
-    assert.ok(err < 1e-4, `gradient ${i}: relative error ${err}`);
-  }
-  // One training call updated the moving statistics, TF convention (momentum 0.9), unbiased variance.
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  const m = 2 * 3 * 4;
-  const mm = p.movingMean.dataSync();
-  const mv = p.movingVariance.dataSync();
-  const bm = mean.dataSync();
-  const bv = variance.dataSync();
-  for (let c = 0; c < 5; c++) {
-    assert.ok(Math.abs(mm[c] - 0.1 * bm[c]) < 1e-5, `moving mean ${c}`);
-    assert.ok(Math.abs(mv[c] - (0.9 + 0.1 * bv[c] * m / (m - 1))) < 1e-4, `moving variance ${c}`);
-  }
-  tf.dispose([x, w, mean, variance, ...a, ...r]);
-  store.dispose();
-  await initBackend('wasm');
-});
 
 // Without SIMD, wasm takes the op-by-op batch norm (average-pooling channel means) and plain swish gradient.
-for (const simd of [true, false]) test(`a full training step gives the same gradients on wasm (${simd ? 'SIMD kernels' : 'op path'}) and cpu`, async () => {
-  setSimdEnabled(simd);
-  const grads = async (backend: string) => {
-    await initBackend(backend as 'wasm' | 'cpu');
-    const net = createTriarchyNet({ backbone: { ...TINY, dropConnect: 0 }, embeddingDim: 8, numClasses: 3, seed: 5 });
-    const x = tf.randomUniform([4, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
-    const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
-    const { value, grads: g } = tf.variableGrads(() => {
-      const { embedding, logits } = net.apply(x, true);
-      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 3), logits);
-      const centre = tf.mean(tf.sum(tf.square(tf.sub(embedding, tf.gather(net.centers, labels))), 1));
-      return tf.add(ce, centre) as tf.Scalar;
-    }, net.trainableVariables());
-    const out = new Map<string, Float32Array>();
-    for (const [name, t] of Object.entries(g)) out.set(name.replace(/^fp\d+\//, ''), t.dataSync() as Float32Array);
-    const loss = value.dataSync()[0];
-    tf.dispose([x, labels, value, ...Object.values(g)]);
-    net.dispose();
-    return { loss, out };
-  };
-  const cpu = await grads('cpu');
-  const wasm = await grads('wasm');
-  setSimdEnabled(true);
-  assert.ok(Math.abs(cpu.loss - wasm.loss) < 1e-4 * Math.abs(cpu.loss));
-  assert.equal(wasm.out.size, cpu.out.size);
-  // Some gradients are zero in theory (a BN beta feeding straight into another BN): judge them against
-  // the largest gradient of the net instead of their own rounding noise.
-  const globalMax = Math.max(...[...cpu.out.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
-  for (const [name, ref] of cpu.out) {
-    const got = wasm.out.get(name)!;
-    let maxRef = 0;
-    let maxDiff = 0;
-    for (let i = 0; i < ref.length; i++) {
-      maxRef = Math.max(maxRef, Math.abs(ref[i]));
-      maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+for (const simd of [true, false])
+  test(`a full training step gives the same gradients on wasm (${simd ? 'SIMD kernels' : 'op path'}) and cpu`, async () => {
+    setSimdEnabled(simd);
+    const grads = async (backend: string) => {
+      await initBackend(backend as 'wasm' | 'cpu');
+      const net = createTriarchyNet({ backbone: { ...TINY, dropConnect: 0 }, embeddingDim: 8, numClasses: 3, seed: 5 });
+      const x = tf.randomUniform([4, 32, 32, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+      const labels = tf.tensor1d([0, 1, 2, 1], 'int32');
+      const { value, grads: g } = tf.variableGrads(() => {
+        const { embedding, logits } = net.apply(x, true);
+        const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 3), logits);
+        const centre = tf.mean(tf.sum(tf.square(tf.sub(embedding, tf.gather(net.centers, labels))), 1));
+        return tf.add(ce, centre) as tf.Scalar;
+      }, net.trainableVariables());
+      const out = new Map<string, Float32Array>();
+      for (const [name, t] of Object.entries(g)) out.set(name.replace(/^fp\d+\//, ''), t.dataSync() as Float32Array);
+      const loss = value.dataSync()[0];
+      tf.dispose([x, labels, value, ...Object.values(g)]);
+      net.dispose();
+      return { loss, out };
+    };
+    const cpu = await grads('cpu');
+    const wasm = await grads('wasm');
+    setSimdEnabled(true);
+    assert.ok(Math.abs(cpu.loss - wasm.loss) < 1e-4 * Math.abs(cpu.loss));
+    assert.equal(wasm.out.size, cpu.out.size);
+    // Some gradients are zero in theory (a BN beta feeding straight into another BN): judge them against
+    // the largest gradient of the net instead of their own rounding noise.
+    const globalMax = Math.max(...[...cpu.out.values()].map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+    for (const [name, ref] of cpu.out) {
+      const got = wasm.out.get(name)!;
+      let maxRef = 0;
+      let maxDiff = 0;
+      for (let i = 0; i < ref.length; i++) {
+        maxRef = Math.max(maxRef, Math.abs(ref[i]));
+        maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+      }
+      assert.ok(maxDiff <= 1e-3 * maxRef + 1e-5 * globalMax, `${name}: ${maxDiff} vs max ${maxRef}`);
     }
-    assert.ok(maxDiff <= 1e-3 * maxRef + 1e-5 * globalMax, `${name}: ${maxDiff} vs max ${maxRef}`);
-  }
-});
+  });
 
 test('no tensor leaks over training steps (drop-connect on)', () => {
   const net = createTriarchyNet({ backbone: { ...TINY, depth: 0.5 }, embeddingDim: 8, numClasses: 2, seed: 3 });
@@ -199,10 +222,17 @@ test('no tensor leaks over training steps (drop-connect on)', () => {
   const labels = tf.tensor1d([0, 0, 1, 1], 'int32');
   const opt = tf.train.adam(1e-3);
   const step = () => {
-    const loss = opt.minimize(() => {
-      const { embedding, logits } = net.apply(x, true);
-      return tf.add(tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 2), logits), tf.mean(tf.square(tf.sub(embedding, tf.gather(net.centers, labels))))) as tf.Scalar;
-    }, true, net.trainableVariables());
+    const loss = opt.minimize(
+      () => {
+        const { embedding, logits } = net.apply(x, true);
+        return tf.add(
+          tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 2), logits),
+          tf.mean(tf.square(tf.sub(embedding, tf.gather(net.centers, labels)))),
+        ) as tf.Scalar;
+      },
+      true,
+      net.trainableVariables(),
+    );
     loss?.dispose();
   };
   step();

@@ -89,5 +89,8 @@ test('decodeImage reads PGM via the Netpbm parser, grey becomes 3 equal channels
   assert.ok(r! < 64 && r2! > 191, `left dark, right bright: ${[...img.data]}`);
   const bad = join(dir, 'bad.pgm');
   await writeFile(bad, bytes('P5 4 2 0\n', [0]));
-  await assert.rejects(decodeImage(bad, { width: 2, height: 2 }), (e: unknown) => e instanceof ImageReadError && e.message.includes(bad) && /maxval 0/.test(e.message));
+  await assert.rejects(
+    decodeImage(bad, { width: 2, height: 2 }),
+    (e: unknown) => e instanceof ImageReadError && e.message.includes(bad) && /maxval 0/.test(e.message),
+  );
 });

@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import type { TrainableNet } from '../../src/ml/types.js';
-import { AbortError, embedAll, formatEpoch, trainNet, type BatchProvider, type LossFn, type TrainBatch } from '../../src/ml/train/trainer.js';
+import {
+  AbortError,
+  embedAll,
+  formatEpoch,
+  trainNet,
+  type BatchProvider,
+  type LossFn,
+  type TrainBatch,
+} from '../../src/ml/train/trainer.js';
 import { Adam, multiStepLr } from '../../src/ml/train/adam.js';
 import { CHECKPOINT_FILE } from '../../src/ml/train/checkpoint.js';
 import { suggestMicroBatch } from '../../src/ml/train/memory.js';
@@ -45,7 +53,11 @@ function tinyNet(seed = 1, stochastic = false, maskChunk = 0): TrainableNet & { 
         const n = x.shape[0];
         const base = stepSeed.slice(0, stepSeed.lastIndexOf(':'));
         const u = maskChunk
-          ? tf.concat(Array.from({ length: Math.ceil(n / maskChunk) }, (_, c) => tf.randomUniform([Math.min(maskChunk, n - c * maskChunk), 1], 0, 1, 'float32', `${base}:${c}`)))
+          ? tf.concat(
+              Array.from({ length: Math.ceil(n / maskChunk) }, (_, c) =>
+                tf.randomUniform([Math.min(maskChunk, n - c * maskChunk), 1], 0, 1, 'float32', `${base}:${c}`),
+              ),
+            )
           : tf.randomUniform([n, 1], 0, 1, 'float32', stepSeed);
         emb = tf.mul(emb, tf.floor(tf.add(u, 0.7)));
       }
@@ -72,16 +84,25 @@ const provider: BatchProvider = function* (_epoch, rng) {
     for (const c of [first, second]) for (let k = 0; k < 3; k++) labels.push(c);
     const x = new Float32Array(labels.length * SIDE * SIDE * 3);
     for (let i = 0; i < x.length; i++) x[i] = labels[Math.floor(i / (SIDE * SIDE * 3))]! / CLASSES + 0.2 * rng();
-    yield { x: tf.tensor4d(x, [labels.length, SIDE, SIDE, 3]), labels: { identity: tf.tensor1d(labels, 'int32') }, indices: [] } satisfies TrainBatch;
+    yield {
+      x: tf.tensor4d(x, [labels.length, SIDE, SIDE, 3]),
+      labels: { identity: tf.tensor1d(labels, 'int32') },
+      indices: [],
+    } satisfies TrainBatch;
   }
 };
 
 const lossFor =
   (net: { centers: tf.Variable }): LossFn =>
   (out, batch) =>
-    triarchyLoss({ embedding: out.embedding!, logits: out.logits! }, batch.labels.identity!, net.centers as tf.Tensor as tf.Tensor2D);
+    triarchyLoss(
+      { embedding: out.embedding!, logits: out.logits! },
+      batch.labels.identity!,
+      net.centers as tf.Tensor as tf.Tensor2D,
+    );
 
-const values = (net: TrainableNet) => [...net.trainableVariables(), ...net.stateVariables()].map((v) => Array.from(v.dataSync()));
+const values = (net: TrainableNet) =>
+  [...net.trainableVariables(), ...net.stateVariables()].map((v) => Array.from(v.dataSync()));
 
 test('multiStepLr follows MultiStepLR stepped per epoch (the recipe schedule)', () => {
   const lr = (e: number) => multiStepLr(1e-3, e, [30, 80, 120], 0.333);
@@ -89,7 +110,10 @@ test('multiStepLr follows MultiStepLR stepped per epoch (the recipe schedule)', 
   assert.equal(lr(30), 1e-3);
   assert.ok(Math.abs(lr(31) - 3.33e-4) < 1e-12);
   assert.ok(Math.abs(lr(81) - 1.10889e-4) < 1e-12);
-  assert.equal(formatEpoch({ epoch: 3, epochs: 10, loss: 1.234, parts: { id: 0.9, tri: 0.2, ctr: 0.1 } }), 'epoch 3/10, loss 1.23 [id 0.900 tri 0.200 ctr 0.100]');
+  assert.equal(
+    formatEpoch({ epoch: 3, epochs: 10, loss: 1.234, parts: { id: 0.9, tri: 0.2, ctr: 0.1 } }),
+    'epoch 3/10, loss 1.23 [id 0.900 tri 0.200 ctr 0.100]',
+  );
 });
 
 test('Adam matches the PyTorch update rule computed by hand', () => {
@@ -134,38 +158,44 @@ test('training lowers the loss, reports epochs, and leaks no tensors', async () 
   assert.equal(r.steps, 18);
   assert.match(lines[2]!, /^epoch 3\/6, loss [\d.]+ \[id [\d.]+ tri [\d.]+ ctr [\d.]+\]$/);
   assert.ok(r.history[5]!.loss < r.history[0]!.loss, `loss ${r.history[0]!.loss} -> ${r.history[5]!.loss}`);
-  assert.ok(counts.every((c) => c === counts[0]), `tensor count grew during training: ${counts}`);
+  assert.ok(
+    counts.every((c) => c === counts[0]),
+    `tensor count grew during training: ${counts}`,
+  );
   net.dispose();
   assert.equal(tf.memory().numTensors, before, 'tensors leaked by trainNet (or the test net)');
 });
 
 for (const stochastic of [false, true])
-test(`a run killed after epoch 2 resumes to the same weights as an uninterrupted 4-epoch run${stochastic ? ' (seeded random masks)' : ''}`, async () => {
-  const opts = { batches: provider, epochs: 4, lr: 0.05, milestones: [3], gamma: 0.5, seed: 11 };
-  const straight = tinyNet(1, stochastic);
-  const dirA = await mkdtemp(join(tmpdir(), 'ckA-'));
-  await trainNet({ ...opts, net: straight, loss: lossFor(straight), checkpointDir: dirA });
+  test(`a run killed after epoch 2 resumes to the same weights as an uninterrupted 4-epoch run${stochastic ? ' (seeded random masks)' : ''}`, async () => {
+    const opts = { batches: provider, epochs: 4, lr: 0.05, milestones: [3], gamma: 0.5, seed: 11 };
+    const straight = tinyNet(1, stochastic);
+    const dirA = await mkdtemp(join(tmpdir(), 'ckA-'));
+    await trainNet({ ...opts, net: straight, loss: lossFor(straight), checkpointDir: dirA });
 
-  const dirB = await mkdtemp(join(tmpdir(), 'ckB-'));
-  const first = tinyNet(1, stochastic);
-  await trainNet({ ...opts, epochs: 2, net: first, loss: lossFor(first), checkpointDir: dirB });
-  first.dispose();
-  assert.deepEqual(await readdir(dirB), [CHECKPOINT_FILE], 'only the checkpoint, no temporary files');
+    const dirB = await mkdtemp(join(tmpdir(), 'ckB-'));
+    const first = tinyNet(1, stochastic);
+    await trainNet({ ...opts, epochs: 2, net: first, loss: lossFor(first), checkpointDir: dirB });
+    first.dispose();
+    assert.deepEqual(await readdir(dirB), [CHECKPOINT_FILE], 'only the checkpoint, no temporary files');
 
-  const resumed = tinyNet(99, stochastic); // different init: everything must come from the checkpoint
-  const r = await trainNet({ ...opts, net: resumed, loss: lossFor(resumed), checkpointDir: dirB });
-  assert.equal(r.resumedFrom, 2);
-  assert.equal(r.history.length, 4);
-  assert.equal(r.steps, 12);
-  assert.deepEqual(values(resumed), values(straight));
-  straight.dispose();
-  resumed.dispose();
+    const resumed = tinyNet(99, stochastic); // different init: everything must come from the checkpoint
+    const r = await trainNet({ ...opts, net: resumed, loss: lossFor(resumed), checkpointDir: dirB });
+    assert.equal(r.resumedFrom, 2);
+    assert.equal(r.history.length, 4);
+    assert.equal(r.steps, 12);
+    assert.deepEqual(values(resumed), values(straight));
+    straight.dispose();
+    resumed.dispose();
 
-  await writeFile(join(dirB, CHECKPOINT_FILE), 'garbage');
-  const net = tinyNet(1, stochastic);
-  await assert.rejects(trainNet({ ...opts, net, loss: lossFor(net), checkpointDir: dirB }), /checkpoint .* is damaged/);
-  net.dispose();
-});
+    await writeFile(join(dirB, CHECKPOINT_FILE), 'garbage');
+    const net = tinyNet(1, stochastic);
+    await assert.rejects(
+      trainNet({ ...opts, net, loss: lossFor(net), checkpointDir: dirB }),
+      /checkpoint .* is damaged/,
+    );
+    net.dispose();
+  });
 
 test('an aborted signal stops training between steps with an AbortError', async () => {
   const net = tinyNet();
@@ -192,21 +222,23 @@ test('an aborted signal stops training between steps with an AbortError', async 
 });
 
 for (const stochastic of [false, true])
-test(`microBatch gives the same update as the whole batch (triplet mining sees all chunks)${stochastic ? ', seeded random masks' : ''}`, async () => {
-  const run = async (microBatch?: number) => {
-    // The whole-batch reference draws its masks chunk by chunk, as micro-batching does.
-    const net = tinyNet(1, stochastic, microBatch ? 0 : 2);
-    await trainNet({ net, batches: provider, loss: lossFor(net), epochs: 1, lr: 0.05, microBatch });
-    const v = net.trainableVariables().map((t) => Array.from(t.dataSync()));
-    net.dispose();
-    return v;
-  };
-  const before = tf.memory().numTensors;
-  const whole = await run();
-  const chunked = await run(2);
-  whole.forEach((w, i) => w.forEach((x, j) => assert.ok(Math.abs(x - chunked[i]![j]!) < 1e-5, `var ${i}[${j}]: ${x} vs ${chunked[i]![j]}`)));
-  assert.equal(tf.memory().numTensors, before, 'tensors leaked by micro-batching');
-});
+  test(`microBatch gives the same update as the whole batch (triplet mining sees all chunks)${stochastic ? ', seeded random masks' : ''}`, async () => {
+    const run = async (microBatch?: number) => {
+      // The whole-batch reference draws its masks chunk by chunk, as micro-batching does.
+      const net = tinyNet(1, stochastic, microBatch ? 0 : 2);
+      await trainNet({ net, batches: provider, loss: lossFor(net), epochs: 1, lr: 0.05, microBatch });
+      const v = net.trainableVariables().map((t) => Array.from(t.dataSync()));
+      net.dispose();
+      return v;
+    };
+    const before = tf.memory().numTensors;
+    const whole = await run();
+    const chunked = await run(2);
+    whole.forEach((w, i) =>
+      w.forEach((x, j) => assert.ok(Math.abs(x - chunked[i]![j]!) < 1e-5, `var ${i}[${j}]: ${x} vs ${chunked[i]![j]}`)),
+    );
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked by micro-batching');
+  });
 
 test('embedAll in chunks equals one inference pass', () => {
   const net = tinyNet();

@@ -68,7 +68,11 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
     // The accuracy rule's threshold is the best possible one on validation.
     assert.ok(mb.validation.accuracy_threshold >= mb.validation.accuracy_median);
     assert.match(mb.threshold.source, /maximum accuracy/);
-    const ones = readFileSync(join(b.outputs.report!, 'predictions.csv'), 'utf8').trim().split('\n').slice(1).filter((l) => l.endsWith(',1')).length;
+    const ones = readFileSync(join(b.outputs.report!, 'predictions.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.endsWith(',1')).length;
     assert.equal(ones, splits.test.length / 2);
   } finally {
     a.cleanup();

@@ -27,10 +27,16 @@ export const tinyTriarchyParams = {
 /** A manifest of the first 8 identities, 8 images each spread over poses. */
 export function tinyManifest(dir: string): string {
   const root = CMU_FACES();
-  const ids = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort().slice(0, 8);
+  const ids = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+    .slice(0, 8);
   const lines = ['file,identity'];
   for (const id of ids) {
-    const files = readdirSync(join(root, id)).filter((f) => f.endsWith('.pgm')).sort();
+    const files = readdirSync(join(root, id))
+      .filter((f) => f.endsWith('.pgm'))
+      .sort();
     for (let i = 0; i < 8; i++) lines.push(`${id}/${files[Math.floor((i * files.length) / 8)]},${id}`);
   }
   const file = join(dir, 'manifest.csv');
@@ -47,33 +53,50 @@ const once = (key: string, f: () => Promise<string>) => {
 const scratch = () => mkdtempSync(join(tmpdir(), 'face-fixture-'));
 
 /** splits folder: 4 train, 2 validation, 2 test identities, 12 pairs per set. */
-export const tinySplits = (withAttributes = true) => once(`split${withAttributes}`, async () => {
-  const root = scratch();
-  const ctx = fakeContext(splitKind, {
-    dataset: { manifest: tinyManifest(root), attribute_pattern: withAttributes ? CMU_FACES_PATTERN : null },
-    identities: { validation: 2, test: 2 },
-    pairs: { per_set: 6 },
-  }, { dataset: CMU_FACES() }, { root });
-  await splitRun(ctx);
-  return ctx.outputs.splits!;
-});
+export const tinySplits = (withAttributes = true) =>
+  once(`split${withAttributes}`, async () => {
+    const root = scratch();
+    const ctx = fakeContext(
+      splitKind,
+      {
+        dataset: { manifest: tinyManifest(root), attribute_pattern: withAttributes ? CMU_FACES_PATTERN : null },
+        identities: { validation: 2, test: 2 },
+        pairs: { per_set: 6 },
+      },
+      { dataset: CMU_FACES() },
+      { root },
+    );
+    await splitRun(ctx);
+    return ctx.outputs.splits!;
+  });
 
-export const tinyPretext = () => once('pretext', async () => {
-  const ctx = fakeContext(pretextKind, { backbone: TINY_BACKBONE, epochs: 1, batch_size: 8, augment: { resize: 36 } },
-    { dataset: CMU_FACES(), splits: await tinySplits() }, { root: scratch() });
-  await pretextRun(ctx);
-  return ctx.outputs.backbone!;
-});
+export const tinyPretext = () =>
+  once('pretext', async () => {
+    const ctx = fakeContext(
+      pretextKind,
+      { backbone: TINY_BACKBONE, epochs: 1, batch_size: 8, augment: { resize: 36 } },
+      { dataset: CMU_FACES(), splits: await tinySplits() },
+      { root: scratch() },
+    );
+    await pretextRun(ctx);
+    return ctx.outputs.backbone!;
+  });
 
-export const tinyTriarchy = () => once('triarchy', async () => {
-  const ctx = fakeContext(triarchyKind, tinyTriarchyParams,
-    { dataset: CMU_FACES(), splits: await tinySplits(), pretext: await tinyPretext() }, { root: scratch() });
-  await triarchyRun(ctx);
-  return ctx.outputs.model!;
-});
+export const tinyTriarchy = () =>
+  once('triarchy', async () => {
+    const ctx = fakeContext(
+      triarchyKind,
+      tinyTriarchyParams,
+      { dataset: CMU_FACES(), splits: await tinySplits(), pretext: await tinyPretext() },
+      { root: scratch() },
+    );
+    await triarchyRun(ctx);
+    return ctx.outputs.model!;
+  });
 
-export const tinyPruned = () => once('prune', async () => {
-  const ctx = fakeContext(pruneKind, {}, { model: await tinyTriarchy() }, { root: scratch() });
-  await pruneRun(ctx);
-  return ctx.outputs.model!;
-});
+export const tinyPruned = () =>
+  once('prune', async () => {
+    const ctx = fakeContext(pruneKind, {}, { model: await tinyTriarchy() }, { root: scratch() });
+    await pruneRun(ctx);
+    return ctx.outputs.model!;
+  });

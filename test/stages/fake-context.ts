@@ -54,9 +54,15 @@ export function fakeContext<P>(
     workDir,
     workspace: repoRoot(),
     backend: process.env.FACEPIPE_TEST_BACKEND ?? 'wasm',
-    progress: (t) => { progressLines.push(t); },
-    log: (l) => { logs.push(l); },
-    metrics: (v) => { Object.assign(recorded, v); },
+    progress: (t) => {
+      progressLines.push(t);
+    },
+    log: (l) => {
+      logs.push(l);
+    },
+    metrics: (v) => {
+      Object.assign(recorded, v);
+    },
     signal: opts.signal ?? new AbortController().signal,
     logs,
     progressLines,

@@ -16,7 +16,10 @@ test('prune: drops the identity head, its BN and the centres, and reports the pa
     const pruned = JSON.parse(readFileSync(join(ctx.outputs.model!, 'model.json'), 'utf8'));
     assert.equal(pruned.modelTopology.facepipe.kind, 'inference');
     const names: string[] = pruned.weightsManifest[0].weights.map((w: { name: string }) => w.name);
-    assert.ok(names.every((n) => n.startsWith('backbone/') || n.startsWith('embedding/')), 'only backbone + embedding remain');
+    assert.ok(
+      names.every((n) => n.startsWith('backbone/') || n.startsWith('embedding/')),
+      'only backbone + embedding remain',
+    );
     assert.ok(names.some((n) => n.startsWith('embedding/')));
     // Removed: identity Dense (16*4 + 4), its BN gamma/beta (4 + 4) and the centres (4*16).
     const removed = 16 * 4 + 4 + 8 + 4 * 16;

@@ -32,14 +32,24 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
     assert.ok(s.train.every((t) => train.includes(t.identity) && t.attributes.pose !== undefined));
     assert.equal(a.recorded.train_images, s.train.length);
 
-    for (const [name, pairs, ids] of [['validation', s.validation, validation], ['test', s.test, testIds]] as const) {
+    for (const [name, pairs, ids] of [
+      ['validation', s.validation, validation],
+      ['test', s.test, testIds],
+    ] as const) {
       const same = pairs.filter((p) => !p.different);
       const diff = pairs.filter((p) => p.different);
       assert.ok(same.length > 100, `${name}: every cross-pose same pair`);
       assert.equal(same.length, diff.length, `${name}: balanced`);
       for (const p of pairs) {
-        assert.ok(ids.includes(identityOf(p.image1)) && ids.includes(identityOf(p.image2)), `${name}: pair outside its identities`);
-        assert.equal(identityOf(p.image1) !== identityOf(p.image2), p.different, `${name}: label must say 1 = different`);
+        assert.ok(
+          ids.includes(identityOf(p.image1)) && ids.includes(identityOf(p.image2)),
+          `${name}: pair outside its identities`,
+        );
+        assert.equal(
+          identityOf(p.image1) !== identityOf(p.image2),
+          p.different,
+          `${name}: label must say 1 = different`,
+        );
         assert.notEqual(poseOf(p.image1), poseOf(p.image2), `${name}: pairs are cross-pose when pose exists`);
       }
       assert.equal(new Set(pairs.map((p) => `${p.image1}|${p.image2}`)).size, pairs.length, 'no duplicate pairs');
@@ -48,15 +58,24 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
     for (const f of ['train.csv', 'validation.csv', 'test.csv', 'summary.json']) {
       assert.equal(readFileSync(join(a.outputs.splits!, f), 'utf8'), readFileSync(join(b.outputs.splits!, f), 'utf8'));
     }
-    assert.notEqual(readFileSync(join(a.outputs.splits!, 'test.csv'), 'utf8'), readFileSync(join(c.outputs.splits!, 'test.csv'), 'utf8'));
+    assert.notEqual(
+      readFileSync(join(a.outputs.splits!, 'test.csv'), 'utf8'),
+      readFileSync(join(c.outputs.splits!, 'test.csv'), 'utf8'),
+    );
     assert.match(readFileSync(join(a.outputs.splits!, 'test.csv'), 'utf8'), /^image1,image2,label\n/);
   } finally {
-    a.cleanup(); b.cleanup(); c.cleanup();
+    a.cleanup();
+    b.cleanup();
+    c.cleanup();
   }
 });
 
 test('split: per_set caps the pairs; without attributes pairs are plain', async () => {
-  const ctx = fakeContext(kind, { identities: { validation: 0.2, test: 2 }, pairs: { per_set: 25 } }, { dataset: CMU_FACES() });
+  const ctx = fakeContext(
+    kind,
+    { identities: { validation: 0.2, test: 2 }, pairs: { per_set: 25 } },
+    { dataset: CMU_FACES() },
+  );
   try {
     await run(ctx);
     const s = await readSplits(ctx.outputs.splits!);
@@ -76,21 +95,30 @@ test('split: user pairs CSV fixes the test identities, with the stated label con
   try {
     const csv = join(ctx.workDir, 'pairs.csv');
     // Label 0 = different here (the opposite of the original's convention).
-    writeFileSync(csv, [
-      'image1,image2,label',
-      'an2i/an2i_left_angry_open_2.pgm,an2i/an2i_right_angry_open_2.pgm,1',
-      'an2i/an2i_left_angry_open_2.pgm,at33/at33_left_angry_open_2.pgm,0',
-    ].join('\n'));
+    writeFileSync(
+      csv,
+      [
+        'image1,image2,label',
+        'an2i/an2i_left_angry_open_2.pgm,an2i/an2i_right_angry_open_2.pgm,1',
+        'an2i/an2i_left_angry_open_2.pgm,at33/at33_left_angry_open_2.pgm,0',
+      ].join('\n'),
+    );
     await run({ ...ctx, inputs: { dataset: CMU_FACES(), test_pairs: csv } });
     const s = await readSplits(ctx.outputs.splits!);
     assert.deepEqual(s.summary.identities.test, ['an2i', 'at33']);
     assert.equal(s.summary.pairs.test.source, 'csv');
-    assert.deepEqual(s.test.map((p) => p.different), [false, true]);
+    assert.deepEqual(
+      s.test.map((p) => p.different),
+      [false, true],
+    );
     assert.ok(!s.summary.identities.train.includes('an2i') && !s.summary.identities.validation.includes('at33'));
     assert.equal(s.summary.identities.train.length, 15);
 
     writeFileSync(csv, 'image1,image2,label\nnobody/x.pgm,an2i/an2i_left_angry_open_2.pgm,1\n');
-    await assert.rejects(run({ ...ctx, inputs: { dataset: CMU_FACES(), test_pairs: csv } }), /line 2: image nobody\/x.pgm is not in the dataset/);
+    await assert.rejects(
+      run({ ...ctx, inputs: { dataset: CMU_FACES(), test_pairs: csv } }),
+      /line 2: image nobody\/x.pgm is not in the dataset/,
+    );
   } finally {
     ctx.cleanup();
   }

@@ -21,7 +21,10 @@ test('triarchy: from the pretext backbone, validates each epoch and keeps the be
     await run(ctx);
     assert.ok(ctx.logs.some((l) => /initialised \d+ backbone variables from the pretext stage/.test(l)));
     const training = JSON.parse(readFileSync(join(ctx.outputs.model!, 'training.json'), 'utf8'));
-    assert.deepEqual(training.validations.map((v: { epoch: number }) => v.epoch), [1, 2]);
+    assert.deepEqual(
+      training.validations.map((v: { epoch: number }) => v.epoch),
+      [1, 2],
+    );
     // Best = first epoch with the highest validation accuracy (strictly greater replaces).
     const accs: number[] = training.validations.map((v: { accuracy: number }) => v.accuracy);
     assert.equal(training.best_epoch, accs.indexOf(Math.max(...accs)) + 1);
@@ -39,7 +42,12 @@ test('triarchy: from the pretext backbone, validates each epoch and keeps the be
 test('triarchy: an interrupted run resumes from its epoch checkpoint to the same result', async () => {
   const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
   // Drop-connect on: its masks are seeded per step, so a resumed run must still match exactly.
-  const params = { ...tinyTriarchyParams, init: 'scratch', epochs: 3, backbone: { ...tinyTriarchyParams.backbone, drop_connect: 0.2 } };
+  const params = {
+    ...tinyTriarchyParams,
+    init: 'scratch',
+    epochs: 3,
+    backbone: { ...tinyTriarchyParams.backbone, drop_connect: 0.2 },
+  };
   const straight = fakeContext(kind, params, inputs);
   const controller = new AbortController();
   const interrupted = fakeContext(kind, params, inputs, { signal: controller.signal });
@@ -47,13 +55,23 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
     await run(straight);
     // Abort as soon as epoch 2 starts (after epoch 1's checkpoint and validation).
     const progress = interrupted.progress;
-    interrupted.progress = (t) => { progress(t); if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt')); };
+    interrupted.progress = (t) => {
+      progress(t);
+      if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt'));
+    };
     await assert.rejects(run(interrupted), /aborted/);
     const resumed = fakeContext(kind, params, inputs, { root: join(interrupted.workDir, '..') });
     await run(resumed);
-    assert.ok(resumed.logs.every((l) => !/validation after epoch 1/.test(l)), 'epoch 1 was validated before the interruption');
+    assert.ok(
+      resumed.logs.every((l) => !/validation after epoch 1/.test(l)),
+      'epoch 1 was validated before the interruption',
+    );
     for (const f of ['weights.bin', 'training.json', 'model.json']) {
-      assert.deepEqual(readFileSync(join(resumed.outputs.model!, f)), readFileSync(join(straight.outputs.model!, f)), `${f} differs after resume`);
+      assert.deepEqual(
+        readFileSync(join(resumed.outputs.model!, f)),
+        readFileSync(join(straight.outputs.model!, f)),
+        `${f} differs after resume`,
+      );
     }
   } finally {
     straight.cleanup();
@@ -64,7 +82,11 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
 test('triarchy: clear errors for a missing pretext input and too few identities', async () => {
   const splits = await tinySplits();
   const a = fakeContext(kind, tinyTriarchyParams, { dataset: CMU_FACES(), splits });
-  const b = fakeContext(kind, { ...tinyTriarchyParams, init: 'scratch', sampler: { identities: 5, images: 2 } }, { dataset: CMU_FACES(), splits });
+  const b = fakeContext(
+    kind,
+    { ...tinyTriarchyParams, init: 'scratch', sampler: { identities: 5, images: 2 } },
+    { dataset: CMU_FACES(), splits },
+  );
   try {
     await assert.rejects(run(a), /input 'pretext' is not wired/);
     await assert.rejects(run(b), /4 training identities but triarchy.sampler.identities \(P\) is 5/);
@@ -82,7 +104,12 @@ test('triarchy: clear errors for a missing pretext input and too few identities'
 
 test('triarchy: recalibrate_bn re-estimates BatchNorm statistics before validating', async () => {
   const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
-  const params = { ...tinyTriarchyParams, init: 'scratch', epochs: 1, backbone: { ...tinyTriarchyParams.backbone, bn_momentum: 0.99 } };
+  const params = {
+    ...tinyTriarchyParams,
+    init: 'scratch',
+    epochs: 1,
+    backbone: { ...tinyTriarchyParams.backbone, bn_momentum: 0.99 },
+  };
   const plain = fakeContext(kind, params, inputs);
   const recal = fakeContext(kind, { ...params, recalibrate_bn: true }, inputs);
   try {
@@ -91,7 +118,10 @@ test('triarchy: recalibrate_bn re-estimates BatchNorm statistics before validati
     assert.ok(recal.progressLines.some((l) => /re-estimating BatchNorm statistics/.test(l)));
     assert.ok(!plain.progressLines.some((l) => /re-estimating/.test(l)));
     // Same training, different moving statistics in the saved model.
-    assert.notDeepEqual(readFileSync(join(recal.outputs.model!, 'weights.bin')), readFileSync(join(plain.outputs.model!, 'weights.bin')));
+    assert.notDeepEqual(
+      readFileSync(join(recal.outputs.model!, 'weights.bin')),
+      readFileSync(join(plain.outputs.model!, 'weights.bin')),
+    );
   } finally {
     plain.cleanup();
     recal.cleanup();

@@ -1,7 +1,9 @@
 // What this machine offers facepipe: Node, the TensorFlow.js backends, and how to get the native one.
 export async function doctorCommand(): Promise<number> {
   process.stdout.write(`node ${process.version} on ${process.platform}-${process.arch}\n`);
-  let probe: (() => Promise<Array<{ name: string; available: boolean; version?: string; detail: string; howToGet?: string }>>) | undefined;
+  let probe:
+    | (() => Promise<Array<{ name: string; available: boolean; version?: string; detail: string; howToGet?: string }>>)
+    | undefined;
   try {
     probe = ((await import('../../ml/backend/select.js')) as { probeBackends: typeof probe }).probeBackends;
   } catch (e) {

@@ -21,15 +21,32 @@ export interface ExpsOptions {
 export async function expsCommand(o: ExpsOptions): Promise<number> {
   const formats = (['json', 'csv', 'md'] as const).filter((f) => o[f]);
   if (formats.length > 1) {
-    throw new FacepipeError({ code: 'bad-option', file: 'command line', message: `choose one output format, not ${formats.map((f) => '--' + f).join(' and ')}` });
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: `choose one output format, not ${formats.map((f) => '--' + f).join(' and ')}`,
+    });
   }
   const root = resolve(o.workspace ?? process.cwd());
   const exps = loadExperiments(root, (w) => process.stderr.write(`warning: ${w}\n`));
-  const columns = o.columns?.flatMap((c) => c.split(',')).map((c) => c.trim()).filter(Boolean);
+  const columns = o.columns
+    ?.flatMap((c) => c.split(','))
+    .map((c) => c.trim())
+    .filter(Boolean);
   const table = buildTable(exps, { sort: o.sort, desc: o.desc, filters: o.filter, allParams: o.allParams, columns });
   const format = formats[0];
-  const text = format === 'json' ? formatJson(table) : format === 'csv' ? formatCsv(table) : format === 'md' ? formatMd(table) : formatText(table);
+  const text =
+    format === 'json'
+      ? formatJson(table)
+      : format === 'csv'
+        ? formatCsv(table)
+        : format === 'md'
+          ? formatMd(table)
+          : formatText(table);
   process.stdout.write(text);
-  if (!exps.length) process.stderr.write(`no experiments under ${root}/results (each run writes results/<experiment>/experiment.json)\n`);
+  if (!exps.length)
+    process.stderr.write(
+      `no experiments under ${root}/results (each run writes results/<experiment>/experiment.json)\n`,
+    );
   return 0;
 }

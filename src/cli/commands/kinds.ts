@@ -9,8 +9,17 @@ function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string
   const required = new Set((schema.required ?? []) as string[]);
   for (const [name, s] of Object.entries(props)) {
     const path = prefix ? `${prefix}.${name}` : name;
-    const type = s.enum ? (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|') : Array.isArray(s.type) ? (s.type as string[]).join('|') : String(s.type ?? 'any');
-    const def = 'default' in s && !(typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default)) ? ` = ${JSON.stringify(s.default)}` : required.has(name) ? ' (required)' : '';
+    const type = s.enum
+      ? (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|')
+      : Array.isArray(s.type)
+        ? (s.type as string[]).join('|')
+        : String(s.type ?? 'any');
+    const def =
+      'default' in s && !(typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default))
+        ? ` = ${JSON.stringify(s.default)}`
+        : required.has(name)
+          ? ' (required)'
+          : '';
     if (s.type === 'object' && s.properties) {
       out.push(`  ${path}:${s.description ? `  ${s.description}` : ''}`);
       paramLines(s, path, out);
@@ -30,7 +39,11 @@ function describeKind(k: StageKind): string {
   else for (const i of inputs) lines.push(`  ${i.name}${i.optional ? ' (optional)' : ''}: ${i.description}`);
   lines.push('outputs:');
   let outputs: ReturnType<StageKind['outputs']> = [];
-  try { outputs = k.outputs(defaults as never); } catch { /* depends on params */ }
+  try {
+    outputs = k.outputs(defaults as never);
+  } catch {
+    /* depends on params */
+  }
   if (!outputs.length) lines.push('  as declared in params');
   for (const o of outputs) lines.push(`  ${o.name} (${o.type}): ${o.description}`);
   lines.push('params:', ...paramLines(k.paramsSchema));
@@ -43,7 +56,12 @@ export async function kindsCommand(name?: string): Promise<number> {
     const k = reg.get(name);
     if (!k) {
       const guess = didYouMean(name, reg.names());
-      throw new FacepipeError({ code: 'unknown-kind', file: 'command line', message: `no stage kind named '${name}'`, hint: guess ? `did you mean '${guess}'?` : `kinds: ${reg.names().join(', ')}` });
+      throw new FacepipeError({
+        code: 'unknown-kind',
+        file: 'command line',
+        message: `no stage kind named '${name}'`,
+        hint: guess ? `did you mean '${guess}'?` : `kinds: ${reg.names().join(', ')}`,
+      });
     }
     process.stdout.write(describeKind(k) + '\n');
     return 0;

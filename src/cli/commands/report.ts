@@ -34,6 +34,8 @@ export async function reportCommand(o: ReportOptions): Promise<number> {
   writeFileSync(out, html);
   const withRoc = [...rocs.values()].filter((r) => r.length).length;
   const pictures = rocImages.size ? `, ${rocImages.size} with a ROC picture only` : '';
-  process.stdout.write(`wrote ${relative(process.cwd(), out) || out} (${table.rows.length} experiments, ${withRoc} with ROC curves${pictures})\n`);
+  process.stdout.write(
+    `wrote ${relative(process.cwd(), out) || out} (${table.rows.length} experiments, ${withRoc} with ROC curves${pictures})\n`,
+  );
   return 0;
 }

@@ -22,7 +22,10 @@ export interface RunCliOptions extends CommonOptions {
   maxMemory?: string;
 }
 
-export async function pickRenderer(mode: RunCliOptions['progress'], verbose: boolean): Promise<{ sink: EventSink; done: () => Promise<void> }> {
+export async function pickRenderer(
+  mode: RunCliOptions['progress'],
+  verbose: boolean,
+): Promise<{ sink: EventSink; done: () => Promise<void> }> {
   const m = mode ?? 'auto';
   if (m === 'json') return { sink: jsonRenderer(), done: async () => {} };
   if (m === 'tty' || (m === 'auto' && process.stdout.isTTY && !process.env.CI)) {
@@ -40,20 +43,37 @@ export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): v
   }
 }
 
-export async function runCommand(pipelineArg: string | undefined, o: RunCliOptions, experimentsOverride?: (base: Awaited<ReturnType<typeof loadAll>>) => Promise<Experiment[]>): Promise<number> {
+export async function runCommand(
+  pipelineArg: string | undefined,
+  o: RunCliOptions,
+  experimentsOverride?: (base: Awaited<ReturnType<typeof loadAll>>) => Promise<Experiment[]>,
+): Promise<number> {
   const loaded = await loadAll(pipelineArg, o);
-  const experiments = experimentsOverride ? await experimentsOverride(loaded)
+  const experiments = experimentsOverride
+    ? await experimentsOverride(loaded)
     : [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }];
   // results/<experiment> must be one plain folder inside the workspace: no '..', no separators, no symlink out.
   for (const e of experiments) {
-    if (!e.name || e.name === '.' || e.name === '..' || e.name === 'runs' || /[/\\]/.test(e.name)) throw new FacepipeError({ code: 'bad-name', file: 'command line', message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name (nor 'runs', which holds the run records)`, hint: 'use letters, digits, "_", "-" and "."; no "/" and no ".."' });
+    if (!e.name || e.name === '.' || e.name === '..' || e.name === 'runs' || /[/\\]/.test(e.name))
+      throw new FacepipeError({
+        code: 'bad-name',
+        file: 'command line',
+        message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name (nor 'runs', which holds the run records)`,
+        hint: 'use letters, digits, "_", "-" and "."; no "/" and no ".."',
+      });
     resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
   }
   resolveForWrite(loaded.ws.root, join('results', 'runs'), 'run records folder');
   const force = o.force ?? [];
   for (const f of force) {
     const stageName = f.includes('/') ? f.split('/')[1]! : f;
-    if (!loaded.graph.byName.has(stageName)) throw new FacepipeError({ code: 'unknown-stage', file: 'command line', message: `--force ${f}: no stage named '${stageName}'`, hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}` });
+    if (!loaded.graph.byName.has(stageName))
+      throw new FacepipeError({
+        code: 'unknown-stage',
+        file: 'command line',
+        message: `--force ${f}: no stage named '${stageName}'`,
+        hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
+      });
   }
   if (o.dryRun) {
     printPlan(await planExperiments(loaded.ws, experiments, force));
@@ -65,23 +85,42 @@ export async function runCommand(pipelineArg: string | undefined, o: RunCliOptio
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;
-    if (interrupts === 1) { process.stderr.write('\nstopping: finishing nothing new, keeping completed stages (Ctrl-C again to quit at once)\n'); controller.abort(); }
-    else process.exit(130);
+    if (interrupts === 1) {
+      process.stderr.write(
+        '\nstopping: finishing nothing new, keeping completed stages (Ctrl-C again to quit at once)\n',
+      );
+      controller.abort();
+    } else process.exit(130);
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   const renderer = await pickRenderer(o.progress, !!o.verbose);
   const release = await acquireLock(loaded.ws.lockPath, {
-    command: `facepipe run ${loaded.pipelineFile}`, wait: o.wait !== false, signal: controller.signal,
+    command: `facepipe run ${loaded.pipelineFile}`,
+    wait: o.wait !== false,
+    signal: controller.signal,
     onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
   });
   try {
     const memoryBudgetMB = o.maxMemory !== undefined ? Number(o.maxMemory) : undefined;
-    const result = await runExperiments({ workspace: loaded.ws, experiments, jobs, force, backend, emit: renderer.sink, signal: controller.signal, argv: process.argv.slice(2), memoryBudgetMB });
+    const result = await runExperiments({
+      workspace: loaded.ws,
+      experiments,
+      jobs,
+      force,
+      backend,
+      emit: renderer.sink,
+      signal: controller.signal,
+      argv: process.argv.slice(2),
+      memoryBudgetMB,
+    });
     await renderer.done();
-    if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json') process.stdout.write(outputSummary(loaded.ws.root, result.stages));
-    else if (result.status === 'ok' && o.progress !== 'json') process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
-    for (const s of result.stages.filter((x) => x.state === 'failed')) process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
+    if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json')
+      process.stdout.write(outputSummary(loaded.ws.root, result.stages));
+    else if (result.status === 'ok' && o.progress !== 'json')
+      process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
+    for (const s of result.stages.filter((x) => x.state === 'failed'))
+      process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     release();
@@ -101,12 +140,18 @@ export function outputSummary(root: string, stages: StageResult[]): string {
         try {
           const names = readdirSync(o.path).sort();
           files = names.slice(0, 6).join(', ') + (names.length > 6 ? `, ... (${names.length} files)` : '');
-        } catch { /* not materialised */ }
+        } catch {
+          /* not materialised */
+        }
       }
       lines.push(`  ${rel.padEnd(44)} ${files}`);
     }
   }
   const last = stages.at(-1);
-  const figures = last ? Object.entries(last.metrics).filter(([k]) => k !== 'backend').map(([k, v]) => `${k} ${typeof v === "number" && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`) : [];
+  const figures = last
+    ? Object.entries(last.metrics)
+        .filter(([k]) => k !== 'backend')
+        .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
+    : [];
   return `outputs:\n${lines.join('\n')}\n${figures.length ? `${last!.stage}: ${figures.join(', ')}\n` : ''}`;
 }

@@ -4,7 +4,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FacepipeError } from '../../core/errors.js';
 import { buildGraph } from '../../plan/graph.js';
-import { expandSweep, parseSweepArg, pointName, pointToOverrides, readSweepSection, type SweepSpec, type Domain } from '../../plan/sweep.js';
+import {
+  expandSweep,
+  parseSweepArg,
+  pointName,
+  pointToOverrides,
+  readSweepSection,
+  type SweepSpec,
+  type Domain,
+} from '../../plan/sweep.js';
 import { loadPipeline } from '../../spec/load.js';
 import { locate, parseYaml, yamlLib } from '../../spec/yaml.js';
 import { loadKinds } from '../../stages/registry.js';
@@ -20,7 +28,11 @@ export interface SweepCliOptions extends RunCliOptions {
 }
 
 function value(s: string): unknown {
-  try { return yamlLib().parse(s, { schema: 'core' }); } catch { return s; }
+  try {
+    return yamlLib().parse(s, { schema: 'core' });
+  } catch {
+    return s;
+  }
 }
 
 export function sweepFromOptions(o: SweepCliOptions, base: Loaded): SweepSpec | undefined {
@@ -33,17 +45,31 @@ export function sweepFromOptions(o: SweepCliOptions, base: Loaded): SweepSpec | 
   if (o.sweepFile) {
     const file = resolve(base.ws.root, o.sweepFile);
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { throw new FacepipeError({ code: 'file-missing', file: o.sweepFile, message: `cannot read sweep file ${o.sweepFile}` }); }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new FacepipeError({
+        code: 'file-missing',
+        file: o.sweepFile,
+        message: `cannot read sweep file ${o.sweepFile}`,
+      });
+    }
     const { yaml, diagnostics } = parseYaml(o.sweepFile, text);
     if (!yaml) throw new FacepipeError(diagnostics);
     const inner = (yaml.value as { sweep?: unknown })?.sweep !== undefined;
     const raw = inner ? (yaml.value as { sweep: unknown }).sweep : yaml.value;
-    return readSweepSection(raw, (p) => ({ ...locate(yaml, inner ? ['sweep', ...p] : p), file: yaml.file, source: yaml.text }));
+    return readSweepSection(raw, (p) => ({
+      ...locate(yaml, inner ? ['sweep', ...p] : p),
+      file: yaml.file,
+      source: yaml.text,
+    }));
   }
   if (base.pipeline.sweep) {
     const abs = resolve(base.ws.root, base.pipeline.file);
     const { yaml } = parseYaml(base.pipeline.file, readFileSync(abs, 'utf8'));
-    return readSweepSection(base.pipeline.sweep, (p) => (yaml ? { ...locate(yaml, ['sweep', ...p]), file: yaml.file, source: yaml.text } : {}));
+    return readSweepSection(base.pipeline.sweep, (p) =>
+      yaml ? { ...locate(yaml, ['sweep', ...p]), file: yaml.file, source: yaml.text } : {},
+    );
   }
   return undefined;
 }
@@ -57,8 +83,21 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
   return points.map((point) => {
     const name = pointName(baseName, point);
     const pipeline = loadPipeline({
-      workspace: base.ws.root, pipelineFile: base.pipelineFile, configFiles: o.config ?? [], sets: o.set ?? [], catalog,
-      extraLayers: [{ label: `sweep point ${name}`, values: pointToOverrides(point), origins: Object.entries(point).map(([p, v]) => ({ path: p.split('.'), text: `sweep ${p}=${JSON.stringify(v)}` })) }],
+      workspace: base.ws.root,
+      pipelineFile: base.pipelineFile,
+      configFiles: o.config ?? [],
+      sets: o.set ?? [],
+      catalog,
+      extraLayers: [
+        {
+          label: `sweep point ${name}`,
+          values: pointToOverrides(point),
+          origins: Object.entries(point).map(([p, v]) => ({
+            path: p.split('.'),
+            text: `sweep ${p}=${JSON.stringify(v)}`,
+          })),
+        },
+      ],
     });
     return { name, pipeline, graph: buildGraph(pipeline), point };
   });
@@ -67,7 +106,17 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
 export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepCliOptions): Promise<number> {
   return runCommand(pipelineArg, o, async (base) => {
     const exps = await sweepExperiments(o, base);
-    if (exps.length > 1 || exps[0]!.point) process.stdout.write(`sweep: ${exps.length} experiments\n${exps.map((e) => `  ${e.name}  ${Object.entries(e.point ?? {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`).join('\n')}\n`);
+    if (exps.length > 1 || exps[0]!.point)
+      process.stdout.write(
+        `sweep: ${exps.length} experiments\n${exps
+          .map(
+            (e) =>
+              `  ${e.name}  ${Object.entries(e.point ?? {})
+                .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+                .join(' ')}`,
+          )
+          .join('\n')}\n`,
+      );
     return exps;
   });
 }

@@ -10,14 +10,19 @@ import { loadAll } from '../context.js';
 import { pickRenderer, type RunCliOptions } from './run.js';
 import { resolveBackend } from './backend-option.js';
 
-export interface WatchOptions extends RunCliOptions { debounce?: string }
+export interface WatchOptions extends RunCliOptions {
+  debounce?: string;
+}
 
 export async function watchCommand(pipelineArg: string | undefined, o: WatchOptions): Promise<number> {
   const { watch } = await import('chokidar');
   const root = resolve(o.workspace ?? process.cwd());
   const debounceMs = Number(o.debounce ?? 300);
   const failedKeys = new Map<string, string>();
-  const watcher = watch([], { ignoreInitial: true, ignored: (p: string) => p.includes('/.facepipe') || p.startsWith(resolve(root, 'results')) });
+  const watcher = watch([], {
+    ignoreInitial: true,
+    ignored: (p: string) => p.includes('/.facepipe') || p.startsWith(resolve(root, 'results')),
+  });
   let watched = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   let current: { controller: AbortController; done: Promise<void> } | undefined;
@@ -41,19 +46,38 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       process.stderr.write(formatError(e) + '\n');
       say('fix the files above; still watching');
       // Keep watching the pipeline and the configs named on the command line, so a fix is seen.
-      setWatched([resolve(root, pipelineArg ?? 'pipelines/face-verification.yaml'), ...(o.config ?? []).map((c) => resolve(root, c)), ...watched]);
+      setWatched([
+        resolve(root, pipelineArg ?? 'pipelines/face-verification.yaml'),
+        ...(o.config ?? []).map((c) => resolve(root, c)),
+        ...watched,
+      ]);
       return;
     }
     const p = loaded.pipeline;
-    const inputs = p.stages.flatMap((s) => Object.values(s.inputs).flatMap((r) => (r.from === 'path' ? [isAbsolute(r.path) ? r.path : resolve(root, r.path)] : [])));
+    const inputs = p.stages.flatMap((s) =>
+      Object.values(s.inputs).flatMap((r) =>
+        r.from === 'path' ? [isAbsolute(r.path) ? r.path : resolve(root, r.path)] : [],
+      ),
+    );
     setWatched([resolve(root, p.file), ...p.configFiles.map((c) => resolve(root, c)), ...inputs]);
     const renderer = await pickRenderer(o.progress === 'json' ? 'json' : 'plain', !!o.verbose);
-    const release = await acquireLock(loaded.ws.lockPath, { command: `facepipe watch ${loaded.pipelineFile}`, wait: true, signal, onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent) });
+    const release = await acquireLock(loaded.ws.lockPath, {
+      command: `facepipe watch ${loaded.pipelineFile}`,
+      wait: true,
+      signal,
+      onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
+    });
     try {
       const result = await runExperiments({
-        workspace: loaded.ws, experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
-        jobs: Math.max(1, Number(o.jobs ?? 1) || 1), force: [], backend: resolveBackend(o.backend, p.backend),
-        emit: renderer.sink, signal, argv: process.argv.slice(2), failedKeys,
+        workspace: loaded.ws,
+        experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
+        jobs: Math.max(1, Number(o.jobs ?? 1) || 1),
+        force: [],
+        backend: resolveBackend(o.backend, p.backend),
+        emit: renderer.sink,
+        signal,
+        argv: process.argv.slice(2),
+        failedKeys,
       });
       for (const s of result.stages) if (s.state === 'failed' && s.key && s.error) failedKeys.set(s.key, s.error);
       await renderer.done();
@@ -64,10 +88,14 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
 
   const start = () => {
     const controller = new AbortController();
-    const done = cycle(controller.signal).catch((e) => { process.stderr.write(formatError(e) + '\n'); }).then(() => {
-      if (current?.controller === controller) current = undefined;
-      if (!stopping) say('watching for changes (Ctrl-C to stop)');
-    });
+    const done = cycle(controller.signal)
+      .catch((e) => {
+        process.stderr.write(formatError(e) + '\n');
+      })
+      .then(() => {
+        if (current?.controller === controller) current = undefined;
+        if (!stopping) say('watching for changes (Ctrl-C to stop)');
+      });
     current = { controller, done };
   };
 
@@ -103,4 +131,3 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
     process.on('SIGTERM', stop);
   });
 }
-

@@ -1,7 +1,12 @@
 // The interactive renderer: a listr2 task per stage, driven by the same events as the other renderers.
 import type { RunEvent, StageState } from '../../core/events.js';
 
-interface Slot { resolve: () => void; reject: (e: Error) => void; task?: { title: string; output: string; skip(msg?: string): void } ; title: string }
+interface Slot {
+  resolve: () => void;
+  reject: (e: Error) => void;
+  task?: { title: string; output: string; skip(msg?: string): void };
+  title: string;
+}
 
 export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; done: () => Promise<void> }> {
   const { Listr } = await import('listr2');
@@ -9,40 +14,75 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
   let list: { run(): Promise<unknown> } | undefined;
   let running: Promise<unknown> = Promise.resolve();
   const notes: string[] = [];
-  const final = (s: StageState) => s === 'cached' || s === 'done' || s === 'failed' || s === 'skipped' || s === 'interrupted';
+  const final = (s: StageState) =>
+    s === 'cached' || s === 'done' || s === 'failed' || s === 'skipped' || s === 'interrupted';
   const sink = (e: RunEvent) => {
     if (e.type === 'run-start') {
       const tasks = e.stages.map((id) => {
-        let resolve!: () => void; let reject!: (err: Error) => void;
-        const p = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+        let resolve!: () => void;
+        let reject!: (err: Error) => void;
+        const p = new Promise<void>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
         const slot: Slot = { resolve, reject, title: `${id}: waiting` };
         slots.set(id, slot);
-        return { title: `${id}: waiting`, task: (_: unknown, task: Slot['task']) => { slot.task = task; task!.title = slot.title; return p; } };
+        return {
+          title: `${id}: waiting`,
+          task: (_: unknown, task: Slot['task']) => {
+            slot.task = task;
+            task!.title = slot.title;
+            return p;
+          },
+        };
       });
-      list = new Listr(tasks as never, { concurrent: true, exitOnError: false, rendererOptions: { collapseErrors: false } as never });
+      list = new Listr(tasks as never, {
+        concurrent: true,
+        exitOnError: false,
+        rendererOptions: { collapseErrors: false } as never,
+      });
       running = list.run().catch(() => undefined);
     } else if (e.type === 'stage-state') {
       const s = slots.get(e.stage);
       if (!s) return;
-      const setTitle = (t: string) => { s.title = t; if (s.task) s.task.title = t; };
+      const setTitle = (t: string) => {
+        s.title = t;
+        if (s.task) s.task.title = t;
+      };
       if (e.state === 'running') setTitle(`${e.stage}: running (${e.reason})`);
       if (!final(e.state)) return;
-      if (e.state === 'cached') { setTitle(`${e.stage}: cached`); s.resolve(); }
-      else if (e.state === 'done') { setTitle(`${e.stage}: done in ${((e.durationMs ?? 0) / 1000).toFixed(1)} s`); s.resolve(); }
-      else if (e.state === 'skipped' || e.state === 'interrupted') { s.task?.skip(`${e.stage}: ${e.state} (${e.reason})`); s.resolve(); }
-      else s.reject(new Error(`${e.stage}: ${e.error ?? 'failed'}`));
+      if (e.state === 'cached') {
+        setTitle(`${e.stage}: cached`);
+        s.resolve();
+      } else if (e.state === 'done') {
+        setTitle(`${e.stage}: done in ${((e.durationMs ?? 0) / 1000).toFixed(1)} s`);
+        s.resolve();
+      } else if (e.state === 'skipped' || e.state === 'interrupted') {
+        s.task?.skip(`${e.stage}: ${e.state} (${e.reason})`);
+        s.resolve();
+      } else s.reject(new Error(`${e.stage}: ${e.error ?? 'failed'}`));
     } else if (e.type === 'stage-progress') {
       const s = slots.get(e.stage);
       if (s?.task) s.task.output = e.text;
     } else if (e.type === 'backend') {
-      if (!notes.some((n) => n.startsWith(`TensorFlow.js backend: ${e.backend} `))) notes.push(`TensorFlow.js backend: ${e.backend} (first used by ${e.stage})`);
+      if (!notes.some((n) => n.startsWith(`TensorFlow.js backend: ${e.backend} `)))
+        notes.push(`TensorFlow.js backend: ${e.backend} (first used by ${e.stage})`);
       const s = slots.get(e.stage);
-      if (s) { s.title = `${s.title} [${e.backend}]`; if (s.task) s.task.title = s.title; }
+      if (s) {
+        s.title = `${s.title} [${e.backend}]`;
+        if (s.task) s.task.title = s.title;
+      }
     } else if (e.type === 'lock-wait') {
       process.stderr.write(`waiting for the workspace lock held by ${e.holder}\n`);
     } else if (e.type === 'run-end') {
       notes.push(`run ${e.status} in ${(e.durationMs / 1000).toFixed(2)} s; record: ${e.recordPath}`);
     }
   };
-  return { sink, done: async () => { await running; for (const n of notes) process.stdout.write(n + '\n'); } };
+  return {
+    sink,
+    done: async () => {
+      await running;
+      for (const n of notes) process.stdout.write(n + '\n');
+    },
+  };
 }

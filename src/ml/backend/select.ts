@@ -129,7 +129,11 @@ async function tryInit(tf: Tf, name: BackendName, failures: string[]): Promise<B
       failures.push('cpu: the backend failed to initialise');
       return undefined;
     }
-    return { name: 'cpu', version: `@tensorflow/tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu') ?? '?'}`, detail: 'plain JavaScript, slow' };
+    return {
+      name: 'cpu',
+      version: `@tensorflow/tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu') ?? '?'}`,
+      detail: 'plain JavaScript, slow',
+    };
   } catch (err) {
     failures.push(`cpu: ${(err as Error).message.split('\n')[0]}`);
     return undefined;
@@ -149,7 +153,12 @@ export async function probeBackends(): Promise<BackendProbe[]> {
   const native = await loadNative();
   out.push(
     native.error
-      ? { name: 'tensorflow', available: false, detail: `@tensorflow/tfjs-node(-gpu): ${native.error}`, howToGet: NATIVE_HOW_TO_GET }
+      ? {
+          name: 'tensorflow',
+          available: false,
+          detail: `@tensorflow/tfjs-node(-gpu): ${native.error}`,
+          howToGet: NATIVE_HOW_TO_GET,
+        }
       : {
           name: 'tensorflow',
           available: true,
@@ -166,18 +175,34 @@ export async function probeBackends(): Promise<BackendProbe[]> {
       name: 'wasm',
       available: true,
       version: `@tensorflow/tfjs-backend-wasm ${wasm.version_wasm}`,
-      detail: `SIMD ${simd ? 'on' : 'off'}, multithreading ${threads ? 'on' : 'off (not supported in Node)'}; ` +
+      detail:
+        `SIMD ${simd ? 'on' : 'off'}, multithreading ${threads ? 'on' : 'off (not supported in Node)'}; ` +
         'facepipe registers its own gradient kernels so it can train',
     });
   } catch (err) {
-    out.push({ name: 'wasm', available: false, detail: (err as Error).message.split('\n')[0], howToGet: WASM_HOW_TO_GET });
+    out.push({
+      name: 'wasm',
+      available: false,
+      detail: (err as Error).message.split('\n')[0],
+      howToGet: WASM_HOW_TO_GET,
+    });
   }
 
   try {
     await import('@tensorflow/tfjs-backend-cpu');
-    out.push({ name: 'cpu', available: true, version: `@tensorflow/tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu') ?? '?'}`, detail: 'plain JavaScript, slow (reference backend)' });
+    out.push({
+      name: 'cpu',
+      available: true,
+      version: `@tensorflow/tfjs-backend-cpu ${packageVersion('@tensorflow/tfjs-backend-cpu') ?? '?'}`,
+      detail: 'plain JavaScript, slow (reference backend)',
+    });
   } catch (err) {
-    out.push({ name: 'cpu', available: false, detail: (err as Error).message.split('\n')[0], howToGet: CPU_HOW_TO_GET });
+    out.push({
+      name: 'cpu',
+      available: false,
+      detail: (err as Error).message.split('\n')[0],
+      howToGet: CPU_HOW_TO_GET,
+    });
   }
   return out;
 }

@@ -26,7 +26,9 @@ export async function recalibrateBatchNorm(
     for await (const x of batches) {
       try {
         const before = stats.map(([, v]) => tf.keep(v.clone()));
-        tf.tidy(() => { net.apply(x, true); });
+        tf.tidy(() => {
+          net.apply(x, true);
+        });
         tf.tidy(() => {
           stats.forEach(([name, v], i) => {
             const m = momentumOf(name);

@@ -22,7 +22,12 @@ export interface EmbedOptions {
 }
 
 /** Embeddings of `files` (relative to `root`), one Float32Array row each, in order. */
-export async function embedFiles(net: Embedder, root: string, files: string[], opts: EmbedOptions): Promise<{ dim: number; rows: Float32Array[] }> {
+export async function embedFiles(
+  net: Embedder,
+  root: string,
+  files: string[],
+  opts: EmbedOptions,
+): Promise<{ dim: number; rows: Float32Array[] }> {
   const cache = opts.cache ?? new ImageCache();
   const size = { width: opts.inputSize, height: opts.inputSize };
   const per = opts.inputSize * opts.inputSize * 3;
@@ -41,7 +46,7 @@ export async function embedFiles(net: Embedder, root: string, files: string[], o
       // Mirror along the width axis (axis 2 of NHWC).
       return tf.div(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2) as tf.Tensor2D;
     });
-    const values = await emb.data() as Float32Array;
+    const values = (await emb.data()) as Float32Array;
     dim = emb.shape[1];
     emb.dispose();
     for (let i = 0; i < chunk.length; i++) rows.push(values.slice(i * dim, (i + 1) * dim));
@@ -55,7 +60,12 @@ export interface PairLike {
 }
 
 /** Distances of the pairs, embedding every distinct image once. */
-export async function pairSetDistances(net: Embedder, root: string, pairs: PairLike[], opts: EmbedOptions): Promise<Float64Array> {
+export async function pairSetDistances(
+  net: Embedder,
+  root: string,
+  pairs: PairLike[],
+  opts: EmbedOptions,
+): Promise<Float64Array> {
   const files = [...new Set(pairs.flatMap((p) => [p.image1, p.image2]))].sort();
   const { dim, rows } = await embedFiles(net, root, files, opts);
   const index = new Map(files.map((f, i) => [f, i]));

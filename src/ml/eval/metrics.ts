@@ -48,17 +48,24 @@ function checkLabels(distances: ArrayLike<number>, different: ArrayLike<number |
 }
 
 /** Fraction of pairs where `distance > threshold` agrees with the label (1/true = different). */
-export function accuracyAt(distances: ArrayLike<number>, different: ArrayLike<number | boolean>, threshold: number): number {
+export function accuracyAt(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+  threshold: number,
+): number {
   checkLabels(distances, different);
   let correct = 0;
   for (let i = 0; i < distances.length; i++) {
-    if ((distances[i] > threshold) === Boolean(different[i])) correct++;
+    if (distances[i] > threshold === Boolean(different[i])) correct++;
   }
   return correct / distances.length;
 }
 
 /** The original's rule: threshold = median distance of the evaluated set itself (transductive). */
-export function medianRule(distances: ArrayLike<number>, different: ArrayLike<number | boolean>): { threshold: number; accuracy: number } {
+export function medianRule(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+): { threshold: number; accuracy: number } {
   const threshold = median(distances);
   return { threshold, accuracy: accuracyAt(distances, different, threshold) };
 }
@@ -68,7 +75,10 @@ export function medianRule(distances: ArrayLike<number>, different: ArrayLike<nu
  * Candidates are midpoints between consecutive distinct sorted distances (plus below-min and above-max);
  * ties in accuracy go to the candidate closest to the median, so the choice is stable and centred.
  */
-export function bestThreshold(distances: ArrayLike<number>, different: ArrayLike<number | boolean>): { threshold: number; accuracy: number } {
+export function bestThreshold(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+): { threshold: number; accuracy: number } {
   checkLabels(distances, different);
   const n = distances.length;
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => distances[i] - distances[j]);
@@ -80,7 +90,7 @@ export function bestThreshold(distances: ArrayLike<number>, different: ArrayLike
   let best = { threshold: distances[order[0]] - 1e-9, correct };
   const better = (t: number, c: number) =>
     c > best.correct || (c === best.correct && Math.abs(t - med) < Math.abs(best.threshold - med));
-  for (let k = 0; k < n; ) {
+  for (let k = 0; k < n;) {
     // Move every pair with this distance to the "same" side at once.
     const d = distances[order[k]];
     while (k < n && distances[order[k]] === d) {
@@ -110,7 +120,9 @@ export function rocCurve(distances: ArrayLike<number>, different: ArrayLike<numb
   for (let i = 0; i < n; i++) if (!different[i]) positives++;
   const negatives = n - positives;
   if (positives === 0 || negatives === 0) {
-    throw new Error(`ROC needs both same-person and different-person pairs (got ${positives} same, ${negatives} different)`);
+    throw new Error(
+      `ROC needs both same-person and different-person pairs (got ${positives} same, ${negatives} different)`,
+    );
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => distances[i] - distances[j]);
   const far = [0];
@@ -118,7 +130,7 @@ export function rocCurve(distances: ArrayLike<number>, different: ArrayLike<numb
   const thresholds = [-Infinity];
   let tp = 0;
   let fp = 0;
-  for (let k = 0; k < n; ) {
+  for (let k = 0; k < n;) {
     const d = distances[order[k]];
     while (k < n && distances[order[k]] === d) {
       if (different[order[k]]) fp++;
@@ -136,7 +148,7 @@ export function rocCurve(distances: ArrayLike<number>, different: ArrayLike<numb
 export function rocAuc(roc: RocCurve): number {
   let area = 0;
   for (let i = 1; i < roc.far.length; i++) {
-    area += (roc.far[i] - roc.far[i - 1]) * (roc.tar[i] + roc.tar[i - 1]) / 2;
+    area += ((roc.far[i] - roc.far[i - 1]) * (roc.tar[i] + roc.tar[i - 1])) / 2;
   }
   return area;
 }
@@ -163,15 +175,24 @@ export function equalErrorRate(roc: RocCurve): number {
  * smallest; the first on ties), placed midway to the next distinct distance. On a small validation set it
  * transfers to test better than the accuracy-maximising threshold, which overfits a few identities.
  */
-export function eerThreshold(distances: ArrayLike<number>, different: ArrayLike<number | boolean>): { threshold: number; accuracy: number } {
+export function eerThreshold(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+): { threshold: number; accuracy: number } {
   const roc = rocCurve(distances, different);
   let best = 1;
   let gap = Infinity;
   for (let i = 1; i < roc.far.length; i++) {
     const g = Math.abs(roc.far[i] - (1 - roc.tar[i]));
-    if (g < gap) { gap = g; best = i; }
+    if (g < gap) {
+      gap = g;
+      best = i;
+    }
   }
-  const threshold = best + 1 < roc.thresholds.length ? (roc.thresholds[best] + roc.thresholds[best + 1]) / 2 : roc.thresholds[best] + 1e-9;
+  const threshold =
+    best + 1 < roc.thresholds.length
+      ? (roc.thresholds[best] + roc.thresholds[best + 1]) / 2
+      : roc.thresholds[best] + 1e-9;
   return { threshold, accuracy: accuracyAt(distances, different, threshold) };
 }
 
@@ -200,7 +221,11 @@ export interface VerificationReport {
 }
 
 /** All headline metrics of one labelled pair set. `threshold` (from validation) is optional. */
-export function verificationReport(distances: ArrayLike<number>, different: ArrayLike<number | boolean>, threshold?: number): VerificationReport {
+export function verificationReport(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+  threshold?: number,
+): VerificationReport {
   const roc = rocCurve(distances, different);
   const med = medianRule(distances, different);
   let differentPairs = 0;

@@ -15,7 +15,10 @@ export interface RocImageOptions {
 const COLOURS = ['#1f5fbf', '#d9622b', '#2e9a48', '#8e44ad'];
 
 function escapeXml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  return text.replace(
+    /[<>&'"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!,
+  );
 }
 
 /** SVG text of the ROC plot (FAR on x, TAR on y, both linear 0..1, with the chance diagonal). */
@@ -35,8 +38,12 @@ export function rocSvg(roc: RocCurve, options: RocImageOptions = {}): string {
     const v = i / 5;
     parts.push(`<line x1="${x(v)}" y1="${y(0)}" x2="${x(v)}" y2="${y(1)}" stroke="#e5e5e5"/>`);
     parts.push(`<line x1="${x(0)}" y1="${y(v)}" x2="${x(1)}" y2="${y(v)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${x(v)}" y="${(margin.top + h + 16).toFixed(2)}" font-family="sans-serif" font-size="11" text-anchor="middle">${v.toFixed(1)}</text>`);
-    parts.push(`<text x="${(margin.left - 6).toFixed(2)}" y="${(Number(y(v)) + 4).toFixed(2)}" font-family="sans-serif" font-size="11" text-anchor="end">${v.toFixed(1)}</text>`);
+    parts.push(
+      `<text x="${x(v)}" y="${(margin.top + h + 16).toFixed(2)}" font-family="sans-serif" font-size="11" text-anchor="middle">${v.toFixed(1)}</text>`,
+    );
+    parts.push(
+      `<text x="${(margin.left - 6).toFixed(2)}" y="${(Number(y(v)) + 4).toFixed(2)}" font-family="sans-serif" font-size="11" text-anchor="end">${v.toFixed(1)}</text>`,
+    );
   }
   parts.push(`<rect x="${margin.left}" y="${margin.top}" width="${w}" height="${h}" fill="none" stroke="#333"/>`);
   parts.push(`<line x1="${x(0)}" y1="${y(0)}" x2="${x(1)}" y2="${y(1)}" stroke="#999" stroke-dasharray="4 4"/>`);
@@ -45,13 +52,23 @@ export function rocSvg(roc: RocCurve, options: RocImageOptions = {}): string {
     const colour = COLOURS[i % COLOURS.length];
     parts.push(`<polyline points="${points}" fill="none" stroke="${colour}" stroke-width="2"/>`);
     const ly = margin.top + h - 12 - (curves.length - 1 - i) * 16;
-    parts.push(`<line x1="${margin.left + w - 200}" y1="${ly - 4}" x2="${margin.left + w - 180}" y2="${ly - 4}" stroke="${colour}" stroke-width="2"/>`);
-    parts.push(`<text x="${margin.left + w - 175}" y="${ly}" font-family="sans-serif" font-size="12">${escapeXml(c.label)}</text>`);
+    parts.push(
+      `<line x1="${margin.left + w - 200}" y1="${ly - 4}" x2="${margin.left + w - 180}" y2="${ly - 4}" stroke="${colour}" stroke-width="2"/>`,
+    );
+    parts.push(
+      `<text x="${margin.left + w - 175}" y="${ly}" font-family="sans-serif" font-size="12">${escapeXml(c.label)}</text>`,
+    );
   });
-  parts.push(`<text x="${(margin.left + w / 2).toFixed(2)}" y="${size - 12}" font-family="sans-serif" font-size="13" text-anchor="middle">false accept rate</text>`);
-  parts.push(`<text x="14" y="${(margin.top + h / 2).toFixed(2)}" font-family="sans-serif" font-size="13" text-anchor="middle" transform="rotate(-90 14 ${(margin.top + h / 2).toFixed(2)})">true accept rate</text>`);
+  parts.push(
+    `<text x="${(margin.left + w / 2).toFixed(2)}" y="${size - 12}" font-family="sans-serif" font-size="13" text-anchor="middle">false accept rate</text>`,
+  );
+  parts.push(
+    `<text x="14" y="${(margin.top + h / 2).toFixed(2)}" font-family="sans-serif" font-size="13" text-anchor="middle" transform="rotate(-90 14 ${(margin.top + h / 2).toFixed(2)})">true accept rate</text>`,
+  );
   if (options.title) {
-    parts.push(`<text x="${(size / 2).toFixed(2)}" y="22" font-family="sans-serif" font-size="14" text-anchor="middle">${escapeXml(options.title)}</text>`);
+    parts.push(
+      `<text x="${(size / 2).toFixed(2)}" y="22" font-family="sans-serif" font-size="14" text-anchor="middle">${escapeXml(options.title)}</text>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('\n');
@@ -59,5 +76,7 @@ export function rocSvg(roc: RocCurve, options: RocImageOptions = {}): string {
 
 /** Writes the ROC plot as a PNG file. */
 export async function writeRocPng(file: string, roc: RocCurve, options: RocImageOptions = {}): Promise<void> {
-  await sharp(Buffer.from(rocSvg(roc, options))).png().toFile(file);
+  await sharp(Buffer.from(rocSvg(roc, options)))
+    .png()
+    .toFile(file);
 }

@@ -12,13 +12,22 @@ const ROWS_PER_BLOCK = 256;
 
 function kernels(backend: WasmBackendLike): SimdKernels {
   const k = simdKernelsFor(backend.wasm.asm.memory);
-  if (!k) throw new Error('facepipe batch norm kernel: wasm SIMD is unavailable (the caller should have used the op path)');
+  if (!k)
+    throw new Error('facepipe batch norm kernel: wasm SIMD is unavailable (the caller should have used the op path)');
   return k;
 }
 
 /** Per-channel float64 sums of (a - u) and (a - u) * (b - v) over m rows, float32 partials per block of rows. */
-function blockSums(backend: WasmBackendLike, k: SimdKernels, a: TensorInfo, u: TensorInfo, b: TensorInfo, v: TensorInfo,
-  m: number, c: number): [Float64Array, Float64Array] {
+function blockSums(
+  backend: WasmBackendLike,
+  k: SimdKernels,
+  a: TensorInfo,
+  u: TensorInfo,
+  b: TensorInfo,
+  v: TensorInfo,
+  m: number,
+  c: number,
+): [Float64Array, Float64Array] {
   const part = backend.makeOutput([2, c], 'float32');
   const s1 = new Float64Array(c);
   const s2 = new Float64Array(c);

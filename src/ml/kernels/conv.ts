@@ -14,11 +14,29 @@ export function makeConv2DBackpropFilterWasm(transpose: RawKernel, batchMatMul: 
       dimRoundingMode?: 'floor' | 'round' | 'ceil';
       filterShape: [number, number, number, number];
     };
-    if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (facepipe wasm kernel): only NHWC is supported');
+    if (attrs.dataFormat === 'NCHW')
+      throw new Error('Conv2DBackpropFilter (facepipe wasm kernel): only NHWC is supported');
     const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
-    const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO,
-      filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    const {
+      batchSize: N,
+      inHeight: H,
+      inWidth: W,
+      inChannels: C,
+      outHeight: OH,
+      outWidth: OW,
+      outChannels: CO,
+      filterHeight: KH,
+      filterWidth: KW,
+      strideHeight: SH,
+      strideWidth: SW,
+    } = info;
     const top = info.padInfo.top;
     const left = info.padInfo.left;
     const M = N * OH * OW;
@@ -69,7 +87,11 @@ export function makeConv2DBackpropFilterWasm(transpose: RawKernel, batchMatMul: 
     if (ownCols) backend.disposeData(cols.dataId);
     const a: TensorInfo = { dataId: colsT.dataId, shape: [1, K, M], dtype: 'float32' };
     const b: TensorInfo = { dataId: dy.dataId, shape: [1, M, CO], dtype: 'float32' };
-    const out = batchMatMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+    const out = batchMatMul({
+      inputs: { a, b },
+      backend,
+      attrs: { transposeA: false, transposeB: false },
+    }) as TensorInfo;
     backend.disposeData(colsT.dataId);
     return { dataId: out.dataId, shape: attrs.filterShape, dtype: 'float32' };
   };
@@ -110,7 +132,11 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
       b = transpose({ inputs: { x: b }, backend, attrs: { perm: swapLast(b.shape.length) } }) as TensorInfo;
       temps.push(b);
     }
-    const out = batchMatMul({ inputs: { a, b }, backend, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+    const out = batchMatMul({
+      inputs: { a, b },
+      backend,
+      attrs: { ...args.attrs, transposeA: false, transposeB: false },
+    }) as TensorInfo;
     for (const t of temps) backend.disposeData(t.dataId);
     return out;
   };

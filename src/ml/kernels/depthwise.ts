@@ -16,10 +16,29 @@ export function depthwiseBackpropInputWasm(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs;
   const attrs = args.attrs as ConvAttrs & { inputShape: [number, number, number, number] };
   const info = backend_util.computeConv2DInfo(
-    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations,
-    attrs.pad, attrs.dimRoundingMode, true);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO,
-    filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    outChannels: CO,
+    filterHeight: KH,
+    filterWidth: KW,
+    strideHeight: SH,
+    strideWidth: SW,
+    dilationHeight: DH,
+    dilationWidth: DW,
+  } = info;
   const mult = CO / C;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
@@ -62,10 +81,29 @@ export function depthwiseBackpropFilterWasm(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs;
   const attrs = args.attrs as ConvAttrs & { filterShape: [number, number, number, number] };
   const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations,
-    attrs.pad, attrs.dimRoundingMode, true);
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO,
-    filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    outHeight: OH,
+    outWidth: OW,
+    outChannels: CO,
+    filterHeight: KH,
+    filterWidth: KW,
+    strideHeight: SH,
+    strideWidth: SW,
+    dilationHeight: DH,
+    dilationWidth: DW,
+  } = info;
   const mult = CO / C;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
@@ -112,9 +150,25 @@ export function makeDepthwiseBackpropSimd() {
   const fallback = { backpropInput: depthwiseBackpropInputWasm, backpropFilter: depthwiseBackpropFilterWasm };
   type Info = ReturnType<typeof backend_util.computeConv2DInfo>;
   /** Writes the triples for every valid (b, oh, ow, kh, kw); `order` maps them to (out, a, b) row offsets. */
-  function enumerate(backend: WasmBackendLike, info: Info, kind: 'input' | 'filter'): { triples: TensorInfo; count: number } {
-    const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW,
-      filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW, dilationHeight: DH, dilationWidth: DW } = info;
+  function enumerate(
+    backend: WasmBackendLike,
+    info: Info,
+    kind: 'input' | 'filter',
+  ): { triples: TensorInfo; count: number } {
+    const {
+      batchSize: N,
+      inHeight: H,
+      inWidth: W,
+      inChannels: C,
+      outHeight: OH,
+      outWidth: OW,
+      filterHeight: KH,
+      filterWidth: KW,
+      strideHeight: SH,
+      strideWidth: SW,
+      dilationHeight: DH,
+      dilationWidth: DW,
+    } = info;
     const top = info.padInfo.top;
     const left = info.padInfo.left;
     const max = N * OH * OW * KH * KW;
@@ -155,8 +209,15 @@ export function makeDepthwiseBackpropSimd() {
     const mac = tripleMacFor(backend.wasm.asm.memory);
     const { dy, filter } = args.inputs;
     const attrs = args.attrs as ConvAttrs & { inputShape: [number, number, number, number] };
-    const info = backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number],
-      attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+    const info = backend_util.computeConv2DInfo(
+      attrs.inputShape,
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      true,
+    );
     if (!mac || info.outChannels !== info.inChannels) return fallback.backpropInput(args) as TensorInfo;
     const out = backend.makeOutput(info.inShape, 'float32');
     f32(backend, out).fill(0);
@@ -171,8 +232,15 @@ export function makeDepthwiseBackpropSimd() {
     const mac = tripleMacFor(backend.wasm.asm.memory);
     const { x, dy } = args.inputs;
     const attrs = args.attrs as ConvAttrs & { filterShape: [number, number, number, number] };
-    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape,
-      attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      true,
+    );
     if (!mac || info.outChannels !== info.inChannels) return fallback.backpropFilter(args) as TensorInfo;
     const out = backend.makeOutput(attrs.filterShape, 'float32');
     f32(backend, out).fill(0);

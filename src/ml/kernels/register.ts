@@ -5,7 +5,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc } from '@tensorflow/tfjs-core';
 import { makeBatchMatMulNoTranspose, makeConv2DBackpropFilterWasm } from './conv.js';
 import {
-  batchNormGradWasm, batchNormTrainWasm, FP_BATCH_NORM_GRAD, FP_BATCH_NORM_TRAIN, FP_SWISH_GRAD, swishGradWasm,
+  batchNormGradWasm,
+  batchNormTrainWasm,
+  FP_BATCH_NORM_GRAD,
+  FP_BATCH_NORM_TRAIN,
+  FP_SWISH_GRAD,
+  swishGradWasm,
 } from './batchnorm.js';
 import { makeDepthwiseBackpropSimd } from './depthwise.js';
 import { unsortedSegmentSumWasm } from './segment.js';
@@ -32,7 +37,9 @@ export function registerWasmTrainingKernels(): void {
   const stockMatMul = tf.getKernel('BatchMatMul', 'wasm');
   const stockTranspose = tf.getKernel('Transpose', 'wasm');
   if (!stockMatMul || !stockTranspose) {
-    throw new Error('registerWasmTrainingKernels: import @tensorflow/tfjs-backend-wasm first (stock wasm kernels missing)');
+    throw new Error(
+      'registerWasmTrainingKernels: import @tensorflow/tfjs-backend-wasm first (stock wasm kernels missing)',
+    );
   }
   const transpose = stockTranspose.kernelFunc as unknown as RawKernel;
   const matMul = stockMatMul.kernelFunc as unknown as RawKernel;

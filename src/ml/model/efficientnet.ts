@@ -2,8 +2,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackboneConfig } from '../types.js';
 import {
-  batchNorm, createBatchNorm, pointwise, spatialMean, swish,
-  type BatchNormParams, type ParamStore, type SeedStream,
+  batchNorm,
+  createBatchNorm,
+  pointwise,
+  spatialMean,
+  swish,
+  type BatchNormParams,
+  type ParamStore,
+  type SeedStream,
 } from './ops.js';
 
 /** B0 stages: repeats, kernel, stride, expand ratio, input filters, output filters (SE ratio 0.25 everywhere). */
@@ -55,7 +61,11 @@ export function blockSpecs(cfg: BackboneConfig): BlockSpec[] {
     for (let r = 0; r < n; r++) {
       const input = r === 0 ? inFilters : outFilters;
       specs.push({
-        inFilters: input, outFilters, expand, kernel, stride: r === 0 ? stride : 1,
+        inFilters: input,
+        outFilters,
+        expand,
+        kernel,
+        stride: r === 0 ? stride : 1,
         squeeze: Math.max(1, Math.trunc(input * SE_RATIO)),
       });
     }
@@ -69,8 +79,10 @@ export function validateBackboneConfig(cfg: BackboneConfig, where = 'backbone'):
   };
   if (!(cfg.width > 0)) bad('width', `must be > 0, got ${cfg.width}`);
   if (!(cfg.depth > 0)) bad('depth', `must be > 0, got ${cfg.depth}`);
-  if (!(Number.isInteger(cfg.inputSize) && cfg.inputSize >= 32)) bad('inputSize', `must be an integer >= 32, got ${cfg.inputSize}`);
-  if (!(cfg.bnMomentum >= 0 && cfg.bnMomentum < 1)) bad('bnMomentum', `must be in [0, 1) (TF convention, e.g. 0.99), got ${cfg.bnMomentum}`);
+  if (!(Number.isInteger(cfg.inputSize) && cfg.inputSize >= 32))
+    bad('inputSize', `must be an integer >= 32, got ${cfg.inputSize}`);
+  if (!(cfg.bnMomentum >= 0 && cfg.bnMomentum < 1))
+    bad('bnMomentum', `must be in [0, 1) (TF convention, e.g. 0.99), got ${cfg.bnMomentum}`);
   if (!(cfg.dropConnect >= 0 && cfg.dropConnect < 1)) bad('dropConnect', `must be in [0, 1), got ${cfg.dropConnect}`);
 }
 
@@ -95,7 +107,11 @@ export class EfficientNetBackbone {
   private readonly head: { kernel: tf.Variable; bn: BatchNormParams };
 
   /** Parameter names start with `${prefix}/`. */
-  constructor(readonly config: BackboneConfig, store: ParamStore, readonly prefix = 'backbone') {
+  constructor(
+    readonly config: BackboneConfig,
+    store: ParamStore,
+    readonly prefix = 'backbone',
+  ) {
     validateBackboneConfig(config);
     const mom = config.bnMomentum;
     const eps = BACKBONE_BN_EPSILON;
@@ -111,12 +127,19 @@ export class EfficientNetBackbone {
       const mid = spec.inFilters * spec.expand;
       this.blocks.push({
         spec,
-        expand: spec.expand === 1 ? undefined : {
-          kernel: store.uniform(`${b}/expand/kernel`, [spec.inFilters, mid], bound(spec.inFilters)),
-          bn: createBatchNorm(store, `${b}/expand_bn`, mid, mom, eps),
-        },
+        expand:
+          spec.expand === 1
+            ? undefined
+            : {
+                kernel: store.uniform(`${b}/expand/kernel`, [spec.inFilters, mid], bound(spec.inFilters)),
+                bn: createBatchNorm(store, `${b}/expand_bn`, mid, mom, eps),
+              },
         dw: {
-          kernel: store.uniform(`${b}/depthwise/kernel`, [spec.kernel, spec.kernel, mid, 1], bound(spec.kernel * spec.kernel)),
+          kernel: store.uniform(
+            `${b}/depthwise/kernel`,
+            [spec.kernel, spec.kernel, mid, 1],
+            bound(spec.kernel * spec.kernel),
+          ),
           bn: createBatchNorm(store, `${b}/depthwise_bn`, mid, mom, eps),
         },
         seReduce: {
@@ -155,7 +178,8 @@ export class EfficientNetBackbone {
   private applyBlock(block: Block, input: tf.Tensor4D, training: boolean, seeds?: SeedStream): tf.Tensor4D {
     const { spec } = block;
     let h = input;
-    if (block.expand) h = swish(batchNorm(pointwise(h, block.expand.kernel as tf.Tensor2D), block.expand.bn, training)) as tf.Tensor4D;
+    if (block.expand)
+      h = swish(batchNorm(pointwise(h, block.expand.kernel as tf.Tensor2D), block.expand.bn, training)) as tf.Tensor4D;
     h = tf.depthwiseConv2d(h, block.dw.kernel as tf.Tensor4D, spec.stride, 'same');
     h = swish(batchNorm(h, block.dw.bn, training)) as tf.Tensor4D;
     // Squeeze-excitation.

@@ -55,13 +55,17 @@ export function countParams(netOrVars: { trainableVariables(): tf.Variable[] } |
 async function writeArtifacts(dir: string, topology: NetTopology, vars: Map<string, tf.Variable>): Promise<void> {
   const named = [...vars].map(([name, tensor]) => ({ name, tensor }));
   const { data, specs } = await tf.io.encodeWeights(named);
-  await writeJsonAndWeights(dir, {
-    format: MODEL_FORMAT,
-    generatedBy: 'facepipe',
-    convertedBy: null,
-    modelTopology: { facepipe: topology },
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
-  }, data as ArrayBuffer);
+  await writeJsonAndWeights(
+    dir,
+    {
+      format: MODEL_FORMAT,
+      generatedBy: 'facepipe',
+      convertedBy: null,
+      modelTopology: { facepipe: topology },
+      weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
+    },
+    data as ArrayBuffer,
+  );
 }
 
 interface Artifacts {
@@ -80,10 +84,14 @@ async function readArtifacts(dir: string): Promise<Artifacts> {
   const layers = json.format === 'layers-model';
   const topology = json.modelTopology?.facepipe;
   if ((json.format !== MODEL_FORMAT && !layers) || !topology) {
-    throw new Error(`${jsonPath}: not a facepipe model (format '${json.format}'); save it with facepipe's saveNet/saveInferenceModel/saveBackbone`);
+    throw new Error(
+      `${jsonPath}: not a facepipe model (format '${json.format}'); save it with facepipe's saveNet/saveInferenceModel/saveBackbone`,
+    );
   }
   if (topology.formatVersion > MODEL_FORMAT_VERSION) {
-    throw new Error(`${jsonPath}: format version ${topology.formatVersion} is newer than this facepipe reads (${MODEL_FORMAT_VERSION}); upgrade facepipe`);
+    throw new Error(
+      `${jsonPath}: format version ${topology.formatVersion} is newer than this facepipe reads (${MODEL_FORMAT_VERSION}); upgrade facepipe`,
+    );
   }
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
@@ -100,7 +108,10 @@ async function readArtifacts(dir: string): Promise<Artifacts> {
     off += b.byteLength;
   }
   const expected = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  if (expected !== total) throw new Error(`${dir}: weights are ${total} bytes but model.json describes ${expected}; the files do not belong together`);
+  if (expected !== total)
+    throw new Error(
+      `${dir}: weights are ${total} bytes but model.json describes ${expected}; the files do not belong together`,
+    );
   return { topology, weights: tf.io.decodeWeights(all.buffer, specs) };
 }
 
@@ -119,7 +130,8 @@ function assignWeights(net: AnyNet, weights: tf.NamedTensorMap, source: string, 
       continue;
     }
     // A LayersModel stores 1x1 convolution kernels as [1, 1, in, out]; facepipe keeps them as [in, out].
-    const pointwise = w.rank === 4 && w.shape[0] === 1 && w.shape[1] === 1 && w.shape.slice(2).join(',') === v.shape.join(',');
+    const pointwise =
+      w.rank === 4 && w.shape[0] === 1 && w.shape[1] === 1 && w.shape.slice(2).join(',') === v.shape.join(',');
     if (pointwise) {
       const r = tf.reshape(w, v.shape);
       v.assign(r);
@@ -128,13 +140,17 @@ function assignWeights(net: AnyNet, weights: tf.NamedTensorMap, source: string, 
       continue;
     }
     if (w.shape.join(',') !== v.shape.join(',')) {
-      throw new Error(`${source}: weight '${name}' has shape [${w.shape}] but the net expects [${v.shape}] (different backbone width/depth?)`);
+      throw new Error(
+        `${source}: weight '${name}' has shape [${w.shape}] but the net expects [${v.shape}] (different backbone width/depth?)`,
+      );
     }
     v.assign(w);
     count++;
   }
   if (missing.length) {
-    throw new Error(`${source}: ${missing.length} weights missing, e.g. '${missing.slice(0, 3).join("', '")}' (different architecture?)`);
+    throw new Error(
+      `${source}: ${missing.length} weights missing, e.g. '${missing.slice(0, 3).join("', '")}' (different architecture?)`,
+    );
   }
   return count;
 }
@@ -147,7 +163,12 @@ function kindOf(net: AnyNet): NetKind {
 
 function topologyOf(net: AnyNet, kind: NetKind, vars: Map<string, tf.Variable>): NetTopology {
   const trainable = [...vars.entries()].filter(([, v]) => v.trainable).map(([, v]) => v);
-  const t: NetTopology = { kind, formatVersion: MODEL_FORMAT_VERSION, backbone: net.backbone.config, numParams: countParams(trainable) };
+  const t: NetTopology = {
+    kind,
+    formatVersion: MODEL_FORMAT_VERSION,
+    backbone: net.backbone.config,
+    numParams: countParams(trainable),
+  };
   if (kind === 'triarchy' || kind === 'inference') t.embeddingDim = (net as EmbeddingNet).embeddingDim;
   if (kind === 'triarchy') t.numClasses = (net as TriarchyNet).numClasses;
   if (kind === 'pretext') t.heads = (net as PretextNet).options.heads;
@@ -186,7 +207,9 @@ export async function loadNet(dir: string, seed = 0): Promise<TriarchyNet | Pret
     net = new PretextNet({ backbone: t.backbone, heads: t.heads!, seed });
   } else {
     tf.dispose(weights);
-    throw new Error(`${dir}: holds a '${t.kind}' model; use ${t.kind === 'inference' ? 'loadInferenceModel' : 'loadBackboneInto'}`);
+    throw new Error(
+      `${dir}: holds a '${t.kind}' model; use ${t.kind === 'inference' ? 'loadInferenceModel' : 'loadBackboneInto'}`,
+    );
   }
   fillNewNet(net, weights, dir);
   return net;
@@ -209,15 +232,22 @@ export async function loadNetWeightsInto(net: TriarchyNet | PretextNet, dir: str
 export async function saveInferenceModel(net: EmbeddingNet, dir: string): Promise<void> {
   const vars = subset(net, (n) => n.startsWith('backbone/') || n.startsWith('embedding/'));
   const artifacts = await layersModelArtifacts(net);
-  await writeJsonAndWeights(dir, {
-    format: 'layers-model',
-    generatedBy: artifacts.generatedBy ?? 'facepipe',
-    convertedBy: null,
-    // The Keras topology plus facepipe's description under the same 'facepipe' key as every facepipe model
-    // (tfjs-layers ignores the extra key).
-    modelTopology: { ...(artifacts.modelTopology as Record<string, unknown>), facepipe: topologyOf(net, 'inference', vars) },
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
-  }, Array.isArray(artifacts.weightData) ? tf.io.concatenateArrayBuffers(artifacts.weightData) : artifacts.weightData!);
+  await writeJsonAndWeights(
+    dir,
+    {
+      format: 'layers-model',
+      generatedBy: artifacts.generatedBy ?? 'facepipe',
+      convertedBy: null,
+      // The Keras topology plus facepipe's description under the same 'facepipe' key as every facepipe model
+      // (tfjs-layers ignores the extra key).
+      modelTopology: {
+        ...(artifacts.modelTopology as Record<string, unknown>),
+        facepipe: topologyOf(net, 'inference', vars),
+      },
+      weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+    },
+    Array.isArray(artifacts.weightData) ? tf.io.concatenateArrayBuffers(artifacts.weightData) : artifacts.weightData!,
+  );
 }
 
 /**
@@ -234,9 +264,15 @@ export function modelDirHandler(dir: string): tf.io.IOHandler {
         for (const p of group.paths) buffers.push(await readFile(join(dir, p)));
         weightSpecs.push(...group.weights);
       }
-      const weightData = tf.io.concatenateArrayBuffers(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+      const weightData = tf.io.concatenateArrayBuffers(
+        buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+      );
       return {
-        modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy, weightSpecs, weightData,
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        weightSpecs,
+        weightData,
       } as tf.io.ModelArtifacts;
     },
   };
@@ -286,7 +322,9 @@ export async function loadBackboneInto(net: AnyNet, dir: string): Promise<number
     const a = t.backbone;
     const b = net.backbone.config;
     if (a.width !== b.width || a.depth !== b.depth) {
-      throw new Error(`${dir}: backbone width/depth ${a.width}/${a.depth} does not match the net's ${b.width}/${b.depth}`);
+      throw new Error(
+        `${dir}: backbone width/depth ${a.width}/${a.depth} does not match the net's ${b.width}/${b.depth}`,
+      );
     }
     return assignWeights(net, weights, dir, 'backbone/');
   } finally {

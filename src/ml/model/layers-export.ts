@@ -26,7 +26,8 @@ export function buildLayersModel(net: EmbeddingNet): tfl.LayersModel {
     toSet.push([layer, ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w) => get(`${prefix}/${w}`))]);
     return layer.apply(x) as tfl.SymbolicTensor;
   };
-  const swish = (x: tfl.SymbolicTensor) => tfl.layers.activation({ activation: 'swish' }).apply(x) as tfl.SymbolicTensor;
+  const swish = (x: tfl.SymbolicTensor) =>
+    tfl.layers.activation({ activation: 'swish' }).apply(x) as tfl.SymbolicTensor;
   const conv1x1 = (x: tfl.SymbolicTensor, prefix: string, bias: boolean, activation?: 'swish' | 'sigmoid') => {
     const kernel = get(`${prefix}/kernel`);
     const [cin, cout] = kernel.shape as number[];
@@ -40,7 +41,14 @@ export function buildLayersModel(net: EmbeddingNet): tfl.LayersModel {
   const eps = 1e-3;
   const input = tfl.input({ shape: [null, null, 3], name: 'image' });
   const stemKernel = get('backbone/stem/conv/kernel');
-  const stem = tfl.layers.conv2d({ filters: (stemKernel.shape as number[])[3], kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'backbone/stem/conv' });
+  const stem = tfl.layers.conv2d({
+    filters: (stemKernel.shape as number[])[3],
+    kernelSize: 3,
+    strides: 2,
+    padding: 'same',
+    useBias: false,
+    name: 'backbone/stem/conv',
+  });
   toSet.push([stem, [stemKernel]]);
   let h = swish(bn(stem.apply(input) as tfl.SymbolicTensor, 'backbone/stem/bn', eps));
   for (const block of net.backbone.blocks) {
@@ -48,7 +56,14 @@ export function buildLayersModel(net: EmbeddingNet): tfl.LayersModel {
     const p = `backbone/blocks/${spec.index}`;
     const input0 = h;
     if (block.expand) h = swish(bn(conv1x1(h, `${p}/expand`, false), `${p}/expand_bn`, eps));
-    const dw = tfl.layers.depthwiseConv2d({ kernelSize: spec.kernel, strides: spec.stride, padding: 'same', useBias: false, depthMultiplier: 1, name: `${p}/depthwise` });
+    const dw = tfl.layers.depthwiseConv2d({
+      kernelSize: spec.kernel,
+      strides: spec.stride,
+      padding: 'same',
+      useBias: false,
+      depthMultiplier: 1,
+      name: `${p}/depthwise`,
+    });
     toSet.push([dw, [get(`${p}/depthwise/kernel`)]]);
     h = swish(bn(dw.apply(h) as tfl.SymbolicTensor, `${p}/depthwise_bn`, eps));
     const mid = spec.inFilters * spec.expand;
@@ -58,7 +73,8 @@ export function buildLayersModel(net: EmbeddingNet): tfl.LayersModel {
     s = conv1x1(s, `${p}/se_expand`, true, 'sigmoid');
     h = tfl.layers.multiply().apply([h, s]) as tfl.SymbolicTensor;
     h = bn(conv1x1(h, `${p}/project`, false), `${p}/project_bn`, eps);
-    if (spec.stride === 1 && spec.inFilters === spec.outFilters) h = tfl.layers.add().apply([h, input0]) as tfl.SymbolicTensor;
+    if (spec.stride === 1 && spec.inFilters === spec.outFilters)
+      h = tfl.layers.add().apply([h, input0]) as tfl.SymbolicTensor;
   }
   h = swish(bn(conv1x1(h, 'backbone/head/conv', false), 'backbone/head/bn', eps));
   const pooled = tfl.layers.globalAveragePooling2d({}).apply(h) as tfl.SymbolicTensor;
@@ -77,10 +93,12 @@ export async function layersModelArtifacts(net: EmbeddingNet): Promise<tf.io.Mod
   const model = buildLayersModel(net);
   try {
     let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
     return artifacts!;
   } finally {
     model.dispose();

@@ -123,7 +123,13 @@ export interface BatchNormParams {
   epsilon: number;
 }
 
-export function createBatchNorm(store: ParamStore, name: string, channels: number, momentum: number, epsilon: number): BatchNormParams {
+export function createBatchNorm(
+  store: ParamStore,
+  name: string,
+  channels: number,
+  momentum: number,
+  epsilon: number,
+): BatchNormParams {
   return {
     gamma: store.constant(`${name}/gamma`, [channels], 1, true),
     beta: store.constant(`${name}/beta`, [channels], 0, true),
@@ -178,14 +184,18 @@ export function batchNorm(x: tf.Tensor, p: BatchNormParams, training: boolean): 
 function batchNormSimd(x: tf.Tensor, p: BatchNormParams, m: number): tf.Tensor {
   const attrs = { epsilon: p.epsilon } as unknown as tf.NamedAttrMap;
   const f = tf.customGrad(((xIn: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, variance] = tf.engine().runKernel(FP_BATCH_NORM_TRAIN, { x: xIn, gamma, beta }, attrs) as tf.Tensor[];
+    const [y, mean, variance] = tf
+      .engine()
+      .runKernel(FP_BATCH_NORM_TRAIN, { x: xIn, gamma, beta }, attrs) as tf.Tensor[];
     updateMoving(p, mean as tf.Tensor1D, variance as tf.Tensor1D, m);
     save([xIn, mean, variance, gamma]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, mu, v, g] = saved;
-        return tf.engine().runKernel(FP_BATCH_NORM_GRAD, { dy, x: xs, mean: mu, variance: v, gamma: g }, attrs) as tf.Tensor[];
+        return tf
+          .engine()
+          .runKernel(FP_BATCH_NORM_GRAD, { dy, x: xs, mean: mu, variance: v, gamma: g }, attrs) as tf.Tensor[];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor;

@@ -24,7 +24,8 @@ export class PretextNet extends NetBase implements TrainableNet {
     for (const name of names) {
       const classes = options.heads[name];
       if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`pretext head name '${name}': use letters, digits and _ only`);
-      if (!(Number.isInteger(classes) && classes > 1)) throw new Error(`pretext head '${name}': classes must be an integer > 1, got ${classes}`);
+      if (!(Number.isInteger(classes) && classes > 1))
+        throw new Error(`pretext head '${name}': classes must be an integer > 1, got ${classes}`);
       this.heads.set(name, createDense(this.store, `pretext/${name}`, this.backbone.outChannels, classes, true));
     }
   }
@@ -36,8 +37,6 @@ export class PretextNet extends NetBase implements TrainableNet {
     for (const [name, head] of this.heads) out[`logits_${name}`] = dense(features, head);
     return out;
   }
-
-
 }
 
 export function createPretextNet(opts: PretextOptions): PretextNet {

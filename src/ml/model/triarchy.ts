@@ -21,9 +21,14 @@ export class EmbeddingNet extends NetBase {
   readonly backbone: EfficientNetBackbone;
   readonly embeddingLayer: DenseParams;
 
-  constructor(readonly backboneConfig: BackboneConfig, readonly embeddingDim: number, seed: number) {
+  constructor(
+    readonly backboneConfig: BackboneConfig,
+    readonly embeddingDim: number,
+    seed: number,
+  ) {
     super(seed);
-    if (!(Number.isInteger(embeddingDim) && embeddingDim > 0)) throw new Error(`embeddingDim must be a positive integer, got ${embeddingDim}`);
+    if (!(Number.isInteger(embeddingDim) && embeddingDim > 0))
+      throw new Error(`embeddingDim must be a positive integer, got ${embeddingDim}`);
     this.backbone = new EfficientNetBackbone(backboneConfig, this.store, 'backbone');
     this.embeddingLayer = createDense(this.store, 'embedding', this.backbone.outChannels, embeddingDim, true);
   }
@@ -34,17 +39,17 @@ export class EmbeddingNet extends NetBase {
     if (n <= batchSize) return tf.tidy(() => dense(this.backbone.apply(x, false), this.embeddingLayer));
     const parts: tf.Tensor2D[] = [];
     for (let i = 0; i < n; i += batchSize) {
-      parts.push(tf.tidy(() => {
-        const xb = tf.slice(x, [i, 0, 0, 0], [Math.min(batchSize, n - i), -1, -1, -1]);
-        return dense(this.backbone.apply(xb, false), this.embeddingLayer);
-      }));
+      parts.push(
+        tf.tidy(() => {
+          const xb = tf.slice(x, [i, 0, 0, 0], [Math.min(batchSize, n - i), -1, -1, -1]);
+          return dense(this.backbone.apply(xb, false), this.embeddingLayer);
+        }),
+      );
     }
     const out = tf.concat(parts, 0);
     tf.dispose(parts);
     return out;
   }
-
-
 }
 
 export class TriarchyNet extends EmbeddingNet implements TrainableNet {
@@ -57,7 +62,8 @@ export class TriarchyNet extends EmbeddingNet implements TrainableNet {
   constructor(readonly options: TriarchyOptions) {
     super(options.backbone, options.embeddingDim, options.seed);
     const { numClasses, embeddingDim } = options;
-    if (!(Number.isInteger(numClasses) && numClasses > 1)) throw new Error(`numClasses must be an integer > 1, got ${numClasses}`);
+    if (!(Number.isInteger(numClasses) && numClasses > 1))
+      throw new Error(`numClasses must be an integer > 1, got ${numClasses}`);
     this.numClasses = numClasses;
     this.idHead = createDense(this.store, 'identity/dense', embeddingDim, numClasses, true);
     this.idBn = createBatchNorm(this.store, 'identity/bn', numClasses, ID_BN_MOMENTUM, ID_BN_EPSILON);
@@ -78,6 +84,10 @@ export function createTriarchyNet(opts: TriarchyOptions): TriarchyNet {
 }
 
 /** Backbone + embedding only (what loadInferenceModel builds); exactly 4,663,420 parameters for B0 + 512. */
-export function createEmbeddingNet(opts: { backbone: BackboneConfig; embeddingDim: number; seed: number }): EmbeddingNet {
+export function createEmbeddingNet(opts: {
+  backbone: BackboneConfig;
+  embeddingDim: number;
+  seed: number;
+}): EmbeddingNet {
   return new EmbeddingNet(opts.backbone, opts.embeddingDim, opts.seed);
 }

@@ -58,7 +58,8 @@ export class Adam {
 
   /** Replaces the moments (e.g. from a checkpoint); takes ownership of the tensors. */
   setState(step: number, m: tf.Tensor[], v: tf.Tensor[]): void {
-    if (m.length !== this.vars.length || v.length !== this.vars.length) throw new Error('Adam state does not match the variables');
+    if (m.length !== this.vars.length || v.length !== this.vars.length)
+      throw new Error('Adam state does not match the variables');
     this.dispose();
     this.step = step;
     this.m = m.map((t) => tf.keep(t));

@@ -25,10 +25,19 @@ export async function readTensor(t: tf.Tensor, name: string): Promise<Checkpoint
   const src = dtype === 'int32' && t.dtype !== 'int32' ? tf.cast(t, 'int32') : t;
   const data = (await src.data()) as Float32Array | Int32Array;
   if (src !== t) src.dispose();
-  return { name, shape: t.shape.slice(), dtype, data: dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data) };
+  return {
+    name,
+    shape: t.shape.slice(),
+    dtype,
+    data: dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data),
+  };
 }
 
-export async function writeCheckpoint(dir: string, contents: CheckpointContents, file = CHECKPOINT_FILE): Promise<string> {
+export async function writeCheckpoint(
+  dir: string,
+  contents: CheckpointContents,
+  file = CHECKPOINT_FILE,
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   let offset = 0;
   const entries = contents.tensors.map((t) => {
@@ -46,7 +55,8 @@ export async function writeCheckpoint(dir: string, contents: CheckpointContents,
     await fh.write(Buffer.from(MAGIC));
     await fh.write(len);
     await fh.write(header);
-    for (const t of contents.tensors) await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    for (const t of contents.tensors)
+      await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     await fh.sync();
   } finally {
     await fh.close();
@@ -73,7 +83,10 @@ export async function readCheckpoint(dir: string, file = CHECKPOINT_FILE): Promi
   const hlen = buf.readUInt32LE(MAGIC.length);
   const start = MAGIC.length + 4;
   if (buf.length < start + hlen) bad('truncated header');
-  let header: { meta: Record<string, unknown>; tensors: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }> };
+  let header: {
+    meta: Record<string, unknown>;
+    tensors: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
+  };
   try {
     header = JSON.parse(buf.subarray(start, start + hlen).toString('utf8'));
   } catch {

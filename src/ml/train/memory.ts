@@ -15,7 +15,12 @@ export function estimateTrainBytesPerImage(inputSize: number, width = 1): number
  * The largest micro-batch whose estimated memory fits `budgetBytes`, or undefined when the whole batch
  * fits (no micro-batching needed). At least 1.
  */
-export function suggestMicroBatch(batchSize: number, inputSize: number, width = 1, budgetBytes = WASM_TRAIN_BUDGET_BYTES): number | undefined {
+export function suggestMicroBatch(
+  batchSize: number,
+  inputSize: number,
+  width = 1,
+  budgetBytes = WASM_TRAIN_BUDGET_BYTES,
+): number | undefined {
   const fit = Math.max(1, Math.floor(budgetBytes / estimateTrainBytesPerImage(inputSize, width)));
   return fit >= batchSize ? undefined : fit;
 }

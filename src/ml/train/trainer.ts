@@ -80,7 +80,10 @@ export class AbortError extends Error {
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new AbortError(signal.reason instanceof Error ? `training aborted: ${signal.reason.message}` : 'training aborted');
+  if (signal?.aborted)
+    throw new AbortError(
+      signal.reason instanceof Error ? `training aborted: ${signal.reason.message}` : 'training aborted',
+    );
 }
 
 /** "epoch 3/10, loss 1.23 [id 0.9 tri 0.2 ctr 0.1]" */
@@ -94,7 +97,8 @@ const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)
 
 export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   const { net, epochs } = opts;
-  if (!(Number.isInteger(epochs) && epochs >= 0)) throw new Error(`epochs must be a non-negative integer (got ${epochs})`);
+  if (!(Number.isInteger(epochs) && epochs >= 0))
+    throw new Error(`epochs must be a non-negative integer (got ${epochs})`);
   const trainVars = [...net.trainableVariables(), ...(opts.extraVariables ?? [])];
   const stateVars = net.stateVariables();
   const adam = new Adam(trainVars, opts.adam);
@@ -108,7 +112,9 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       if (ck) {
         const meta = restoreCheckpoint(ck.tensors, ck.meta, trainVars, stateVars, adam, opts.checkpointDir);
         if (meta.epoch > epochs)
-          throw new Error(`checkpoint in ${opts.checkpointDir} is at epoch ${meta.epoch}, beyond the ${epochs} epochs asked for; delete it to retrain`);
+          throw new Error(
+            `checkpoint in ${opts.checkpointDir} is at epoch ${meta.epoch}, beyond the ${epochs} epochs asked for; delete it to retrain`,
+          );
         startEpoch = meta.epoch;
         history = meta.history;
         rng = restoreRng(meta.rngState);
@@ -125,7 +131,17 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       for await (const batch of opts.batches(epoch, rng)) {
         try {
           throwIfAborted(opts.signal);
-          const r = trainStep(net, trainVars, stateVars, batch, opts.loss, adam, lr, opts.microBatch, `${opts.seed ?? 0}`);
+          const r = trainStep(
+            net,
+            trainVars,
+            stateVars,
+            batch,
+            opts.loss,
+            adam,
+            lr,
+            opts.microBatch,
+            `${opts.seed ?? 0}`,
+          );
           steps++;
           lossSum += r.loss;
           for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
@@ -136,10 +152,20 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       }
       if (steps === 0) throw new Error(`epoch ${epoch} produced no batches (dataset too small for the batch size?)`);
       const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / steps]));
-      const info: EpochInfo = { epoch, epochs, lr, steps, loss: lossSum / steps, parts, seconds: (performance.now() - t0) / 1000 };
-      if (!Number.isFinite(info.loss)) throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
+      const info: EpochInfo = {
+        epoch,
+        epochs,
+        lr,
+        steps,
+        loss: lossSum / steps,
+        parts,
+        seconds: (performance.now() - t0) / 1000,
+      };
+      if (!Number.isFinite(info.loss))
+        throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
       history.push(info);
-      if (opts.checkpointDir) await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), history);
+      if (opts.checkpointDir)
+        await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), history);
       await opts.onEpoch?.(info);
     }
     return { resumedFrom, history, steps: adam.step };
@@ -281,7 +307,11 @@ function microStep(
         const { value: v, grads: g } = tf.variableGrads(() => {
           const out = net.apply(slice(batch.x, r), true);
           const terms = Object.entries(upstream).map(([key, up]) => {
-            const u = tf.slice(up, [r[0], ...new Array(up.rank - 1).fill(0)], [r[1], ...new Array(up.rank - 1).fill(-1)]);
+            const u = tf.slice(
+              up,
+              [r[0], ...new Array(up.rank - 1).fill(0)],
+              [r[1], ...new Array(up.rank - 1).fill(-1)],
+            );
             return tf.sum(tf.mul(out[key]!, u));
           });
           return tf.addN(terms) as tf.Scalar;
@@ -349,7 +379,8 @@ function restoreCheckpoint(
   const s = stateVars.length;
   if (tensors.length !== 3 * n + s) mismatch('tensor count');
   const toTensor = (t: CheckpointTensor, like: tf.Tensor) => {
-    if (t.shape.join(',') !== like.shape.join(',')) mismatch(`${t.name} has shape [${t.shape}], expected [${like.shape}]`);
+    if (t.shape.join(',') !== like.shape.join(','))
+      mismatch(`${t.name} has shape [${t.shape}], expected [${like.shape}]`);
     return tf.tensor(t.data, t.shape, like.dtype === 'int32' ? 'int32' : 'float32');
   };
   tf.tidy(() => {
@@ -367,7 +398,8 @@ function restoreCheckpoint(
  * 4 GiB). Returns [N, D] from the output named `key` (default 'embedding').
  */
 export function embedAll(net: TrainableNet, images: tf.Tensor4D, chunkSize: number, key = 'embedding'): tf.Tensor2D {
-  if (!(Number.isInteger(chunkSize) && chunkSize >= 1)) throw new Error(`chunkSize must be a positive integer (got ${chunkSize})`);
+  if (!(Number.isInteger(chunkSize) && chunkSize >= 1))
+    throw new Error(`chunkSize must be a positive integer (got ${chunkSize})`);
   const n = images.shape[0];
   const parts: tf.Tensor[] = [];
   try {

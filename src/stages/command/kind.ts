@@ -10,7 +10,8 @@ export interface CommandParams {
 export const kind: StageKind<CommandParams> = {
   name: 'command',
   version: '1',
-  description: 'Runs a shell command. Inputs are given as $FACEPIPE_IN_<name> (or {inputs.<name>} in cmd); each output must be written to $FACEPIPE_OUT_<name> (or {outputs.<name>}).',
+  description:
+    'Runs a shell command. Inputs are given as $FACEPIPE_IN_<name> (or {inputs.<name>} in cmd); each output must be written to $FACEPIPE_OUT_<name> (or {outputs.<name>}).',
   paramsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -24,11 +25,17 @@ export const kind: StageKind<CommandParams> = {
         additionalProperties: { enum: ['file', 'dir'] },
         description: 'output name -> file or dir',
       },
-      env: { type: 'object', default: {}, additionalProperties: { type: ['string', 'number', 'boolean'] }, description: 'extra environment variables (numbers and booleans are written as text)' },
+      env: {
+        type: 'object',
+        default: {},
+        additionalProperties: { type: ['string', 'number', 'boolean'] },
+        description: 'extra environment variables (numbers and booleans are written as text)',
+      },
     },
   },
   inputs: () => 'any',
-  outputs: (p) => Object.entries(p.outputs ?? {}).map(([name, type]) => ({ name, type, description: `declared output ${name}` })),
+  outputs: (p) =>
+    Object.entries(p.outputs ?? {}).map(([name, type]) => ({ name, type, description: `declared output ${name}` })),
   runModule: './run.js',
 };
 

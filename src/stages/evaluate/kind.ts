@@ -12,18 +12,29 @@ export const paramsSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    batch_size: { type: 'integer', minimum: 1, default: 64, description: 'Images per embedding batch (memory only; no effect on results).' },
+    batch_size: {
+      type: 'integer',
+      minimum: 1,
+      default: 64,
+      description: 'Images per embedding batch (memory only; no effect on results).',
+    },
     flip_average: {
-      type: 'boolean', default: false,
-      description: 'Embed each image and its mirror image and average the two embeddings (test-time augmentation; the original does not).',
+      type: 'boolean',
+      default: false,
+      description:
+        'Embed each image and its mirror image and average the two embeddings (test-time augmentation; the original does not).',
     },
     threshold_rule: {
-      enum: ['eer', 'accuracy'], default: 'eer',
-      description: 'How the threshold is chosen on validation: at its equal-error point (transfers well from a few validation identities), or maximising its accuracy (overfits them).',
+      enum: ['eer', 'accuracy'],
+      default: 'eer',
+      description:
+        'How the threshold is chosen on validation: at its equal-error point (transfers well from a few validation identities), or maximising its accuracy (overfits them).',
     },
     predictions_rule: {
-      enum: ['threshold', 'median'], default: 'threshold',
-      description: "Rule of predictions.csv: the threshold chosen on validation, or the original's median of the test distances.",
+      enum: ['threshold', 'median'],
+      default: 'threshold',
+      description:
+        "Rule of predictions.csv: the threshold chosen on validation, or the original's median of the test distances.",
     },
   },
 } as const;
@@ -31,7 +42,8 @@ export const paramsSchema = {
 export const kind: StageKind<EvaluateParams> = {
   name: 'evaluate',
   version: '2',
-  description: 'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
+  description:
+    'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
   paramsSchema,
   inputs: () => [
     { name: 'model', description: "A prune stage's 'model' output (an inference model)." },
@@ -40,8 +52,10 @@ export const kind: StageKind<EvaluateParams> = {
   ],
   outputs: () => [
     {
-      name: 'report', type: 'dir',
-      description: 'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves), roc.json (their points: far, tar, thresholds per set).',
+      name: 'report',
+      type: 'dir',
+      description:
+        'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves), roc.json (their points: far, tar, thresholds per set).',
     },
   ],
   runModule: './run.js',

@@ -19,7 +19,13 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
   const splits = await readSplits(ctx.inputs.splits!);
   const model = await loadInferenceModel(ctx.inputs.model!);
   try {
-    const opts = { inputSize: model.backbone.inputSize, batchSize: p.batch_size, flipAverage: p.flip_average, cache: new ImageCache(), signal: ctx.signal };
+    const opts = {
+      inputSize: model.backbone.inputSize,
+      batchSize: p.batch_size,
+      flipAverage: p.flip_average,
+      cache: new ImageCache(),
+      signal: ctx.signal,
+    };
     ctx.progress(`embedding ${splits.validation.length} validation pairs`);
     const valDist = await pairSetDistances(model, root, splits.validation, opts);
     ctx.progress(`embedding ${splits.test.length} test pairs`);
@@ -32,22 +38,36 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     const test = verificationReport(testDist, testLabels, chosen.threshold);
     const validation = verificationReport(valDist, valLabels, chosen.threshold);
     const out = ctx.outputs.report!;
-    await writeFile(join(out, 'metrics.json'), JSON.stringify({
-      label_convention: LABEL_CONVENTION,
-      rule: 'distance > threshold predicts different person (1); distance = euclidean between embeddings',
-      params: model.numParams,
-      embedding_dim: model.embeddingDim,
-      input_size: model.backbone.inputSize,
-      flip_average: p.flip_average,
-      threshold: { value: chosen.threshold, source: p.threshold_rule === 'eer' ? 'validation (equal error rate point)' : 'validation (maximum accuracy)' },
-      predictions_rule: p.predictions_rule,
-      test,
-      validation,
-    }, null, 2) + '\n');
+    await writeFile(
+      join(out, 'metrics.json'),
+      JSON.stringify(
+        {
+          label_convention: LABEL_CONVENTION,
+          rule: 'distance > threshold predicts different person (1); distance = euclidean between embeddings',
+          params: model.numParams,
+          embedding_dim: model.embeddingDim,
+          input_size: model.backbone.inputSize,
+          flip_average: p.flip_average,
+          threshold: {
+            value: chosen.threshold,
+            source:
+              p.threshold_rule === 'eer' ? 'validation (equal error rate point)' : 'validation (maximum accuracy)',
+          },
+          predictions_rule: p.predictions_rule,
+          test,
+          validation,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
 
     const threshold = p.predictions_rule === 'median' ? median(testDist) : chosen.threshold;
     const pred = predict(testDist, threshold);
-    await writeFile(join(out, 'predictions.csv'), pairsCsv(splits.test.map((x, i) => ({ image1: x.image1, image2: x.image2, different: pred[i] === 1 }))));
+    await writeFile(
+      join(out, 'predictions.csv'),
+      pairsCsv(splits.test.map((x, i) => ({ image1: x.image1, image2: x.image2, different: pred[i] === 1 }))),
+    );
 
     const testRoc = rocCurve(testDist, testLabels);
     const valRoc = rocCurve(valDist, valLabels);
@@ -60,7 +80,9 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     await writeFile(join(out, 'roc.json'), JSON.stringify({ test: testRoc, validation: valRoc }) + '\n');
 
     const r4 = (x: number) => Number(x.toFixed(4));
-    ctx.log(`test: accuracy ${r4(test.accuracy_threshold!)} (validation threshold), ${r4(test.accuracy_median)} (median rule), AUC ${r4(test.auc)}, EER ${r4(test.eer)}`);
+    ctx.log(
+      `test: accuracy ${r4(test.accuracy_threshold!)} (validation threshold), ${r4(test.accuracy_median)} (median rule), AUC ${r4(test.auc)}, EER ${r4(test.eer)}`,
+    );
     ctx.metrics({
       accuracy: r4(test.accuracy_threshold!),
       accuracy_median: r4(test.accuracy_median),

@@ -33,16 +33,37 @@ export const backboneSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
-  description: 'EfficientNet backbone. The original: B0 (width 1, depth 1), 256 px, BN momentum 0.99 (TF convention), drop-connect 0.2.',
+  description:
+    'EfficientNet backbone. The original: B0 (width 1, depth 1), 256 px, BN momentum 0.99 (TF convention), drop-connect 0.2.',
   properties: {
     width: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Width multiplier (channels; B0 = 1).' },
-    depth: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Depth multiplier (block repeats; B0 = 1).' },
-    input_size: { type: 'integer', minimum: 16, default: 256, description: 'Square input side in pixels; images are resized to it.' },
-    bn_momentum: {
-      type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.99,
-      description: 'BatchNorm moving-average momentum, TensorFlow convention (PyTorch 0.01 = 0.99 here). 0.9 suits small datasets.',
+    depth: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      default: 1,
+      description: 'Depth multiplier (block repeats; B0 = 1).',
     },
-    drop_connect: { type: 'number', minimum: 0, maximum: 1, default: 0.2, description: 'Drop-connect base rate (block i uses rate * i / blocks).' },
+    input_size: {
+      type: 'integer',
+      minimum: 16,
+      default: 256,
+      description: 'Square input side in pixels; images are resized to it.',
+    },
+    bn_momentum: {
+      type: 'number',
+      minimum: 0,
+      exclusiveMaximum: 1,
+      default: 0.99,
+      description:
+        'BatchNorm moving-average momentum, TensorFlow convention (PyTorch 0.01 = 0.99 here). 0.9 suits small datasets.',
+    },
+    drop_connect: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.2,
+      description: 'Drop-connect base rate (block i uses rate * i / blocks).',
+    },
   },
 } as const;
 
@@ -53,14 +74,22 @@ export const optimizerSchema = {
   description: 'Adam with a multi-step learning-rate schedule stepped per epoch.',
   properties: {
     lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'Initial learning rate.' },
-    milestones: { type: 'array', items: { type: 'integer', minimum: 1 }, default: [30, 80, 120], description: 'Epochs after which the LR is multiplied by gamma.' },
+    milestones: {
+      type: 'array',
+      items: { type: 'integer', minimum: 1 },
+      default: [30, 80, 120],
+      description: 'Epochs after which the LR is multiplied by gamma.',
+    },
     gamma: { type: 'number', exclusiveMinimum: 0, default: 0.333, description: 'LR factor at each milestone.' },
   },
 } as const;
 
 export const microBatchSchema = {
-  type: ['integer', 'null'], minimum: 1, default: null,
-  description: 'Forward/backward in chunks of this many images (wasm has 4 GiB); null: whole batch. BN statistics become per chunk.',
+  type: ['integer', 'null'],
+  minimum: 1,
+  default: null,
+  description:
+    'Forward/backward in chunks of this many images (wasm has 4 GiB); null: whole batch. BN statistics become per chunk.',
 } as const;
 
 export const paramsSchema = {
@@ -69,16 +98,25 @@ export const paramsSchema = {
   properties: {
     seed: { type: 'integer', default: 0, description: 'Seed of initialisation, batches and augmentation.' },
     task: {
-      enum: ['auto', 'attributes', 'rotation'], default: 'auto',
-      description: 'attributes: one classifier per listed attribute; rotation: predict 0/90/180/270 degrees (self-supervised); auto: attributes when the split has them all, else rotation.',
+      enum: ['auto', 'attributes', 'rotation'],
+      default: 'auto',
+      description:
+        'attributes: one classifier per listed attribute; rotation: predict 0/90/180/270 degrees (self-supervised); auto: attributes when the split has them all, else rotation.',
     },
     attributes: {
-      type: 'array', items: { type: 'string' }, default: ['pose', 'expression'],
+      type: 'array',
+      items: { type: 'string' },
+      default: ['pose', 'expression'],
       description: 'Attribute columns of the split to classify (the original: camera angle and expression).',
     },
     backbone: backboneSchema,
     epochs: { type: 'integer', minimum: 0, default: 7, description: 'Training epochs over the training images.' },
-    batch_size: { type: 'integer', minimum: 2, default: 128, description: 'Images per batch (last incomplete batch dropped).' },
+    batch_size: {
+      type: 'integer',
+      minimum: 2,
+      default: 128,
+      description: 'Images per batch (last incomplete batch dropped).',
+    },
     optimizer: optimizerSchema,
     augment: {
       type: 'object',
@@ -87,11 +125,19 @@ export const paramsSchema = {
       description: 'The original: Resize 256, RandomCrop 224, flip 0.5, rotation +-30, random erasing p=1.',
       properties: {
         resize: {
-          type: ['integer', 'null'], minimum: 16, default: null,
+          type: ['integer', 'null'],
+          minimum: 16,
+          default: null,
           description: 'Decode size before the random crop to input_size; null: input_size * 256/224.',
         },
         flip: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'Horizontal flip probability.' },
-        rotation: { type: 'number', minimum: 0, maximum: 180, default: 30, description: 'Random rotation range in degrees (+-).' },
+        rotation: {
+          type: 'number',
+          minimum: 0,
+          maximum: 180,
+          default: 30,
+          description: 'Random rotation range in degrees (+-).',
+        },
         erasing: { type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Random erasing probability.' },
       },
     },

@@ -13,7 +13,13 @@ import { readSplits, type TrainImage } from '../split/format.js';
 import type { BackboneParams, PretextParams } from './kind.js';
 
 export function backboneConfig(b: BackboneParams): BackboneConfig {
-  return { width: b.width, depth: b.depth, inputSize: b.input_size, bnMomentum: b.bn_momentum, dropConnect: b.drop_connect };
+  return {
+    width: b.width,
+    depth: b.depth,
+    inputSize: b.input_size,
+    bnMomentum: b.bn_momentum,
+    dropConnect: b.drop_connect,
+  };
 }
 
 /** Rotates each square HWC image of `x` by labels[i] * 90 degrees counter-clockwise. */
@@ -25,13 +31,23 @@ export function rotateBatch(x: Float32Array, n: number, size: number, labels: nu
     for (let y = 0; y < size; y++) {
       for (let xx = 0; xx < size; xx++) {
         // Destination (y, xx) takes source (sy, sx) of the image rotated k quarter turns.
-        let sy = y, sx = xx;
-        if (k === 1) { sy = xx; sx = size - 1 - y; }
-        else if (k === 2) { sy = size - 1 - y; sx = size - 1 - xx; }
-        else if (k === 3) { sy = size - 1 - xx; sx = y; }
+        let sy = y,
+          sx = xx;
+        if (k === 1) {
+          sy = xx;
+          sx = size - 1 - y;
+        } else if (k === 2) {
+          sy = size - 1 - y;
+          sx = size - 1 - xx;
+        } else if (k === 3) {
+          sy = size - 1 - xx;
+          sx = y;
+        }
         const d = b * per + (y * size + xx) * 3;
         const s = b * per + (sy * size + sx) * 3;
-        out[d] = x[s]!; out[d + 1] = x[s + 1]!; out[d + 2] = x[s + 2]!;
+        out[d] = x[s]!;
+        out[d + 1] = x[s + 1]!;
+        out[d + 2] = x[s + 2]!;
       }
     }
   }
@@ -39,13 +55,19 @@ export function rotateBatch(x: Float32Array, n: number, size: number, labels: nu
 }
 
 /** Attribute label vectors (classes sorted by value) for the attributes that have at least two values. */
-function attributeLabels(train: TrainImage[], names: string[]): { heads: Record<string, number>; labels: Record<string, number[]>; dropped: string[] } {
+function attributeLabels(
+  train: TrainImage[],
+  names: string[],
+): { heads: Record<string, number>; labels: Record<string, number[]>; dropped: string[] } {
   const heads: Record<string, number> = {};
   const labels: Record<string, number[]> = {};
   const dropped: string[] = [];
   for (const name of names) {
     const values = [...new Set(train.map((t) => t.attributes[name] ?? ''))].sort();
-    if (values.length < 2) { dropped.push(name); continue; }
+    if (values.length < 2) {
+      dropped.push(name);
+      continue;
+    }
     const index = new Map(values.map((v, i) => [v, i]));
     heads[name] = values.length;
     labels[name] = train.map((t) => index.get(t.attributes[name] ?? '')!);
@@ -62,28 +84,46 @@ export const run: StageRun<PretextParams> = async (ctx) => {
   const root = ctx.inputs.dataset!;
 
   // Which task: attribute classes when the split has every listed attribute (with >= 2 values), else rotation.
-  const missing = p.attributes.filter((a) => !splits.summary.attributes.includes(a) || train.some((t) => !t.attributes[a]));
+  const missing = p.attributes.filter(
+    (a) => !splits.summary.attributes.includes(a) || train.some((t) => !t.attributes[a]),
+  );
   let task = p.task;
   let heads: Record<string, number> = { rotation: 4 };
   let labels: Record<string, number[]> = {};
   if (task !== 'rotation') {
-    const attrs = attributeLabels(train, p.attributes.filter((a) => !missing.includes(a)));
+    const attrs = attributeLabels(
+      train,
+      p.attributes.filter((a) => !missing.includes(a)),
+    );
     const usable = p.attributes.length > 0 && missing.length === 0 && attrs.dropped.length === 0;
     if (task === 'attributes' && !usable) {
-      const why = p.attributes.length === 0 ? 'no attributes listed'
-        : missing.length ? `attributes ${missing.join(', ')} are missing from train.csv (found: ${splits.summary.attributes.join(', ') || 'none'})`
-        : `attributes ${attrs.dropped.join(', ')} have a single value`;
-      throw new Error(`pretext task 'attributes': ${why}; set split.dataset.attribute_pattern, change pretext.attributes, or use task: rotation`);
+      const why =
+        p.attributes.length === 0
+          ? 'no attributes listed'
+          : missing.length
+            ? `attributes ${missing.join(', ')} are missing from train.csv (found: ${splits.summary.attributes.join(', ') || 'none'})`
+            : `attributes ${attrs.dropped.join(', ')} have a single value`;
+      throw new Error(
+        `pretext task 'attributes': ${why}; set split.dataset.attribute_pattern, change pretext.attributes, or use task: rotation`,
+      );
     }
-    if (usable) { task = 'attributes'; heads = attrs.heads; labels = attrs.labels; }
-    else task = 'rotation';
+    if (usable) {
+      task = 'attributes';
+      heads = attrs.heads;
+      labels = attrs.labels;
+    } else task = 'rotation';
   }
-  ctx.log(`pretext task: ${task} (${Object.entries(heads).map(([k, v]) => `${k} ${v} classes`).join(', ')}), ${train.length} images`);
+  ctx.log(
+    `pretext task: ${task} (${Object.entries(heads)
+      .map(([k, v]) => `${k} ${v} classes`)
+      .join(', ')}), ${train.length} images`,
+  );
 
   const cfg = backboneConfig(p.backbone);
   const size = cfg.inputSize;
   const resize = p.augment.resize ?? Math.round((size * 256) / 224);
-  if (resize < size) throw new Error(`pretext.augment.resize (${resize}) must be at least backbone.input_size (${size})`);
+  if (resize < size)
+    throw new Error(`pretext.augment.resize (${resize}) must be at least backbone.input_size (${size})`);
   const batchSize = Math.min(p.batch_size, train.length);
   const inner = makeBatchProvider({
     root,
@@ -100,15 +140,22 @@ export const run: StageRun<PretextParams> = async (ctx) => {
     cache: new ImageCache(),
   });
   // Rotation task: each image gets a random quarter-turn label and is rotated accordingly.
-  const batches = task === 'attributes' ? inner : async function* (epoch: number, rng: Rng): AsyncGenerator<TrainBatch> {
-    for await (const batch of inner(epoch, rng)) {
-      const n = batch.x.shape[0];
-      const rot = Array.from({ length: n }, () => randInt(rng, 4));
-      const rotated = rotateBatch(await batch.x.data() as Float32Array, n, size, rot);
-      batch.x.dispose();
-      yield { ...batch, x: tf.tensor4d(rotated, [n, size, size, 3]), labels: { ...batch.labels, rotation: tf.tensor1d(rot, 'int32') } };
-    }
-  };
+  const batches =
+    task === 'attributes'
+      ? inner
+      : async function* (epoch: number, rng: Rng): AsyncGenerator<TrainBatch> {
+          for await (const batch of inner(epoch, rng)) {
+            const n = batch.x.shape[0];
+            const rot = Array.from({ length: n }, () => randInt(rng, 4));
+            const rotated = rotateBatch((await batch.x.data()) as Float32Array, n, size, rot);
+            batch.x.dispose();
+            yield {
+              ...batch,
+              x: tf.tensor4d(rotated, [n, size, size, 3]),
+              labels: { ...batch.labels, rotation: tf.tensor1d(rot, 'int32') },
+            };
+          }
+        };
 
   const net = createPretextNet({ backbone: cfg, heads, seed: p.seed });
   try {
@@ -118,7 +165,8 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       batches,
       loss: (out, batch) => {
         const parts: Record<string, tf.Scalar> = {};
-        for (const name of names) parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name]!, 0);
+        for (const name of names)
+          parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name]!, 0);
         return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
       },
       epochs: p.epochs,

@@ -10,8 +10,11 @@ export const paramsSchema = {
   additionalProperties: false,
   properties: {
     max_params: {
-      type: ['integer', 'null'], minimum: 1, default: 5_000_000,
-      description: 'Fail when the inference model has more parameters (the challenge cap: 5,000,000; the original has 4,663,420). null: no cap.',
+      type: ['integer', 'null'],
+      minimum: 1,
+      default: 5_000_000,
+      description:
+        'Fail when the inference model has more parameters (the challenge cap: 5,000,000; the original has 4,663,420). null: no cap.',
     },
   },
 } as const;
@@ -19,10 +22,13 @@ export const paramsSchema = {
 export const kind: StageKind<PruneParams> = {
   name: 'prune',
   version: '1',
-  description: 'Drops the identity head, its BatchNorm and the class centres; saves the inference model and checks its parameter count.',
+  description:
+    'Drops the identity head, its BatchNorm and the class centres; saves the inference model and checks its parameter count.',
   paramsSchema,
   inputs: () => [{ name: 'model', description: "A triarchy stage's 'model' output." }],
-  outputs: () => [{ name: 'model', type: 'dir', description: 'Inference model (backbone + embedding layer) and its config.' }],
+  outputs: () => [
+    { name: 'model', type: 'dir', description: 'Inference model (backbone + embedding layer) and its config.' },
+  ],
   runModule: './run.js',
   usesTensorflow: true,
 };

@@ -27,7 +27,10 @@ export interface SplitSummary {
   attributes: string[];
   identities: { train: string[]; validation: string[]; test: string[] };
   images: { train: number; validation: number; test: number };
-  pairs: Record<'validation' | 'test', { source: 'generated' | 'csv'; same: number; different: number; cross_attribute: number }>;
+  pairs: Record<
+    'validation' | 'test',
+    { source: 'generated' | 'csv'; same: number; different: number; cross_attribute: number }
+  >;
 }
 
 export const LABEL_CONVENTION = 'label 1 = different person, 0 = same person';
@@ -41,12 +44,16 @@ export function csvLine(fields: string[]): string {
 }
 
 export function pairsCsv(pairs: Pair[]): string {
-  return ['image1,image2,label', ...pairs.map((p) => csvLine([p.image1, p.image2, p.different ? '1' : '0']))].join('\n') + '\n';
+  return (
+    ['image1,image2,label', ...pairs.map((p) => csvLine([p.image1, p.image2, p.different ? '1' : '0']))].join('\n') +
+    '\n'
+  );
 }
 
 export function trainCsv(images: TrainImage[], attributes: string[]): string {
   const lines = [csvLine(['file', 'identity', ...attributes])];
-  for (const im of images) lines.push(csvLine([im.file, im.identity, ...attributes.map((a) => im.attributes[a] ?? '')]));
+  for (const im of images)
+    lines.push(csvLine([im.file, im.identity, ...attributes.map((a) => im.attributes[a] ?? '')]));
   return lines.join('\n') + '\n';
 }
 
@@ -83,12 +90,16 @@ export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 
 
 export function parseTrainCsv(text: string, file: string): TrainImage[] {
   const { header, rows } = rowsOf(text, file);
-  if (header[0] !== 'file' || header[1] !== 'identity') throw new Error(`${file}: expected header file,identity,...; found ${header.join(',')}`);
+  if (header[0] !== 'file' || header[1] !== 'identity')
+    throw new Error(`${file}: expected header file,identity,...; found ${header.join(',')}`);
   const attrs = header.slice(2);
   return rows.map((r, k) => {
-    if (r.length !== header.length) throw new Error(`${file} line ${k + 2}: ${r.length} fields, header has ${header.length}`);
+    if (r.length !== header.length)
+      throw new Error(`${file} line ${k + 2}: ${r.length} fields, header has ${header.length}`);
     const attributes: Record<string, string> = {};
-    attrs.forEach((a, i) => { attributes[a] = r[i + 2]!; });
+    attrs.forEach((a, i) => {
+      attributes[a] = r[i + 2]!;
+    });
     return { file: r[0]!, identity: r[1]!, attributes };
   });
 }
@@ -107,7 +118,9 @@ export async function readSplits(dir: string): Promise<Splits> {
     try {
       return { text: await readFile(file, 'utf8'), file };
     } catch (e) {
-      throw new Error(`cannot read ${file} (is the input wired to a split stage's 'splits' output?): ${(e as Error).message}`);
+      throw new Error(
+        `cannot read ${file} (is the input wired to a split stage's 'splits' output?): ${(e as Error).message}`,
+      );
     }
   };
   const t = await read('train.csv');

@@ -25,19 +25,26 @@ export const paramsSchema = {
       description: 'How to list the dataset input: a folder per identity, or a CSV manifest.',
       properties: {
         manifest: {
-          type: ['string', 'null'], default: null,
-          description: 'CSV manifest relative to the dataset folder (header with file and identity columns; other columns become attributes). null: one sub-folder per identity.',
+          type: ['string', 'null'],
+          default: null,
+          description:
+            'CSV manifest relative to the dataset folder (header with file and identity columns; other columns become attributes). null: one sub-folder per identity.',
         },
         attribute_pattern: {
-          type: ['string', 'null'], default: null,
-          description: 'Regular expression with named groups applied to each file name; groups become attributes (e.g. pose, expression); a group named identity overrides the folder.',
+          type: ['string', 'null'],
+          default: null,
+          description:
+            'Regular expression with named groups applied to each file name; groups become attributes (e.g. pose, expression); a group named identity overrides the folder.',
         },
         extensions: {
-          type: ['array', 'null'], items: { type: 'string' }, default: null,
+          type: ['array', 'null'],
+          items: { type: 'string' },
+          default: null,
           description: 'Image file extensions to list (null: png, jpg, jpeg, webp, pgm, ppm, pnm).',
         },
         on_error: {
-          enum: ['fail', 'skip'], default: 'fail',
+          enum: ['fail', 'skip'],
+          default: 'fail',
           description: 'An entry that does not fit (pattern mismatch, missing file): fail, or skip it and log it.',
         },
       },
@@ -46,9 +53,15 @@ export const paramsSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'How many identities go to validation and test (a count >= 1 or a fraction < 1 of all identities); the rest train.',
+      description:
+        'How many identities go to validation and test (a count >= 1 or a fraction < 1 of all identities); the rest train.',
       properties: {
-        validation: { type: 'number', minimum: 0, default: 3, description: 'Validation identities (threshold choice, checkpoint selection).' },
+        validation: {
+          type: 'number',
+          minimum: 0,
+          default: 3,
+          description: 'Validation identities (threshold choice, checkpoint selection).',
+        },
         test: { type: 'number', minimum: 0, default: 6, description: 'Test identities (final figures only).' },
       },
     },
@@ -59,16 +72,23 @@ export const paramsSchema = {
       description: 'Verification pairs of the validation and test sets (generated unless a pairs CSV input is wired).',
       properties: {
         per_set: {
-          type: ['integer', 'null'], minimum: 1, default: null,
-          description: 'Same-person pairs per set (as many different-person pairs are added). null: every same-person pair (only cross-attribute ones when the attribute exists).',
+          type: ['integer', 'null'],
+          minimum: 1,
+          default: null,
+          description:
+            'Same-person pairs per set (as many different-person pairs are added). null: every same-person pair (only cross-attribute ones when the attribute exists).',
         },
         cross_attribute: {
-          type: ['string', 'null'], default: 'pose',
-          description: 'Prefer pairs whose images differ in this attribute (the challenge paired front with side views). Ignored when the data lacks it; null: no preference.',
+          type: ['string', 'null'],
+          default: 'pose',
+          description:
+            'Prefer pairs whose images differ in this attribute (the challenge paired front with side views). Ignored when the data lacks it; null: no preference.',
         },
         csv_different_label: {
-          enum: [0, 1], default: 1,
-          description: 'For pairs given as CSV inputs (image1,image2,label): the label value meaning "different person" (the original challenge: 1).',
+          enum: [0, 1],
+          default: 1,
+          description:
+            'For pairs given as CSV inputs (image1,image2,label): the label value meaning "different person" (the original challenge: 1).',
         },
       },
     },
@@ -78,15 +98,30 @@ export const paramsSchema = {
 export const kind: StageKind<SplitParams> = {
   name: 'split',
   version: '1',
-  description: 'Identity-disjoint train/validation/test split with balanced same/different verification pairs (cross-pose preferred).',
+  description:
+    'Identity-disjoint train/validation/test split with balanced same/different verification pairs (cross-pose preferred).',
   paramsSchema,
   inputs: () => [
     { name: 'dataset', description: 'Image folder (one sub-folder per identity, or files listed by a CSV manifest).' },
-    { name: 'validation_pairs', optional: true, description: 'Validation pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.' },
-    { name: 'test_pairs', optional: true, description: 'Test pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.' },
+    {
+      name: 'validation_pairs',
+      optional: true,
+      description:
+        'Validation pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.',
+    },
+    {
+      name: 'test_pairs',
+      optional: true,
+      description: 'Test pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.',
+    },
   ],
   outputs: () => [
-    { name: 'splits', type: 'dir', description: 'train.csv (file,identity,attributes), validation.csv and test.csv (image1,image2,label; 1 = different person), summary.json.' },
+    {
+      name: 'splits',
+      type: 'dir',
+      description:
+        'train.csv (file,identity,attributes), validation.csv and test.csv (image1,image2,label; 1 = different person), summary.json.',
+    },
   ],
   runModule: './run.js',
 };

@@ -2,7 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { listDataset } from '../../ml/data/dataset.js';
 import { createRng } from '../../ml/data/rng.js';
 import type { StageRun } from '../kind.js';
-import { LABEL_CONVENTION, parsePairsCsv, writeSplits, type Pair, type SplitSummary, type TrainImage } from './format.js';
+import {
+  LABEL_CONVENTION,
+  parsePairsCsv,
+  writeSplits,
+  type Pair,
+  type SplitSummary,
+  type TrainImage,
+} from './format.js';
 import type { SplitParams } from './kind.js';
 import { countCross, generatePairs, groupByIdentity, splitIdentities } from './split.js';
 
@@ -33,7 +40,10 @@ export const run: StageRun<SplitParams> = async (ctx) => {
     pairs.forEach((pair, k) => {
       for (const img of [pair.image1, pair.image2]) {
         const item = byFile.get(img);
-        if (!item) throw new Error(`${file} line ${k + 2}: image ${img} is not in the dataset listing (paths are relative to the dataset folder)`);
+        if (!item)
+          throw new Error(
+            `${file} line ${k + 2}: image ${img} is not in the dataset listing (paths are relative to the dataset folder)`,
+          );
         ids.add(item.identity);
       }
     });
@@ -47,10 +57,13 @@ export const run: StageRun<SplitParams> = async (ctx) => {
 
   const ids = splitIdentities([...groups.keys()], p.identities, p.seed, fixed);
   if (ids.train.length < 2) {
-    throw new Error(`only ${ids.train.length} identities left for training out of ${groups.size}; lower identities.validation / identities.test`);
+    throw new Error(
+      `only ${ids.train.length} identities left for training out of ${groups.size}; lower identities.validation / identities.test`,
+    );
   }
   const attributes = [...new Set(items.flatMap((i) => Object.keys(i.attributes)))].sort();
-  const crossAttr = p.pairs.cross_attribute !== null && attributes.includes(p.pairs.cross_attribute) ? p.pairs.cross_attribute : null;
+  const crossAttr =
+    p.pairs.cross_attribute !== null && attributes.includes(p.pairs.cross_attribute) ? p.pairs.cross_attribute : null;
 
   const pairsOf = {} as Record<SetName, Pair[]>;
   const pairStats = {} as SplitSummary['pairs'];
@@ -59,14 +72,25 @@ export const run: StageRun<SplitParams> = async (ctx) => {
     if (!pairs) {
       const setItems = ids[set].flatMap((id) => groups.get(id)!);
       try {
-        pairs = generatePairs(setItems, { perSet: p.pairs.per_set, crossAttribute: crossAttr, rng: createRng(`${p.seed}:${set}`) }).pairs;
+        pairs = generatePairs(setItems, {
+          perSet: p.pairs.per_set,
+          crossAttribute: crossAttr,
+          rng: createRng(`${p.seed}:${set}`),
+        }).pairs;
       } catch (e) {
-        throw new Error(`${set} set (${ids[set].length} identities): ${(e as Error).message}; adjust identities.${set}`);
+        throw new Error(
+          `${set} set (${ids[set].length} identities): ${(e as Error).message}; adjust identities.${set}`,
+        );
       }
     }
     pairsOf[set] = pairs;
     const diff = pairs.filter((x) => x.different).length;
-    pairStats[set] = { source: given[set] ? 'csv' : 'generated', same: pairs.length - diff, different: diff, cross_attribute: countCross(pairs, byFile, crossAttr) };
+    pairStats[set] = {
+      source: given[set] ? 'csv' : 'generated',
+      same: pairs.length - diff,
+      different: diff,
+      cross_attribute: countCross(pairs, byFile, crossAttr),
+    };
   }
   const imagesIn = (pairs: Pair[]) => new Set(pairs.flatMap((x) => [x.image1, x.image2])).size;
   const train = ids.train.flatMap((id) => groups.get(id)!);

@@ -61,7 +61,10 @@ export function generatePairs(
   const { rng } = opts;
   const groups = [...groupByIdentity(items).entries()].sort((a, b) => cmp(a[0], b[0]));
   if (groups.length < 2) throw new Error(`pairs need at least 2 identities, got ${groups.length}`);
-  const attr = opts.crossAttribute !== null && items.some((i) => i.attributes[opts.crossAttribute!] !== undefined) ? opts.crossAttribute : null;
+  const attr =
+    opts.crossAttribute !== null && items.some((i) => i.attributes[opts.crossAttribute!] !== undefined)
+      ? opts.crossAttribute
+      : null;
 
   const sameCross: Array<[TrainImage, TrainImage]> = [];
   const sameOther: Array<[TrainImage, TrainImage]> = [];
@@ -78,9 +81,16 @@ export function generatePairs(
   if (same.length === 0) throw new Error('no same-person pairs: every identity has a single image');
 
   const wanted = same.length;
-  const different = sampleDifferent(groups.map(([, g]) => g), wanted, attr, rng);
+  const different = sampleDifferent(
+    groups.map(([, g]) => g),
+    wanted,
+    attr,
+    rng,
+  );
   if (different.length < wanted) {
-    throw new Error(`only ${different.length} different-person pairs exist for ${wanted} same-person pairs; set pairs.per_set lower`);
+    throw new Error(
+      `only ${different.length} different-person pairs exist for ${wanted} same-person pairs; set pairs.per_set lower`,
+    );
   }
   let cross = 0;
   const pairs: Pair[] = [];
@@ -95,7 +105,12 @@ export function generatePairs(
   return { pairs: shuffleInPlace(rng, pairs), cross };
 }
 
-function sampleDifferent(groups: TrainImage[][], wanted: number, attr: string | null, rng: Rng): Array<[TrainImage, TrainImage]> {
+function sampleDifferent(
+  groups: TrainImage[][],
+  wanted: number,
+  attr: string | null,
+  rng: Rng,
+): Array<[TrainImage, TrainImage]> {
   const sizes = groups.map((g) => g.length);
   const total = sizes.reduce((a, b) => a + b, 0);
   const candidates = (total * total - sizes.reduce((a, s) => a + s * s, 0)) / 2;

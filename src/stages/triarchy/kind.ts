@@ -1,7 +1,13 @@
 // triarchy: the face-embedding model trained with identity + batch-hard triplet + center losses,
 // validated every N epochs, keeping the best checkpoint.
 import type { StageKind } from '../kind.js';
-import { backboneSchema, microBatchSchema, optimizerSchema, type BackboneParams, type OptimizerParams } from '../pretext/kind.js';
+import {
+  backboneSchema,
+  microBatchSchema,
+  optimizerSchema,
+  type BackboneParams,
+  type OptimizerParams,
+} from '../pretext/kind.js';
 
 export interface TriarchyParams {
   seed: number;
@@ -30,12 +36,24 @@ export const paramsSchema = {
   properties: {
     seed: { type: 'integer', default: 0, description: 'Seed of initialisation, batches and augmentation.' },
     init: {
-      enum: ['pretext', 'scratch'], default: 'pretext',
-      description: "pretext: start from the pretext stage's backbone (input 'pretext' required); scratch: random initialisation.",
+      enum: ['pretext', 'scratch'],
+      default: 'pretext',
+      description:
+        "pretext: start from the pretext stage's backbone (input 'pretext' required); scratch: random initialisation.",
     },
     backbone: backboneSchema,
-    embedding_dim: { type: 'integer', minimum: 2, default: 512, description: 'Embedding size (Dense after the pooled backbone, no activation, no BN).' },
-    epochs: { type: 'integer', minimum: 0, default: 110, description: 'Training epochs (an epoch = floor(identities / P) P x K batches, as the original).' },
+    embedding_dim: {
+      type: 'integer',
+      minimum: 2,
+      default: 512,
+      description: 'Embedding size (Dense after the pooled backbone, no activation, no BN).',
+    },
+    epochs: {
+      type: 'integer',
+      minimum: 0,
+      default: 110,
+      description: 'Training epochs (an epoch = floor(identities / P) P x K batches, as the original).',
+    },
     sampler: {
       type: 'object',
       additionalProperties: false,
@@ -43,7 +61,12 @@ export const paramsSchema = {
       description: 'P x K batches: P identities with K images each.',
       properties: {
         identities: { type: 'integer', minimum: 2, default: 8, description: 'P, identities per batch.' },
-        images: { type: 'integer', minimum: 2, default: 16, description: 'K, images per identity (drawn with replacement when an identity has fewer).' },
+        images: {
+          type: 'integer',
+          minimum: 2,
+          default: 16,
+          description: 'K, images per identity (drawn with replacement when an identity has fewer).',
+        },
       },
     },
     optimizer: optimizerSchema,
@@ -65,10 +88,18 @@ export const paramsSchema = {
           },
         },
         margin: {
-          type: ['number', 'null'], minimum: 0, default: null,
+          type: ['number', 'null'],
+          minimum: 0,
+          default: null,
           description: 'Triplet hinge margin; null: soft margin log(1 + exp(d_ap - d_an)) (the original).',
         },
-        label_smoothing: { type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'Label smoothing epsilon of the identity loss.' },
+        label_smoothing: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          default: 0.1,
+          description: 'Label smoothing epsilon of the identity loss.',
+        },
       },
     },
     augment: {
@@ -81,20 +112,28 @@ export const paramsSchema = {
       },
     },
     validate_every: {
-      type: 'integer', minimum: 1, default: 10,
+      type: 'integer',
+      minimum: 1,
+      default: 10,
       description: 'Validate every N epochs (and after the last); the best checkpoint is kept.',
     },
     select_by: {
-      enum: ['accuracy', 'auc'], default: 'accuracy',
-      description: "Validation figure that picks the best checkpoint: accuracy by the original's median-distance rule, or ROC AUC.",
+      enum: ['accuracy', 'auc'],
+      default: 'accuracy',
+      description:
+        "Validation figure that picks the best checkpoint: accuracy by the original's median-distance rule, or ROC AUC.",
     },
     flip_average: {
-      type: 'boolean', default: false,
-      description: 'Validation embeds each image and its mirror image and averages them (as evaluate.flip_average); the original does not.',
+      type: 'boolean',
+      default: false,
+      description:
+        'Validation embeds each image and its mirror image and averages them (as evaluate.flip_average); the original does not.',
     },
     recalibrate_bn: {
-      type: 'boolean', default: false,
-      description: 'Before each validation, re-estimate BatchNorm moving statistics as the average over the training images (precise BN); rescues slow momenta such as 0.99 on small data. The original does not.',
+      type: 'boolean',
+      default: false,
+      description:
+        'Before each validation, re-estimate BatchNorm moving statistics as the average over the training images (precise BN); rescues slow momenta such as 0.99 on small data. The original does not.',
     },
     micro_batch: microBatchSchema,
   },
@@ -103,15 +142,28 @@ export const paramsSchema = {
 export const kind: StageKind<TriarchyParams> = {
   name: 'triarchy',
   version: '1',
-  description: 'Triarchy training (identity + triplet + center losses) with periodic validation and best-checkpoint selection.',
+  description:
+    'Triarchy training (identity + triplet + center losses) with periodic validation and best-checkpoint selection.',
   paramsSchema,
   inputs: (p) => [
     { name: 'dataset', description: 'The image folder the split was made from.' },
-    { name: 'splits', description: "A split stage's 'splits' output (train.csv for training, validation.csv for checkpoint selection)." },
-    { name: 'pretext', optional: p.init !== 'pretext', description: "A pretext stage's 'backbone' output (used when init is pretext)." },
+    {
+      name: 'splits',
+      description: "A split stage's 'splits' output (train.csv for training, validation.csv for checkpoint selection).",
+    },
+    {
+      name: 'pretext',
+      optional: p.init !== 'pretext',
+      description: "A pretext stage's 'backbone' output (used when init is pretext).",
+    },
   ],
   outputs: () => [
-    { name: 'model', type: 'dir', description: 'The best checkpoint: full training model (backbone, embedding, identity head, centres) and its config.' },
+    {
+      name: 'model',
+      type: 'dir',
+      description:
+        'The best checkpoint: full training model (backbone, embedding, identity head, centres) and its config.',
+    },
   ],
   runModule: './run.js',
   usesTensorflow: true,

@@ -12,7 +12,13 @@ import { recalibrateBatchNorm } from '../../ml/eval/bn-recalibrate.js';
 import { pairSetDistances } from '../../ml/eval/embed.js';
 import { verificationReport } from '../../ml/eval/metrics.js';
 import { triarchyLoss } from '../../ml/losses/triarchy.js';
-import { createTriarchyNet, ID_BN_MOMENTUM, loadBackboneInto, saveNet, type TriarchyNet } from '../../ml/model/index.js';
+import {
+  createTriarchyNet,
+  ID_BN_MOMENTUM,
+  loadBackboneInto,
+  saveNet,
+  type TriarchyNet,
+} from '../../ml/model/index.js';
 import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../kind.js';
@@ -44,21 +50,45 @@ export function validationEpochs(epochs: number, every: number): number[] {
   return out;
 }
 
-async function validate(net: TriarchyNet, root: string, pairs: Pair[], inputSize: number, flipAverage: boolean, cache: ImageCache, signal: AbortSignal): Promise<Omit<Validation, 'epoch'>> {
+async function validate(
+  net: TriarchyNet,
+  root: string,
+  pairs: Pair[],
+  inputSize: number,
+  flipAverage: boolean,
+  cache: ImageCache,
+  signal: AbortSignal,
+): Promise<Omit<Validation, 'epoch'>> {
   const dist = await pairSetDistances(net, root, pairs, { inputSize, batchSize: 64, flipAverage, cache, signal });
-  const r = verificationReport(dist, pairs.map((p) => p.different));
+  const r = verificationReport(
+    dist,
+    pairs.map((p) => p.different),
+  );
   return { accuracy: r.accuracy_median, auc: r.auc, eer: r.eer };
 }
 
 /** Precise BN over all training images (no augmentation), in seeded random batches of the training batch size. */
-async function recalibrate(net: TriarchyNet, root: string, files: string[], size: number, batchSize: number, seed: string, momentum: number, cache: ImageCache): Promise<void> {
-  const order = shuffleInPlace(createRng(seed), files.map((_, i) => i));
+async function recalibrate(
+  net: TriarchyNet,
+  root: string,
+  files: string[],
+  size: number,
+  batchSize: number,
+  seed: string,
+  momentum: number,
+  cache: ImageCache,
+): Promise<void> {
+  const order = shuffleInPlace(
+    createRng(seed),
+    files.map((_, i) => i),
+  );
   const bs = Math.min(batchSize, files.length);
   async function* batches(): AsyncGenerator<Tensor4D> {
     for (let i = 0; i + bs <= order.length; i += bs) {
       const per = size * size * 3;
       const data = new Float32Array(bs * per);
-      for (let j = 0; j < bs; j++) rgb8ToFloat(await cache.get(join(root, files[order[i + j]!]!), { width: size, height: size }), data, j * per);
+      for (let j = 0; j < bs; j++)
+        rgb8ToFloat(await cache.get(join(root, files[order[i + j]!]!), { width: size, height: size }), data, j * per);
       yield tensor4d(data, [bs, size, size, 3]);
     }
   }
@@ -75,14 +105,19 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
   const ids = identityIndex(train);
   const P = p.sampler.identities;
   if (ids.size < P) {
-    throw new Error(`the split has ${ids.size} training identities but triarchy.sampler.identities (P) is ${P}; lower P or give training more identities`);
+    throw new Error(
+      `the split has ${ids.size} training identities but triarchy.sampler.identities (P) is ${P}; lower P or give training more identities`,
+    );
   }
   const cfg = backboneConfig(p.backbone);
   const net = createTriarchyNet({ backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed });
   try {
     if (p.init === 'pretext') {
       const dir = ctx.inputs.pretext;
-      if (!dir) throw new Error("triarchy.init is 'pretext' but the input 'pretext' is not wired; wire it to pretext.backbone or set init: scratch");
+      if (!dir)
+        throw new Error(
+          "triarchy.init is 'pretext' but the input 'pretext' is not wired; wire it to pretext.backbone or set init: scratch",
+        );
       try {
         const n = await loadBackboneInto(net, dir);
         ctx.log(`initialised ${n} backbone variables from the pretext stage`);
@@ -121,7 +156,13 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       const result = await trainNet({
         net,
         batches,
-        loss: (out, batch) => triarchyLoss(out as { embedding: Tensor; logits: Tensor }, batch.labels.identity!, net.centers as unknown as Tensor2D, lossCfg),
+        loss: (out, batch) =>
+          triarchyLoss(
+            out as { embedding: Tensor; logits: Tensor },
+            batch.labels.identity!,
+            net.centers as unknown as Tensor2D,
+            lossCfg,
+          ),
         epochs: target,
         lr: p.optimizer.lr,
         milestones: p.optimizer.milestones,
@@ -144,10 +185,22 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
 
       if (p.recalibrate_bn) {
         ctx.progress(`epoch ${target}/${p.epochs}, re-estimating BatchNorm statistics`);
-        await recalibrate(net, root, train.map((t) => t.file), cfg.inputSize, P * p.sampler.images, `${p.seed}:bn:${target}`, cfg.bnMomentum, cache);
+        await recalibrate(
+          net,
+          root,
+          train.map((t) => t.file),
+          cfg.inputSize,
+          P * p.sampler.images,
+          `${p.seed}:bn:${target}`,
+          cfg.bnMomentum,
+          cache,
+        );
       }
       ctx.progress(`epoch ${target}/${p.epochs}, validating`);
-      const v: Validation = { epoch: target, ...(await validate(net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)) };
+      const v: Validation = {
+        epoch: target,
+        ...(await validate(net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)),
+      };
       const improved = state.best === null || score(v) > score(state.best);
       if (improved) {
         // Replace best/ atomically enough: write aside, then swap.
@@ -173,12 +226,19 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     await mkdir(ctx.outputs.model!, { recursive: true });
     await cp(bestDir, ctx.outputs.model!, { recursive: true });
     // Deterministic training record (no timings).
-    await writeFile(join(ctx.outputs.model!, 'training.json'), JSON.stringify({
-      select_by: p.select_by,
-      best_epoch: best.epoch,
-      validations: state.validations,
-      losses: state.losses,
-    }, null, 1) + '\n');
+    await writeFile(
+      join(ctx.outputs.model!, 'training.json'),
+      JSON.stringify(
+        {
+          select_by: p.select_by,
+          best_epoch: best.epoch,
+          validations: state.validations,
+          losses: state.losses,
+        },
+        null,
+        1,
+      ) + '\n',
+    );
     ctx.metrics({
       best_epoch: best.epoch,
       val_accuracy: Number(best.accuracy.toFixed(4)),
