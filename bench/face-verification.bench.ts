@@ -11,7 +11,7 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 function merge(a: Obj, b: Obj): Obj {
   const out: Obj = { ...a };
-  for (const [k, v] of Object.entries(b)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k] as Obj, v) : v;
+  for (const [k, v] of Object.entries(b)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k], v) : v;
   return out;
 }
 
@@ -28,14 +28,14 @@ let config: Obj = pipeline.config
 let out = '/tmp/facepipe-bench';
 const only: string[] = [];
 for (let i = 0; i < args.length; i++) {
-  const a = args[i]!;
+  const a = args[i];
   if (a === '--set') {
-    const [path, value] = args[++i]!.split('=');
-    const keys = path!.split('.');
+    const [path, value] = args[++i].split('=');
+    const keys = path.split('.');
     let o: Obj = {};
     const top = o;
     keys.forEach((k, j) => {
-      if (j === keys.length - 1) o[k] = parse(value!);
+      if (j === keys.length - 1) o[k] = parse(value);
       else {
         o[k] = {};
         o = o[k] as Obj;
@@ -43,7 +43,7 @@ for (let i = 0; i < args.length; i++) {
     });
     config = merge(config, top);
   } else if (a === '--out') out = args[++i]!;
-  else if (a === '--only') only.push(...args[++i]!.split(','));
+  else if (a === '--only') only.push(...args[++i].split(','));
   else config = merge(config, (parse(readFileSync(resolve(a), 'utf8')) as Obj) ?? {});
 }
 if (only.length === 0) rmSync(out, { recursive: true, force: true });
@@ -59,7 +59,7 @@ for (const [name, stage] of Object.entries(pipeline.stages)) {
     if (isObj(src)) inputs[inp] = join(root, String(src.path));
     else {
       const [up, o] = String(src).split('.');
-      inputs[inp] = outputsOf.get(up!)![o!]!;
+      inputs[inp] = outputsOf.get(up)![o]!;
     }
   }
   const params = merge(stage.params ?? {}, (config[name] as Obj) ?? {});

@@ -105,7 +105,7 @@ function profileStep(
     tf.unregisterKernel(k.kernelName, backend);
     tf.registerKernel({
       ...k,
-      kernelFunc: ((args: Parameters<typeof orig>[0]) => {
+      kernelFunc: (args: Parameters<typeof orig>[0]) => {
         const t = process.cpuUsage();
         const r = orig(args);
         const u = process.cpuUsage(t);
@@ -114,7 +114,7 @@ function profileStep(
         e.n++;
         totals.set(k.kernelName, e);
         return r;
-      }) as typeof orig,
+      },
     });
   }
   step();

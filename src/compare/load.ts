@@ -185,7 +185,7 @@ function rocsFromJson(v: unknown): RocSeries[] {
 export function rocsFromCsv(text: string): RocSeries[] {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length < 3) return [];
-  const head = lines[0]!.split(',').map((h) => h.trim().toLowerCase());
+  const head = lines[0].split(',').map((h) => h.trim().toLowerCase());
   const fi = head.findIndex((h) => h === 'far' || h === 'fpr');
   const ti = head.findIndex((h) => h === 'tar' || h === 'tpr');
   const si = head.findIndex((h) => h === 'set' || h === 'split' || h === 'label');
@@ -213,7 +213,7 @@ export function loadRocs(root: string, exp: ExperimentRecord): RocSeries[] {
   const found: RocSeries[] = [];
   const stageNames = Object.keys(exp.stages).sort((a, b) => Number(b === 'evaluate') - Number(a === 'evaluate'));
   for (const stage of stageNames) {
-    for (const rel of Object.values(exp.stages[stage]!.outputs)) {
+    for (const rel of Object.values(exp.stages[stage].outputs)) {
       const dir = join(root, rel);
       let isDir = false;
       try {

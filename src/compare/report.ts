@@ -97,7 +97,7 @@ function constantParamsHtml(t: Table): string {
   const items = constant
     .map(
       (c) =>
-        `<li><code>${escapeHtml(c.name)}</code> = ${escapeHtml(displayCell(t.rows[0]!.cells[c.name] ?? null))}</li>`,
+        `<li><code>${escapeHtml(c.name)}</code> = ${escapeHtml(displayCell(t.rows[0].cells[c.name] ?? null))}</li>`,
     )
     .join('\n');
   return `<details><summary>${constant.length} params equal in all experiments shown</summary><ul>\n${items}\n</ul></details>`;
@@ -113,7 +113,7 @@ interface AxisValues {
 export function xAxisFor(values: CellValue[]): AxisValues {
   const present = values.filter((v): v is Exclude<CellValue, null> => v !== null);
   if (present.length && present.every((v) => typeof v === 'number')) {
-    const nums = present as number[];
+    const nums = present;
     const lo = Math.min(...nums);
     const hi = Math.max(...nums);
     const log = lo > 0 && hi / lo >= 100;
@@ -177,7 +177,7 @@ function metricPlots(t: Table): { html: string; count: number } {
         // With one other param the legend title names it and entries are its values; with more, short name=value pairs.
         const label =
           others.length === 1
-            ? displayCell(r.cells[others[0]!.name] ?? null)
+            ? displayCell(r.cells[others[0].name] ?? null)
             : others.map((o) => `${shortName(o.name, others)}=${displayCell(r.cells[o.name] ?? null)}`).join(', ');
         let g = groups.get(label);
         if (!g) groups.set(label, (g = { label, points: [] }));
@@ -211,7 +211,7 @@ function metricPlots(t: Table): { html: string; count: number } {
           legendTitle:
             grouped && others.length === 1
               ? shortName(
-                  others[0]!.name,
+                  others[0].name,
                   t.known.filter((c) => c.kind === 'param'),
                 )
               : undefined,
@@ -230,14 +230,14 @@ function thin(far: number[], tar: number[], max = 800): Array<{ x: number; y: nu
   const n = far.length;
   const step = Math.max(1, Math.ceil(n / max));
   const out: Array<{ x: number; y: number }> = [];
-  for (let i = 0; i < n; i += step) out.push({ x: far[i]!, y: tar[i]! });
-  if ((n - 1) % step !== 0) out.push({ x: far[n - 1]!, y: tar[n - 1]! });
+  for (let i = 0; i < n; i += step) out.push({ x: far[i], y: tar[i] });
+  if ((n - 1) % step !== 0) out.push({ x: far[n - 1], y: tar[n - 1] });
   return out;
 }
 
 function auc(far: number[], tar: number[]): number {
   let a = 0;
-  for (let i = 1; i < far.length; i++) a += ((far[i]! - far[i - 1]!) * (tar[i]! + tar[i - 1]!)) / 2;
+  for (let i = 1; i < far.length; i++) a += ((far[i] - far[i - 1]) * (tar[i] + tar[i - 1])) / 2;
   return a;
 }
 
@@ -273,7 +273,7 @@ function rocSection(
     : '';
   const pictures = rocImagesHtml(missing, images);
   if (!series.length) return `<p class="note">No ROC curves to show.</p>${missingNote}${pictures}`;
-  const setName = rocs.get(t.rows.find((r) => rocs.get(r.experiment.name)?.length)!.experiment.name)![0]!.label;
+  const setName = rocs.get(t.rows.find((r) => rocs.get(r.experiment.name)?.length)!.experiment.name)![0].label;
   const plot = plotSvg(series, {
     id: 'roc',
     title: `ROC (${setName} pairs), one curve per experiment`,

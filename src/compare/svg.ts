@@ -204,8 +204,8 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   parts.push(`<clipPath id="${clip}"><rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}"/></clipPath>`);
   parts.push(`<g clip-path="url(#${clip})">`);
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
-    const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!;
+    const color = PALETTE[i % PALETTE.length];
+    const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length];
     const pts = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (scale !== 'log' || p.x > 0));
     parts.push(`<g class="series" data-series="${i}">`);
     const linePts = s.line === 'mean' ? meanByX(pts) : pts;
@@ -235,8 +235,8 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
     legendItems.forEach((s, k) => {
       const j = k + (o.legendTitle ? 1 : 0);
       const i = series.indexOf(s);
-      const color = PALETTE[i % PALETTE.length]!;
-      const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length]!;
+      const color = PALETTE[i % PALETTE.length];
+      const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length];
       const y = m.top + 8 + j * 16;
       const text = clipText(s.label);
       parts.push(

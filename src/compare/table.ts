@@ -110,7 +110,7 @@ export function resolveColumn(known: Column[], name: string, where: string): Col
   const exact = known.find((c) => c.name === name);
   if (exact) return exact;
   const bySuffix = known.filter((c) => c.name.endsWith('.' + name));
-  if (bySuffix.length === 1) return bySuffix[0]!;
+  if (bySuffix.length === 1) return bySuffix[0];
   const names = known.map((c) => c.name);
   const guess = didYouMean(name, names);
   const ambiguous =
@@ -135,7 +135,7 @@ export function parseFilter(text: string): Filter {
       hint: "use COLUMN OP VALUE with OP one of = != < <= > >= ~ (regular expression), e.g. --filter 'evaluate.auc>0.8' or --filter 'triarchy.loss.margin=0.3'",
     });
   }
-  let value = m[3]!;
+  let value = m[3];
   const op = (m[2] === '==' ? '=' : m[2]) as FilterOp;
   // `a>>1` or `a=<1` is a typo, not a comparison with the text ">1"; quote such a value to mean it.
   const problem = /^[<>=!~]/.test(value)
@@ -301,10 +301,10 @@ export function formatText(t: Table, maxWidth = 40): string {
       return v === null || typeof v === 'number';
     }),
   );
-  const width = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const width = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) =>
     cells
-      .map((s, i) => (numeric[i] ? s.padStart(width[i]!) : s.padEnd(width[i]!)))
+      .map((s, i) => (numeric[i] ? s.padStart(width[i]) : s.padEnd(width[i])))
       .join('  ')
       .trimEnd();
   const out = [line(header), width.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];

@@ -105,7 +105,7 @@ export async function inputDigests(
     if (ref.from === 'stage') {
       const outs = upstream(ref.stage);
       if (!outs) return undefined;
-      const o = outs[ref.output]!;
+      const o = outs[ref.output];
       digests[name] = o.digest;
       paths[name] = o.path;
       labels[name] = ref.stage;
@@ -157,7 +157,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   const queue: Array<{ mem: number; start: () => void }> = [];
   const fits = (mem: number) => running === 0 || (running < o.jobs && memInUse + mem <= budget);
   const pump = () => {
-    while (queue.length && fits(queue[0]!.mem)) {
+    while (queue.length && fits(queue[0].mem)) {
       const next = queue.shift()!;
       running++;
       memInUse += next.mem;
@@ -211,7 +211,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
   o.emit({
     type: 'run-start',
     runId: id,
-    pipeline: o.experiments[0]!.pipeline.file,
+    pipeline: o.experiments[0].pipeline.file,
     experiment: o.experiments.map((e) => e.name).join(', '),
     stages: allIds,
     jobs: o.jobs,
@@ -374,7 +374,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
     const outputs: Record<string, string> = {};
     for (const out of stage.outputs) {
       outputs[out.name] = join(tmp, out.name);
-      if (out.type === 'dir') await mkdir(outputs[out.name]!, { recursive: true });
+      if (out.type === 'dir') await mkdir(outputs[out.name], { recursive: true });
     }
     await mkdir(tmp, { recursive: true });
     const workDir = ws.workDir(key);
@@ -410,12 +410,12 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       );
       const stored: Record<string, StoredOutput> = {};
       for (const out of stage.outputs) {
-        if (!existsSync(outputs[out.name]!))
+        if (!existsSync(outputs[out.name]))
           throw new StageFailed(`the stage finished without writing its output '${out.name}' (${out.type})`);
-        stored[out.name] = await ws.store.ingest(outputs[out.name]!);
-        if (stored[out.name]!.type !== out.type)
+        stored[out.name] = await ws.store.ingest(outputs[out.name]);
+        if (stored[out.name].type !== out.type)
           throw new StageFailed(
-            `output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name]!.type === 'dir' ? 'folder' : 'file'}`,
+            `output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name].type === 'dir' ? 'folder' : 'file'}`,
           );
       }
       const rec: StageRecord = {

@@ -30,7 +30,7 @@ export function buildGraph(p: PipelineSpec): StageGraph {
   );
   if (cycles.length) {
     const diags: Diagnostic[] = cycles.map((cycle) => {
-      const first = byName.get(cycle[0]!)!;
+      const first = byName.get(cycle[0])!;
       const inName = Object.entries(first.inputs).find(([, r]) => r.from === 'stage' && r.stage === cycle[1])?.[0];
       const w = (inName && first.inputWhere[inName]) || first.where;
       return {

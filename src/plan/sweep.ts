@@ -43,7 +43,7 @@ export function expandSweep(s: SweepSpec): Point[] {
   if (s.method === 'grid') {
     let points: Point[] = [{}];
     for (const p of paths) {
-      const vals = gridValues(p, s.params[p]!);
+      const vals = gridValues(p, s.params[p]);
       points = points.flatMap((pt) => vals.map((v) => ({ ...pt, [p]: v })));
     }
     return points;
@@ -61,7 +61,7 @@ export function expandSweep(s: SweepSpec): Point[] {
   for (let i = 0; i < n * 20 && points.length < n; i++) {
     const pt: Point = {};
     for (const p of paths) {
-      const d = s.params[p]!;
+      const d = s.params[p];
       if ('values' in d) pt[p] = d.values[Math.floor(rng() * d.values.length)];
       else if ('range' in d) {
         const v = gridValues(p, d);
@@ -90,7 +90,7 @@ export function pointName(base: string, pt: Point): string {
 /** --sweep a.b=1,2,3 (a list), a.b=range(0,1,0.25), a.b=uniform(0,1), a.b=loguniform(1e-4,1e-2). */
 export function parseSweepArg(text: string, parseValue: (s: string) => unknown): [string, Domain] {
   const m = /^([^=]+)=(.+)$/.exec(text);
-  if (!m || m[1]!.split('.').length < 2) {
+  if (!m || m[1].split('.').length < 2) {
     throw new FacepipeError({
       code: 'bad-sweep',
       file: 'command line',
@@ -98,10 +98,10 @@ export function parseSweepArg(text: string, parseValue: (s: string) => unknown):
       hint: 'use --sweep stage.param=v1,v2,... or stage.param=range(a,b,step)|uniform(a,b)|loguniform(a,b)',
     });
   }
-  const path = m[1]!.trim();
-  const fn = /^(range|uniform|loguniform)\(([^)]*)\)$/.exec(m[2]!.trim());
+  const path = m[1].trim();
+  const fn = /^(range|uniform|loguniform)\(([^)]*)\)$/.exec(m[2].trim());
   if (fn) {
-    const nums = fn[2]!.split(',').map((x) => Number(x.trim()));
+    const nums = fn[2].split(',').map((x) => Number(x.trim()));
     const want = fn[1] === 'range' ? 3 : 2;
     if (nums.length !== want || nums.some((x) => !Number.isFinite(x))) {
       throw new FacepipeError({
@@ -110,9 +110,9 @@ export function parseSweepArg(text: string, parseValue: (s: string) => unknown):
         message: `--sweep ${text}: ${fn[1]} takes ${want} numbers`,
       });
     }
-    return [path, { [fn[1]!]: nums } as Domain];
+    return [path, { [fn[1]]: nums } as Domain];
   }
-  return [path, { values: m[2]!.split(',').map((v) => parseValue(v.trim())) }];
+  return [path, { values: m[2].split(',').map((v) => parseValue(v.trim())) }];
 }
 
 /** Read a `sweep:` mapping (from a pipeline or a sweep file) into a SweepSpec; problems become diagnostics. */
@@ -187,9 +187,9 @@ export function pointToOverrides(pt: Point): Record<string, Record<string, unkno
   const out: Record<string, Record<string, unknown>> = {};
   for (const [path, v] of Object.entries(pt)) {
     const [stage, ...rest] = path.split('.');
-    let o = (out[stage!] ??= {});
+    let o = (out[stage] ??= {});
     for (const seg of rest.slice(0, -1)) o = (o[seg] ??= {}) as Record<string, unknown>;
-    o[rest[rest.length - 1]!] = v;
+    o[rest[rest.length - 1]] = v;
   }
   return out;
 }

@@ -15,7 +15,7 @@ export function findCycles(names: string[], upstream: Map<string, string[]>): st
         const key = [...ring].sort().join(',');
         if (!seen.has(key)) {
           seen.add(key);
-          cycles.push([...ring, ring[0]!]);
+          cycles.push([...ring, ring[0]]);
         }
       } else if (!state.get(u)) visit(u);
     }

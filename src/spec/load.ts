@@ -120,12 +120,12 @@ function at(y: YamlFile, path: Array<string | number>, key = false): Where {
 export function parseSet(text: string): { path: string[]; value: unknown } | string {
   const m = /^([^=]+)=(.*)$/s.exec(text);
   if (!m) return `expected KEY=VALUE, e.g. triarchy.loss.margin=0.3`;
-  const path = m[1]!.trim().split('.');
+  const path = m[1].trim().split('.');
   if (path.length < 2 || path.some((s) => !s))
     return `the key must be <stage>.<param>[.<param>...], e.g. triarchy.loss.margin`;
   let value: unknown = m[2];
   try {
-    value = yamlLib().parse(m[2]!, { schema: 'core' });
+    value = yamlLib().parse(m[2], { schema: 'core' });
   } catch {
     /* keep the string */
   }
@@ -141,7 +141,7 @@ export function setLayer(sets: string[], diags: Diagnostic[], label = '--set'): 
       continue;
     }
     const [stage, ...rest] = parsed.path;
-    const target = (layer.values[stage!] ??= {});
+    const target = (layer.values[stage] ??= {});
     setPath(target, rest, parsed.value);
     layer.origins!.push({ path: parsed.path, text: `${label} ${text}` });
   }
@@ -154,7 +154,7 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
     if (typeof o[seg] !== 'object' || o[seg] === null || Array.isArray(o[seg])) o[seg] = {};
     o = o[seg] as Record<string, unknown>;
   }
-  o[path[path.length - 1]!] = value;
+  o[path[path.length - 1]] = value;
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -165,8 +165,7 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
-    out[k] =
-      isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : structuredClone(v);
+    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k], v) : structuredClone(v);
   }
   return out;
 }
@@ -246,8 +245,8 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   layers.push(...(opts.extraLayers ?? []));
   const sets = setLayer(opts.sets ?? [], diags);
   for (const o of sets.origins ?? []) {
-    if (!stagesRaw[o.path[0]!]) {
-      const guess = didYouMean(o.path[0]!, stageNames);
+    if (!stagesRaw[o.path[0]]) {
+      const guess = didYouMean(o.path[0], stageNames);
       diags.push({
         code: 'unknown-stage',
         file: 'command line',
@@ -258,7 +257,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   }
   for (const l of layers) {
     for (const o of l.origins ?? []) {
-      if (!stagesRaw[o.path[0]!])
+      if (!stagesRaw[o.path[0]])
         diags.push({
           code: 'unknown-stage',
           file: 'command line',
@@ -272,7 +271,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   /** Where a param path of a stage was last set: the top-most layer holding it, else the pipeline. */
   const whereParam = (stage: string, path: string[], atKey: boolean): Where & { keyPath: string } => {
     for (let i = layers.length - 1; i >= 0; i--) {
-      const l = layers[i]!;
+      const l = layers[i];
       const origin = l.origins
         ?.slice()
         .reverse()
@@ -301,7 +300,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   const stages: StageSpec[] = [];
   const outputsUnknown = new Set<string>();
   for (const name of stageNames) {
-    const s = stagesRaw[name]!;
+    const s = stagesRaw[name];
     if (!isPlainObject(s) || typeof s.kind !== 'string') continue; // schema already reported it
     const kind = opts.catalog.get(s.kind);
     if (!kind) {
@@ -360,7 +359,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
       }
       if (typeof ref === 'string') {
         const m = /^([^.]+)\.([^.]+)$/.exec(ref);
-        if (!m || !NAME_RE.test(m[1]!) || !NAME_RE.test(m[2]!)) {
+        if (!m || !NAME_RE.test(m[1]) || !NAME_RE.test(m[2])) {
           diags.push({
             code: 'bad-reference',
             message: `input '${inName}' of stage '${name}' is ${describe(ref)}; expected <stage>.<output>`,
@@ -370,7 +369,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
           });
           continue;
         }
-        inputs[inName] = { from: 'stage', stage: m[1]!, output: m[2]! };
+        inputs[inName] = { from: 'stage', stage: m[1], output: m[2] };
       } else if (
         !isPlainObject(ref) ||
         typeof ref.path !== 'string' ||
@@ -448,7 +447,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
   for (const s of stages) {
     for (const [inName, ref] of Object.entries(s.inputs)) {
       if (ref.from !== 'stage') continue;
-      const w = s.inputWhere[inName]!;
+      const w = s.inputWhere[inName];
       if (!stagesRaw[ref.stage]) {
         const guess = didYouMean(ref.stage, stageNames);
         diags.push({
@@ -494,7 +493,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
     stages.map((s) => s.name),
     upstreamOf,
   )) {
-    const first = byName.get(cycle[0]!)!;
+    const first = byName.get(cycle[0])!;
     const inName = Object.entries(first.inputs).find(([, r]) => r.from === 'stage' && r.stage === cycle[1])?.[0];
     diags.push({
       code: 'cycle',

@@ -160,7 +160,7 @@ export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagno
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  return s.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /**
@@ -176,7 +176,7 @@ export function locate(
   let node: unknown = y.doc.contents;
   let pos = rangeStart(node) ?? 0;
   for (let i = 0; i < path.length; i++) {
-    const seg = path[i]!;
+    const seg = path[i];
     const last = i === path.length - 1;
     if (isMap(node)) {
       const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));

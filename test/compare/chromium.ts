@@ -108,7 +108,7 @@ var pre=document.createElement('pre');pre.id='facepipe-probe';pre.textContent=bt
     );
     const m = /<pre id="facepipe-probe">([A-Za-z0-9+/=]*)<\/pre>/.exec(stdout);
     if (!m) throw new Error(`no probe output from Chromium (exit ${code}); stderr tail:\n${stderr.slice(-3000)}`);
-    const found = JSON.parse(Buffer.from(m[1]!, 'base64').toString('utf8')) as {
+    const found = JSON.parse(Buffer.from(m[1], 'base64').toString('utf8')) as {
       data: unknown;
       errors: string[];
       alerts: number;

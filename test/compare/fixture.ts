@@ -84,7 +84,7 @@ export function makeCompareWorkspace(): { root: string; grid: FixtureExperiment[
       const roc = rocPoints(k);
       let auc = 0;
       for (let j = 1; j < roc.far.length; j++)
-        auc += ((roc.far[j]! - roc.far[j - 1]!) * (roc.tar[j]! + roc.tar[j - 1]!)) / 2;
+        auc += ((roc.far[j] - roc.far[j - 1]) * (roc.tar[j] + roc.tar[j - 1])) / 2;
       auc = Number(auc.toFixed(4));
       const metrics = {
         auc: Number((1 - auc).toFixed(4)),

@@ -33,7 +33,7 @@ function exp(
   const stages: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(params)) {
     const [stage, ...rest] = k.split('.');
-    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
+    const s = (stages[stage] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
       params: Record<string, unknown>;
     };
     let o = s.params;
@@ -42,10 +42,10 @@ function exp(
   }
   for (const [k, v] of Object.entries(metrics)) {
     const [stage, m] = k.split('.');
-    const s = (stages[stage!] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
+    const s = (stages[stage] ??= { state: 'done', params: {}, metrics: {}, outputs: {} }) as {
       metrics: Record<string, unknown>;
     };
-    s.metrics[m!] = v;
+    s.metrics[m] = v;
   }
   return parseExperiment(
     JSON.stringify({ experiment: name, pipeline: 'p.yaml', lastRun: 'r', point, stages }),
@@ -93,7 +93,7 @@ test('table: only differing params are shown (swept first), all metrics; --all-p
     t.columns.map((c) => c.kind),
     ['meta', 'param', 'param', 'metric', 'metric'],
   );
-  assert.equal(t.columns[1]!.swept, true);
+  assert.equal(t.columns[1].swept, true);
   const all = buildTable(three(), { allParams: true });
   assert.deepEqual(
     all.columns.filter((c) => c.kind === 'param').map((c) => c.name),
@@ -168,7 +168,7 @@ test('table: unknown sort or filter column is a FacepipeError naming the known c
       () => buildTable(three(), o),
       (e: unknown) => {
         assert.ok(e instanceof FacepipeError);
-        assert.equal(e.diagnostics[0]!.code, 'unknown-column');
+        assert.equal(e.diagnostics[0].code, 'unknown-column');
         const text = formatError(e);
         assert.match(text, /unknown column "e\.acu"/);
         assert.match(text, /did you mean "e\.auc"/);
@@ -180,7 +180,7 @@ test('table: unknown sort or filter column is a FacepipeError naming the known c
   }
   assert.throws(
     () => buildTable(three(), { filters: ['no operator here'] }),
-    (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter',
+    (e: unknown) => e instanceof FacepipeError && e.diagnostics[0].code === 'bad-filter',
   );
   assert.throws(
     () => buildTable(three(), { filters: ['experiment~(('] }),
@@ -189,7 +189,7 @@ test('table: unknown sort or filter column is a FacepipeError naming the known c
   for (const typo of ['e.auc>>0.5', 'e.auc=<0.5', 'e.auc>']) {
     assert.throws(
       () => parseFilter(typo),
-      (e: unknown) => e instanceof FacepipeError && e.diagnostics[0]!.code === 'bad-filter',
+      (e: unknown) => e instanceof FacepipeError && e.diagnostics[0].code === 'bad-filter',
       typo,
     );
   }
@@ -256,10 +256,10 @@ test('text: aligned columns, numbers right-aligned, control characters and long 
   );
   const lines = text.trimEnd().split('\n');
   assert.equal(lines.length, 4);
-  assert.match(lines[0]!, /^experiment\s+s\.v\s+s\.n$/);
-  assert.ok(lines[2]!.includes('x y'));
-  assert.ok(lines[3]!.includes('z'.repeat(39) + '…'));
-  assert.ok(lines[2]!.endsWith(' 2.5') && lines[3]!.endsWith('  10'), 'right-aligned numbers');
+  assert.match(lines[0], /^experiment\s+s\.v\s+s\.n$/);
+  assert.ok(lines[2].includes('x y'));
+  assert.ok(lines[3].includes('z'.repeat(39) + '…'));
+  assert.ok(lines[2].endsWith(' 2.5') && lines[3].endsWith('  10'), 'right-aligned numbers');
   assert.match(
     formatText(buildTable(three(), { filters: ['e.auc>5'] })),
     /no experiment matches the filters \(3 in all\)/,
@@ -285,7 +285,7 @@ test('load: a workspace of experiments (runs/ and stray files ignored), differin
     const evil = t.rows.find((r) => r.experiment.name === HOSTILE_NAME)!;
     assert.equal(evil.cells['triarchy.note'], HOSTILE);
     assert.equal(evil.cells.status, 'failed: triarchy');
-    const best = buildTable(exps, { sort: 'evaluate.auc', desc: true }).rows[0]!.experiment.name;
+    const best = buildTable(exps, { sort: 'evaluate.auc', desc: true }).rows[0].experiment.name;
     assert.equal(best, grid.reduce((a, b) => (b.auc > a.auc ? b : a)).name);
     for (const [i, g] of grid.entries()) {
       const rocs = loadRocs(
@@ -296,9 +296,9 @@ test('load: a workspace of experiments (runs/ and stray files ignored), differin
         assert.equal(rocs.length, 0);
         continue;
       }
-      assert.equal(rocs[0]!.label, 'test', `${g.name} test curve first`);
-      assert.equal(rocs[0]!.far.length, 41);
-      assert.ok(rocs[0]!.far.every((f, j) => j === 0 || f >= rocs[0]!.far[j - 1]!));
+      assert.equal(rocs[0].label, 'test', `${g.name} test curve first`);
+      assert.equal(rocs[0].far.length, 41);
+      assert.ok(rocs[0].far.every((f, j) => j === 0 || f >= rocs[0].far[j - 1]));
     }
     assert.deepEqual(rocsFromCsv('far,tar\n0,0\n0.5,0.8\n1,1\n'), [
       { label: 'test', far: [0, 0.5, 1], tar: [0, 0.8, 1] },
@@ -316,7 +316,7 @@ test('load: a broken experiment.json is a warning naming the file, the others st
     const exps = loadExperiments(root, (w) => warnings.push(w));
     assert.equal(exps.length, MARGINS.length * RATES.length);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /results\/evil\/experiment\.json is not valid JSON/);
+    assert.match(warnings[0], /results\/evil\/experiment\.json is not valid JSON/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

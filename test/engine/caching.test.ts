@@ -80,11 +80,11 @@ test('first run runs every stage ("never run"); the second run is fully cached',
 
 test('--set reruns exactly the changed stage and its downstream; status names the change', async () => {
   const st = await status('--set', 'a.env.SUFFIX=y');
-  assert.equal(st.a!.action, 'will run');
-  assert.equal(st.a!.reason, 'params changed: a.env.SUFFIX "x" -> "y"');
-  assert.equal(st.b!.action, 'cached');
-  assert.equal(st.c!.action, 'may run');
-  assert.match(st.c!.reason, /input may change: a will rerun/);
+  assert.equal(st.a.action, 'will run');
+  assert.equal(st.a.reason, 'params changed: a.env.SUFFIX "x" -> "y"');
+  assert.equal(st.b.action, 'cached');
+  assert.equal(st.c.action, 'may run');
+  assert.match(st.c.reason, /input may change: a will rerun/);
   const r = await run(ws, P, '--set', 'a.env.SUFFIX=y');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'done' });
@@ -97,7 +97,7 @@ test('--set reruns exactly the changed stage and its downstream; status names th
 test('--config param change reruns the affected stages; going back to earlier params is a cache hit', async () => {
   writeFiles(ws, { 'configs/z.yaml': 'a:\n  env:\n    SUFFIX: z\n' });
   const st = await status('--config', 'configs/z.yaml');
-  assert.equal(st.a!.reason, 'params changed: a.env.SUFFIX "y" -> "z"');
+  assert.equal(st.a.reason, 'params changed: a.env.SUFFIX "y" -> "z"');
   const r = await run(ws, P, '--config', 'configs/z.yaml');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'done' });
@@ -117,8 +117,8 @@ test('--config param change reruns the affected stages; going back to earlier pa
 
 test('early cutoff: an upstream rerun with byte-identical outputs leaves downstream cached', async () => {
   const st = await status('--set', 'a.env.UNUSED=foo');
-  assert.equal(st.a!.reason, 'params changed: a.env.UNUSED (unset) -> "foo"');
-  assert.equal(st.c!.action, 'may run');
+  assert.equal(st.a.reason, 'params changed: a.env.UNUSED (unset) -> "foo"');
+  assert.equal(st.c.action, 'may run');
   const r = await run(ws, P, '--set', 'a.env.UNUSED=foo');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'cached' });
@@ -127,7 +127,7 @@ test('early cutoff: an upstream rerun with byte-identical outputs leaves downstr
 test('--force STAGE reruns it; downstream stays cached when its output is identical', async () => {
   const before = storeRecords();
   const st = await status('--force', 'a');
-  assert.equal(st.a!.reason, 'forced (--force)');
+  assert.equal(st.a.reason, 'forced (--force)');
   const r = await run(ws, P, '--force', 'a');
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'cached' });
@@ -146,8 +146,8 @@ test('a file input edited in place is detected, even at the same size with its m
   const T = new Date('2020-01-02T03:04:05Z');
   utimesSync(file, T, T);
   const st = await status();
-  assert.equal(st.a!.reason, 'input changed: data/words.txt');
-  assert.equal(st.b!.reason, 'input changed: data/words.txt');
+  assert.equal(st.a.reason, 'input changed: data/words.txt');
+  assert.equal(st.b.reason, 'input changed: data/words.txt');
   const r = await run(ws, P);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'done', c: 'done' });
   assert.equal(runReasons(r.events).c, 'input changed: a, b');
@@ -173,7 +173,7 @@ function objectOfA(): string {
   const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
     stages: Record<string, { key: string }>;
   };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.a!.key}.json`), 'utf8')) as {
+  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.a.key}.json`), 'utf8')) as {
     outputs: { o: { digest: string } };
   };
   const d = rec.outputs.o.digest;
@@ -186,8 +186,8 @@ test('a corrupted store object is detected ("cached output missing or corrupt") 
   assert.equal(statSync(obj).mode & 0o777, 0o444, 'store objects are read-only');
   writeFileSync(obj, good.replace('gamma', 'GAMMA')); // root may write a 0444 file; same size
   const st = await status();
-  assert.equal(st.a!.action, 'will run');
-  assert.equal(st.a!.reason, 'cached output missing or corrupt');
+  assert.equal(st.a.action, 'will run');
+  assert.equal(st.a.reason, 'cached output missing or corrupt');
   const r = await run(ws, P);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'cached' });
@@ -201,7 +201,7 @@ test('a missing store object is detected and the stage recomputed', async () => 
   chmodSync(obj, 0o644);
   rmSync(obj);
   const st = await status();
-  assert.equal(st.a!.reason, 'cached output missing or corrupt');
+  assert.equal(st.a.reason, 'cached output missing or corrupt');
   const r = await run(ws, P);
   assert.deepEqual(finalStates(r.events), { a: 'done', b: 'cached', c: 'cached' });
   assert.ok(statSync(obj).isFile());
@@ -211,7 +211,7 @@ test('a corrupted file inside a folder output is detected too', async () => {
   const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
     stages: Record<string, { key: string }>;
   };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.c!.key}.json`), 'utf8')) as {
+  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.c.key}.json`), 'utf8')) as {
     outputs: { r: { type: string; digest: string } };
   };
   assert.equal(rec.outputs.r.type, 'dir');
@@ -225,8 +225,8 @@ test('a corrupted file inside a folder output is detected too', async () => {
   const obj = join(ws, '.facepipe/store/objects', inner.digest.slice(0, 2), inner.digest.slice(2));
   writeFileSync(obj, 'garbage');
   const st = await status();
-  assert.equal(st.c!.reason, 'cached output missing or corrupt');
-  assert.equal(st.a!.action, 'cached');
+  assert.equal(st.c.reason, 'cached output missing or corrupt');
+  assert.equal(st.a.action, 'cached');
   const r = await run(ws, P);
   assert.deepEqual(finalStates(r.events), { a: 'cached', b: 'cached', c: 'done' });
   assert.notEqual(readFileSync(obj, 'utf8'), 'garbage');
@@ -250,7 +250,7 @@ test('a stage added to the pipeline is "never run"; the others stay cached', asy
       '  d:\n    kind: command\n    inputs: { r: c.r }\n    params:\n      cmd: cat {inputs.r}/r.txt | wc -l > {outputs.n}\n      outputs: { n: file }\n',
   });
   const st = await status();
-  assert.equal(st.d!.reason, 'never run');
+  assert.equal(st.d.reason, 'never run');
   const r = await run(ws, P);
   assert.deepEqual(finalStates(r.events), { a: 'cached', b: 'cached', c: 'cached', d: 'done' });
   assert.equal(readFileSync(join(ws, 'results/cache/d/n'), 'utf8').trim(), '3');
@@ -262,14 +262,14 @@ test('status explains a kind version change (simulated: the last run recorded an
     string,
     { key: string; material: { kindVersion: string } }
   >;
-  last.b!.material.kindVersion = '0';
+  last.b.material.kindVersion = '0';
   writeFileSync(lastFile, JSON.stringify(last));
   // A new kind version means a new key: its cache entry does not exist yet.
-  rmSync(join(ws, '.facepipe/store/stages', `${last.b!.key}.json`));
+  rmSync(join(ws, '.facepipe/store/stages', `${last.b.key}.json`));
   const st = await status();
-  assert.equal(st.b!.action, 'will run');
-  assert.equal(st.b!.reason, 'kind version changed: 0 -> 1');
-  assert.equal(st.a!.action, 'cached');
+  assert.equal(st.b.action, 'will run');
+  assert.equal(st.b.reason, 'kind version changed: 0 -> 1');
+  assert.equal(st.a.action, 'cached');
 });
 
 test('an executable file output stays executable when restored from the cache', async () => {

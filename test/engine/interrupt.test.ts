@@ -93,7 +93,7 @@ test('SIGINT: exit code 130, the running stage is interrupted, completed stages 
     await waitFor(() => !isAlive(shellPid), 10_000, 'the stage command to stop');
     assert.equal(records(ws).length, 1, 'only the completed stage is committed');
     assert.equal(existsSync(join(ws, '.facepipe/lock')), false, 'the lock is released');
-    const runDir = readdirSync(join(ws, 'results/runs'))[0]!;
+    const runDir = readdirSync(join(ws, 'results/runs'))[0];
     const rec = JSON.parse(readFileSync(join(ws, 'results/runs', runDir, 'run.json'), 'utf8')) as { status: string };
     assert.equal(rec.status, 'interrupted');
 
@@ -133,7 +133,7 @@ stages:
     assert.match(r.stderr, /stage shape failed: output 'o' is declared as a file but the stage wrote a folder/);
     assert.match(r.stderr, /stage bad failed: command exited with code 3 \(log: results\/runs\/.+\/logs\/bad\.log\)/);
     assert.match(r.stderr, /stage lazy failed: the stage finished without writing its output 'o' \(file\)/);
-    const log = r.stderr.match(/log: (\S+)\)/)![1]!;
+    const log = r.stderr.match(/log: (\S+)\)/)![1];
     assert.match(readFileSync(join(ws, log), 'utf8'), /oops/);
     assert.equal(records(ws).length, 0);
   } finally {

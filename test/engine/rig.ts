@@ -67,7 +67,7 @@ export function startCli(
   let stdout = '';
   let stderr = '';
   let partial = '';
-  child.stdout!.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => {
     const s = c.toString();
     stdout += s;
     partial += s;
@@ -75,7 +75,7 @@ export function startCli(
     partial = lines.pop()!;
     if (onEvent) for (const e of parseEvents(lines.join('\n'))) onEvent(e, child);
   });
-  child.stderr!.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
   const done = new Promise<CliResult>((resolve, reject) => {
@@ -122,7 +122,7 @@ export function parseStatus(stdout: string): Record<string, { action: string; re
   const out: Record<string, { action: string; reason: string }> = {};
   for (const line of stdout.split('\n')) {
     const m = /^(\S+)\s+(cached|will run|may run)\s*(.*)$/.exec(line);
-    if (m) out[m[1]!] = { action: m[2]!, reason: m[3]!.trim() };
+    if (m) out[m[1]] = { action: m[2], reason: m[3].trim() };
   }
   return out;
 }

@@ -85,7 +85,7 @@ test(
       /stage b failed: output path "results\/safe\/b\/o" goes through a symlink out of the workspace/,
     );
     assert.deepEqual(readdirSync(outside), []);
-    const runDir = readdirSync(join(ws, 'results/runs'))[0]!;
+    const runDir = readdirSync(join(ws, 'results/runs'))[0];
     assert.equal(
       (JSON.parse(readFileSync(join(ws, 'results/runs', runDir, 'run.json'), 'utf8')) as { status: string }).status,
       'failed',

@@ -93,7 +93,7 @@ test('Digests: an unchanged file is not re-read (stat cache), an in-place edit i
     // Spy by planting a marker digest in the persisted stat cache: a new instance returns it only if it
     // trusts the cache instead of hashing the file again.
     const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, { sig: string; digest: string }>;
-    saved[file]!.digest = 'marker-from-stat-cache';
+    saved[file].digest = 'marker-from-stat-cache';
     writeFileSync(cacheFile, JSON.stringify(saved));
     const d2 = new Digests(cacheFile);
     assert.equal(
@@ -143,14 +143,14 @@ test('acquireLock: a live holder blocks (--no-wait fails naming it; waiting repo
       acquireLock(path, { command: 'second', wait: false }),
       (e: unknown) =>
         e instanceof FacepipeError &&
-        e.diagnostics[0]!.code === 'locked' &&
+        e.diagnostics[0].code === 'locked' &&
         e.message.includes(`pid ${process.pid} on ${hostname()} (first, since`),
     );
     const waits: string[] = [];
     const second = acquireLock(path, { command: 'second', wait: true, pollMs: 10, onWait: (h) => waits.push(h) });
     await new Promise((r) => setTimeout(r, 80));
     assert.equal(waits.length, 1);
-    assert.match(waits[0]!, /\(first, since/);
+    assert.match(waits[0], /\(first, since/);
     release();
     const release2 = await second;
     assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { command: string }).command, 'second');

@@ -32,11 +32,11 @@ test('listDataset: CMU faces folders with attributes from file names', async () 
   assert.equal(items.length, 624);
   assert.equal(skipped.length, 0);
   assert.equal(identityIndex(items).size, 20);
-  const first = items[0]!;
+  const first = items[0];
   assert.match(first.file, /^an2i\/an2i_[a-z]+_[a-z]+_[a-z]+_2\.pgm$/);
   assert.equal(first.identity, 'an2i');
   assert.deepEqual(Object.keys(first.attributes).sort(), ['expression', 'eyes', 'pose']);
-  assert.ok(['left', 'right', 'straight', 'up'].includes(first.attributes.pose!));
+  assert.ok(['left', 'right', 'straight', 'up'].includes(first.attributes.pose));
   const poses = valueIndex(items, 'pose');
   assert.deepEqual([...poses.keys()], ['left', 'right', 'straight', 'up']);
   const fixed = valueIndex(items, 'pose', ['straight', 'left', 'right', 'up']);
@@ -79,7 +79,7 @@ test('listDataset: manifest with attribute columns, error policy fail vs skip', 
     ],
   );
   assert.equal(skip.skipped.length, 1);
-  assert.match(skip.skipped[0]!.reason, /file not found/);
+  assert.match(skip.skipped[0].reason, /file not found/);
   await assert.rejects(
     listDataset({ root, manifest: 'meta.csv', onError: 'fail' }),
     /amy\/missing\.png.*file not found/,
@@ -90,7 +90,7 @@ test('listDataset: manifest with attribute columns, error policy fail vs skip', 
   const pat = await listDataset({ root, attributePattern: '^bob_(?<view>[a-z]+)_', onError: 'skip' });
   assert.equal(pat.items.length, 3);
   assert.equal(pat.skipped.length, 3);
-  assert.equal(pat.items[0]!.attributes.view, 'front');
+  assert.equal(pat.items[0].attributes.view, 'front');
   await assert.rejects(
     listDataset({ root, attributePattern: '^bob_', onError: 'fail' }),
     /does not match attributePattern/,
@@ -192,7 +192,7 @@ test('P x K sampler: shape, seeded determinism, fewer-than-K policies, RNG state
     assert.equal(ids[0], ids[2]);
     assert.equal(ids[3], ids[5]);
     assert.notEqual(ids[0], ids[3]);
-    const firstId = ids[0]!;
+    const firstId = ids[0];
     if (firstId !== 4) assert.equal(new Set(batch.slice(0, 3)).size, 3, 'without replacement when possible');
   }
   assert.notDeepEqual(pkEpoch(labels, { p: 2, k: 3 }, createRng(8)), a);
@@ -216,7 +216,7 @@ const ramp = (w: number, h: number): FloatImage => {
   for (let i = 0; i < w * h; i++) data.fill(i + 1, 3 * i, 3 * i + 3);
   return { width: w, height: h, data };
 };
-const px = (img: FloatImage, x: number, y: number) => img.data[(y * img.width + x) * 3]!;
+const px = (img: FloatImage, x: number, y: number) => img.data[(y * img.width + x) * 3];
 
 test('augmentations: flip, padded crop, rotation, erasing; same seed same output', () => {
   const img = ramp(4, 3);
@@ -264,15 +264,15 @@ test('batch provider: P x K batches of float images in [0,1], identical for the 
     const out: Array<{ x: number[]; y: number[] }> = [];
     for await (const b of makeBatchProvider(opts)(1, createRng(seed))) {
       assert.deepEqual(b.x.shape, [8, 10, 10, 3]);
-      out.push({ x: Array.from(b.x.dataSync()), y: Array.from(b.labels.identity!.dataSync()) });
+      out.push({ x: Array.from(b.x.dataSync()), y: Array.from(b.labels.identity.dataSync()) });
       b.x.dispose();
-      b.labels.identity!.dispose();
+      b.labels.identity.dispose();
     }
     return out;
   };
   const a = await run(3);
   assert.equal(a.length, 5); // 20 identities / P 4
   for (const b of a) for (const v of b.x) assert.ok(v >= 0 && v <= 1);
-  assert.deepEqual(a[0]!.y.slice(0, 2), [a[0]!.y[0], a[0]!.y[0]]);
+  assert.deepEqual(a[0].y.slice(0, 2), [a[0].y[0], a[0].y[0]]);
   assert.deepEqual(await run(3), a);
 });

@@ -16,7 +16,7 @@ const close = (a: number, b: number, tol = 1e-5, what = '') =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const closeAll = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5, what = '') => {
   assert.equal(a.length, b.length, `${what}: length`);
-  for (let i = 0; i < a.length; i++) close(a[i]!, b[i]!, tol, `${what}[${i}]`);
+  for (let i = 0; i < a.length; i++) close(a[i], b[i], tol, `${what}[${i}]`);
 };
 const softplus = (v: number) => Math.log(1 + Math.exp(v));
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
@@ -24,8 +24,8 @@ const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 test('label-smoothed CE: uniform logits give log C for any epsilon', () => {
   const logits = tf.zeros([2, 4]) as tf.Tensor2D;
   const labels = tf.tensor1d([0, 3], 'int32');
-  close(labelSmoothedCrossEntropy(logits, labels, 0.1).dataSync()[0]!, Math.log(4));
-  close(labelSmoothedCrossEntropy(logits, labels, 0).dataSync()[0]!, Math.log(4));
+  close(labelSmoothedCrossEntropy(logits, labels, 0.1).dataSync()[0], Math.log(4));
+  close(labelSmoothedCrossEntropy(logits, labels, 0).dataSync()[0], Math.log(4));
 });
 
 test('label-smoothed CE and its gradient match the formula by hand', () => {
@@ -49,7 +49,7 @@ test('label-smoothed CE and its gradient match the formula by hand', () => {
   });
   const labels = tf.tensor1d(y, 'int32');
   const f = (l: tf.Tensor) => labelSmoothedCrossEntropy(l as tf.Tensor2D, labels, eps);
-  close(f(tf.tensor2d(z)).dataSync()[0]!, expected, 1e-6, 'loss');
+  close(f(tf.tensor2d(z)).dataSync()[0], expected, 1e-6, 'loss');
   closeAll(tf.grad(f)(tf.tensor2d(z)).dataSync(), expectedGrad, 1e-5, 'grad');
 });
 
@@ -69,14 +69,14 @@ const hard = [
   [3, 0], // sqrt5, 1
   [2, 0], // sqrt5, 2
 ];
-const d = (i: number, j: number) => Math.hypot(pts[i]![0]! - pts[j]![0]!, pts[i]![1]! - pts[j]![1]!);
+const d = (i: number, j: number) => Math.hypot(pts[i][0] - pts[j][0], pts[i][1] - pts[j][1]);
 
 test('euclidean distances: hand values and the 1e-12 clamp on the diagonal', () => {
   const D = euclideanDistances(tf.tensor2d(pts), tf.tensor2d(pts)).arraySync();
-  close(D[0]![1]!, 5);
-  close(D[1]![2]!, Math.sqrt(20));
-  close(D[2]![3]!, Math.sqrt(5));
-  assert.ok(D[0]![0]! <= 1.01e-6 && D[0]![0]! > 0, `diag ${D[0]![0]}`); // sqrt(1e-12)
+  close(D[0][1], 5);
+  close(D[1][2], Math.sqrt(20));
+  close(D[2][3], Math.sqrt(5));
+  assert.ok(D[0][0] <= 1.01e-6 && D[0][0] > 0, `diag ${D[0][0]}`); // sqrt(1e-12)
 });
 
 /** Expected loss and gradient w.r.t. the points for a per-anchor function h(diff) with derivative h'. */
@@ -87,16 +87,16 @@ function tripletByHand(h: (v: number) => number, dh: (v: number) => number) {
   const addDistGrad = (i: number, j: number, w: number) => {
     const dij = d(i, j);
     for (let k = 0; k < 2; k++) {
-      const g = (w * (pts[i]![k]! - pts[j]![k]!)) / dij;
-      grad[i]![k]! += g;
-      grad[j]![k]! -= g;
+      const g = (w * (pts[i][k] - pts[j][k])) / dij;
+      grad[i][k] += g;
+      grad[j][k] -= g;
     }
   };
   hard.forEach(([p, q], a) => {
-    const diff = d(a, p!) - d(a, q!);
+    const diff = d(a, p) - d(a, q);
     loss += h(diff) / n;
-    addDistGrad(a, p!, dh(diff) / n);
-    addDistGrad(a, q!, -dh(diff) / n);
+    addDistGrad(a, p, dh(diff) / n);
+    addDistGrad(a, q, -dh(diff) / n);
   });
   return { loss, grad: grad.flat() };
 }
@@ -111,7 +111,7 @@ test('batch-hard triplet, soft margin: value and gradient by hand', () => {
   );
   const labels = tf.tensor1d(lab, 'int32');
   const f = (x: tf.Tensor) => batchHardTriplet(x as tf.Tensor2D, labels);
-  close(f(tf.tensor2d(pts)).dataSync()[0]!, exp.loss, 1e-5, 'loss');
+  close(f(tf.tensor2d(pts)).dataSync()[0], exp.loss, 1e-5, 'loss');
   closeAll(tf.grad(f)(tf.tensor2d(pts)).dataSync(), exp.grad, 1e-4, 'grad');
 });
 
@@ -124,7 +124,7 @@ test('batch-hard triplet, hinge margin 0.3: value and gradient by hand', () => {
   close(exp.loss, (4.3 + (5.3 - Math.sqrt(13)) + (Math.sqrt(5) - 0.7) + (Math.sqrt(5) - 1.7)) / 4, 1e-12);
   const labels = tf.tensor1d(lab, 'int32');
   const f = (x: tf.Tensor) => batchHardTriplet(x as tf.Tensor2D, labels, { margin: m });
-  close(f(tf.tensor2d(pts)).dataSync()[0]!, exp.loss, 1e-5, 'loss');
+  close(f(tf.tensor2d(pts)).dataSync()[0], exp.loss, 1e-5, 'loss');
   closeAll(tf.grad(f)(tf.tensor2d(pts)).dataSync(), exp.grad, 1e-4, 'grad');
   // A margin the batch already satisfies gives zero loss: anchor 0 would need d_an - d_ap >= -m ... use large separation.
   const far = tf.tensor2d([
@@ -151,11 +151,11 @@ test('center loss: mean of squared distances (no 1/2) and gradients to features 
   const expected = 28 / 3;
   const labels = tf.tensor1d(y, 'int32');
   const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => centerLoss(a as tf.Tensor2D, labels, b as tf.Tensor2D));
-  close(centerLoss(tf.tensor2d(f), labels, tf.tensor2d(c)).dataSync()[0]!, expected, 1e-6);
+  close(centerLoss(tf.tensor2d(f), labels, tf.tensor2d(c)).dataSync()[0], expected, 1e-6);
   const [gf, gc] = g([tf.tensor2d(f), tf.tensor2d(c)]);
   // dL/df_b = 2 (f_b - c_yb) / B ; dL/dc_k = -2 sum_{y_b = k} (f_b - c_k) / B
-  closeAll(gf!.dataSync(), [2 / 3, 4 / 3, -2 / 3, -4 / 3, 2, 2], 1e-6, 'grad f');
-  closeAll(gc!.dataSync(), [(-2 * (1 + 3)) / 3, (-2 * (2 + 3)) / 3, (-2 * -1) / 3, (-2 * -2) / 3], 1e-6, 'grad c');
+  closeAll(gf.dataSync(), [2 / 3, 4 / 3, -2 / 3, -4 / 3, 2, 2], 1e-6, 'grad f');
+  closeAll(gc.dataSync(), [(-2 * (1 + 3)) / 3, (-2 * (2 + 3)) / 3, (-2 * -1) / 3, (-2 * -2) / 3], 1e-6, 'grad c');
 });
 
 test('triarchyLoss: weighted total and unweighted parts', () => {
@@ -172,13 +172,13 @@ test('triarchyLoss: weighted total and unweighted parts', () => {
     [0, 1],
   ]);
   const r = triarchyLoss({ embedding: emb, logits }, labels, centers, { weights: { id: 2, tri: 0.5, ctr: 0 } });
-  const id = labelSmoothedCrossEntropy(logits, labels, 0.1).dataSync()[0]!;
-  const tri = batchHardTriplet(emb, labels).dataSync()[0]!;
-  const ctr = centerLoss(emb, labels, centers).dataSync()[0]!;
-  close(r.parts.id!.dataSync()[0]!, id);
-  close(r.parts.tri!.dataSync()[0]!, tri);
-  close(r.parts.ctr!.dataSync()[0]!, ctr);
-  close(r.total.dataSync()[0]!, 2 * id + 0.5 * tri);
+  const id = labelSmoothedCrossEntropy(logits, labels, 0.1).dataSync()[0];
+  const tri = batchHardTriplet(emb, labels).dataSync()[0];
+  const ctr = centerLoss(emb, labels, centers).dataSync()[0];
+  close(r.parts.id.dataSync()[0], id);
+  close(r.parts.tri.dataSync()[0], tri);
+  close(r.parts.ctr.dataSync()[0], ctr);
+  close(r.total.dataSync()[0], 2 * id + 0.5 * tri);
   const def = triarchyLoss({ embedding: emb, logits }, labels, centers);
-  close(def.total.dataSync()[0]!, id + tri + ctr);
+  close(def.total.dataSync()[0], id + tri + ctr);
 });

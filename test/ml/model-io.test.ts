@@ -107,7 +107,7 @@ test('whole training net round-trips (heads, centres, BN statistics) and restore
     assert.equal(maxAbsDiff(v, loaded.namedVariables().get(name)!), 0, name);
   }
   const x = tf.randomUniform([2, 32, 32, 3]) as tf.Tensor4D;
-  const [a, b] = tf.tidy(() => [net.apply(x, false).logits, (loaded as TriarchyNet).apply(x, false).logits]);
+  const [a, b] = tf.tidy(() => [net.apply(x, false).logits, loaded.apply(x, false).logits]);
   assert.equal(maxAbsDiff(a, b), 0);
 
   // Checkpoint resume: a fresh net with another seed takes every value.

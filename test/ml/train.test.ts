@@ -83,7 +83,7 @@ const provider: BatchProvider = function* (_epoch, rng) {
     const second = (first + 1 + randInt(rng, CLASSES - 1)) % CLASSES;
     for (const c of [first, second]) for (let k = 0; k < 3; k++) labels.push(c);
     const x = new Float32Array(labels.length * SIDE * SIDE * 3);
-    for (let i = 0; i < x.length; i++) x[i] = labels[Math.floor(i / (SIDE * SIDE * 3))]! / CLASSES + 0.2 * rng();
+    for (let i = 0; i < x.length; i++) x[i] = labels[Math.floor(i / (SIDE * SIDE * 3))] / CLASSES + 0.2 * rng();
     yield {
       x: tf.tensor4d(x, [labels.length, SIDE, SIDE, 3]),
       labels: { identity: tf.tensor1d(labels, 'int32') },
@@ -96,8 +96,8 @@ const lossFor =
   (net: { centers: tf.Variable }): LossFn =>
   (out, batch) =>
     triarchyLoss(
-      { embedding: out.embedding!, logits: out.logits! },
-      batch.labels.identity!,
+      { embedding: out.embedding, logits: out.logits },
+      batch.labels.identity,
       net.centers as tf.Tensor as tf.Tensor2D,
     );
 
@@ -131,7 +131,7 @@ test('Adam matches the PyTorch update rule computed by hand', () => {
     const gt = tf.scalar(g);
     adam.apply([gt], 0.01);
     gt.dispose();
-    assert.ok(Math.abs(p.dataSync()[0]! - ref) < 1e-6, `step ${t}: ${p.dataSync()[0]} vs ${ref}`);
+    assert.ok(Math.abs(p.dataSync()[0] - ref) < 1e-6, `step ${t}: ${p.dataSync()[0]} vs ${ref}`);
   });
   assert.equal(adam.step, 3);
   adam.dispose();
@@ -156,8 +156,8 @@ test('training lowers the loss, reports epochs, and leaks no tensors', async () 
   });
   assert.equal(r.history.length, 6);
   assert.equal(r.steps, 18);
-  assert.match(lines[2]!, /^epoch 3\/6, loss [\d.]+ \[id [\d.]+ tri [\d.]+ ctr [\d.]+\]$/);
-  assert.ok(r.history[5]!.loss < r.history[0]!.loss, `loss ${r.history[0]!.loss} -> ${r.history[5]!.loss}`);
+  assert.match(lines[2], /^epoch 3\/6, loss [\d.]+ \[id [\d.]+ tri [\d.]+ ctr [\d.]+\]$/);
+  assert.ok(r.history[5].loss < r.history[0].loss, `loss ${r.history[0].loss} -> ${r.history[5].loss}`);
   assert.ok(
     counts.every((c) => c === counts[0]),
     `tensor count grew during training: ${counts}`,
@@ -235,7 +235,7 @@ for (const stochastic of [false, true])
     const whole = await run();
     const chunked = await run(2);
     whole.forEach((w, i) =>
-      w.forEach((x, j) => assert.ok(Math.abs(x - chunked[i]![j]!) < 1e-5, `var ${i}[${j}]: ${x} vs ${chunked[i]![j]}`)),
+      w.forEach((x, j) => assert.ok(Math.abs(x - chunked[i][j]) < 1e-5, `var ${i}[${j}]: ${x} vs ${chunked[i][j]}`)),
     );
     assert.equal(tf.memory().numTensors, before, 'tensors leaked by micro-batching');
   });
@@ -244,7 +244,7 @@ test('embedAll in chunks equals one inference pass', () => {
   const net = tinyNet();
   const x = tf.randomUniform([7, SIDE, SIDE, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
   const all = embedAll(net, x, 3);
-  const direct = net.apply(x, false).embedding!;
+  const direct = net.apply(x, false).embedding;
   assert.deepEqual(all.shape, [7, EMB]);
   assert.deepEqual(Array.from(all.dataSync()), Array.from(direct.dataSync()));
   assert.throws(() => embedAll(net, x, 3, 'nope'), /no output named 'nope'/);

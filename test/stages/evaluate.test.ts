@@ -16,7 +16,7 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
   try {
     await run(a);
     const splits = await readSplits(inputs.splits);
-    const report = a.outputs.report!;
+    const report = a.outputs.report;
     const m = JSON.parse(readFileSync(join(report, 'metrics.json'), 'utf8'));
     assert.equal(m.test.pairs, splits.test.length);
     assert.equal(m.validation.pairs, splits.validation.length);
@@ -36,10 +36,10 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
     let agree = 0;
     lines.slice(1).forEach((line, i) => {
       const [i1, i2, label] = line.split(',');
-      assert.equal(i1, splits.test[i]!.image1);
-      assert.equal(i2, splits.test[i]!.image2);
+      assert.equal(i1, splits.test[i].image1);
+      assert.equal(i2, splits.test[i].image2);
       assert.ok(label === '0' || label === '1');
-      if ((label === '1') === splits.test[i]!.different) agree++;
+      if ((label === '1') === splits.test[i].different) agree++;
     });
     assert.equal(agree / splits.test.length, m.test.accuracy_threshold);
 
@@ -57,18 +57,18 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
     const again = fakeContext(kind, {}, inputs);
     await run(again);
     for (const f of ['metrics.json', 'predictions.csv', 'roc.png', 'roc.json']) {
-      assert.deepEqual(readFileSync(join(again.outputs.report!, f)), readFileSync(join(report, f)), f);
+      assert.deepEqual(readFileSync(join(again.outputs.report, f)), readFileSync(join(report, f)), f);
     }
     again.cleanup();
 
     // The median rule predicts exactly half of an even, balanced set as different.
     await run(b);
-    const mb = JSON.parse(readFileSync(join(b.outputs.report!, 'metrics.json'), 'utf8'));
+    const mb = JSON.parse(readFileSync(join(b.outputs.report, 'metrics.json'), 'utf8'));
     assert.equal(mb.flip_average, true);
     // The accuracy rule's threshold is the best possible one on validation.
     assert.ok(mb.validation.accuracy_threshold >= mb.validation.accuracy_median);
     assert.match(mb.threshold.source, /maximum accuracy/);
-    const ones = readFileSync(join(b.outputs.report!, 'predictions.csv'), 'utf8')
+    const ones = readFileSync(join(b.outputs.report, 'predictions.csv'), 'utf8')
       .trim()
       .split('\n')
       .slice(1)

@@ -67,7 +67,7 @@ export const tinySplits = (withAttributes = true) =>
       { root },
     );
     await splitRun(ctx);
-    return ctx.outputs.splits!;
+    return ctx.outputs.splits;
   });
 
 export const tinyPretext = () =>
@@ -79,7 +79,7 @@ export const tinyPretext = () =>
       { root: scratch() },
     );
     await pretextRun(ctx);
-    return ctx.outputs.backbone!;
+    return ctx.outputs.backbone;
   });
 
 export const tinyTriarchy = () =>
@@ -91,12 +91,12 @@ export const tinyTriarchy = () =>
       { root: scratch() },
     );
     await triarchyRun(ctx);
-    return ctx.outputs.model!;
+    return ctx.outputs.model;
   });
 
 export const tinyPruned = () =>
   once('prune', async () => {
     const ctx = fakeContext(pruneKind, {}, { model: await tinyTriarchy() }, { root: scratch() });
     await pruneRun(ctx);
-    return ctx.outputs.model!;
+    return ctx.outputs.model;
   });

@@ -25,20 +25,20 @@ test('pretext: attribute task on pose + expression writes the backbone', async (
     await run(ctx);
     assert.equal(ctx.recorded.task, 'attributes');
     assert.equal(ctx.recorded.backend, 'wasm');
-    assert.ok(Number.isFinite(ctx.recorded.loss as number));
+    assert.ok(Number.isFinite(ctx.recorded.loss));
     assert.ok(
       ctx.logs.some((l) => /pose 4 classes, expression 4 classes/.test(l)),
       ctx.logs.join('\n'),
     );
-    const model = JSON.parse(readFileSync(join(ctx.outputs.backbone!, 'model.json'), 'utf8'));
+    const model = JSON.parse(readFileSync(join(ctx.outputs.backbone, 'model.json'), 'utf8'));
     assert.equal(model.modelTopology.facepipe.kind, 'backbone');
     assert.equal(model.modelTopology.facepipe.backbone.inputSize, 32);
     // Same inputs and params, same weights (the cache relies on it).
     const again = fakeContext(kind, params, { dataset: CMU_FACES(), splits: await tinySplits(true) });
     await run(again);
     assert.deepEqual(
-      readFileSync(join(again.outputs.backbone!, 'weights.bin')),
-      readFileSync(join(ctx.outputs.backbone!, 'weights.bin')),
+      readFileSync(join(again.outputs.backbone, 'weights.bin')),
+      readFileSync(join(ctx.outputs.backbone, 'weights.bin')),
     );
     again.cleanup();
   } finally {

@@ -13,7 +13,7 @@ test('prune: drops the identity head, its BN and the centres, and reports the pa
   try {
     await run(ctx);
     const full = JSON.parse(readFileSync(join(trained, 'model.json'), 'utf8'));
-    const pruned = JSON.parse(readFileSync(join(ctx.outputs.model!, 'model.json'), 'utf8'));
+    const pruned = JSON.parse(readFileSync(join(ctx.outputs.model, 'model.json'), 'utf8'));
     assert.equal(pruned.modelTopology.facepipe.kind, 'inference');
     const names: string[] = pruned.weightsManifest[0].weights.map((w: { name: string }) => w.name);
     assert.ok(

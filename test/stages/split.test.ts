@@ -10,8 +10,8 @@ import { validator } from '../../src/spec/ajv.js';
 import { CMU_FACES, fakeContext } from './fake-context.js';
 
 const dataset = { attribute_pattern: CMU_FACES_PATTERN };
-const identityOf = (file: string) => file.split('/')[0]!;
-const poseOf = (file: string) => file.split('/')[1]!.split('_')[1]!;
+const identityOf = (file: string) => file.split('/')[0];
+const poseOf = (file: string) => file.split('/')[1].split('_')[1];
 
 test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', async () => {
   const a = fakeContext(kind, { seed: 0, dataset }, { dataset: CMU_FACES() });
@@ -21,7 +21,7 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
     await run(a);
     await run(b);
     await run(c);
-    const s = await readSplits(a.outputs.splits!);
+    const s = await readSplits(a.outputs.splits);
     const { train, validation, test: testIds } = s.summary.identities;
     assert.equal(train.length, 11);
     assert.equal(validation.length, 3);
@@ -56,13 +56,13 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
     }
     // Same seed: byte-identical files; another seed: another split.
     for (const f of ['train.csv', 'validation.csv', 'test.csv', 'summary.json']) {
-      assert.equal(readFileSync(join(a.outputs.splits!, f), 'utf8'), readFileSync(join(b.outputs.splits!, f), 'utf8'));
+      assert.equal(readFileSync(join(a.outputs.splits, f), 'utf8'), readFileSync(join(b.outputs.splits, f), 'utf8'));
     }
     assert.notEqual(
-      readFileSync(join(a.outputs.splits!, 'test.csv'), 'utf8'),
-      readFileSync(join(c.outputs.splits!, 'test.csv'), 'utf8'),
+      readFileSync(join(a.outputs.splits, 'test.csv'), 'utf8'),
+      readFileSync(join(c.outputs.splits, 'test.csv'), 'utf8'),
     );
-    assert.match(readFileSync(join(a.outputs.splits!, 'test.csv'), 'utf8'), /^image1,image2,label\n/);
+    assert.match(readFileSync(join(a.outputs.splits, 'test.csv'), 'utf8'), /^image1,image2,label\n/);
   } finally {
     a.cleanup();
     b.cleanup();
@@ -78,7 +78,7 @@ test('split: per_set caps the pairs; without attributes pairs are plain', async 
   );
   try {
     await run(ctx);
-    const s = await readSplits(ctx.outputs.splits!);
+    const s = await readSplits(ctx.outputs.splits);
     assert.equal(s.summary.identities.validation.length, 4); // 0.2 of 20
     assert.equal(s.summary.identities.test.length, 2);
     assert.deepEqual(s.summary.attributes, []);
@@ -104,7 +104,7 @@ test('split: user pairs CSV fixes the test identities, with the stated label con
       ].join('\n'),
     );
     await run({ ...ctx, inputs: { dataset: CMU_FACES(), test_pairs: csv } });
-    const s = await readSplits(ctx.outputs.splits!);
+    const s = await readSplits(ctx.outputs.splits);
     assert.deepEqual(s.summary.identities.test, ['an2i', 'at33']);
     assert.equal(s.summary.pairs.test.source, 'csv');
     assert.deepEqual(

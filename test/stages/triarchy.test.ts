@@ -20,7 +20,7 @@ test('triarchy: from the pretext backbone, validates each epoch and keeps the be
   try {
     await run(ctx);
     assert.ok(ctx.logs.some((l) => /initialised \d+ backbone variables from the pretext stage/.test(l)));
-    const training = JSON.parse(readFileSync(join(ctx.outputs.model!, 'training.json'), 'utf8'));
+    const training = JSON.parse(readFileSync(join(ctx.outputs.model, 'training.json'), 'utf8'));
     assert.deepEqual(
       training.validations.map((v: { epoch: number }) => v.epoch),
       [1, 2],
@@ -30,7 +30,7 @@ test('triarchy: from the pretext backbone, validates each epoch and keeps the be
     assert.equal(training.best_epoch, accs.indexOf(Math.max(...accs)) + 1);
     assert.equal(ctx.recorded.best_epoch, training.best_epoch);
     assert.equal(training.losses.length, 2);
-    const model = JSON.parse(readFileSync(join(ctx.outputs.model!, 'model.json'), 'utf8'));
+    const model = JSON.parse(readFileSync(join(ctx.outputs.model, 'model.json'), 'utf8'));
     assert.equal(model.modelTopology.facepipe.kind, 'triarchy');
     assert.equal(model.modelTopology.facepipe.numClasses, 4);
     assert.equal(model.modelTopology.facepipe.embeddingDim, 16);
@@ -68,8 +68,8 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
     );
     for (const f of ['weights.bin', 'training.json', 'model.json']) {
       assert.deepEqual(
-        readFileSync(join(resumed.outputs.model!, f)),
-        readFileSync(join(straight.outputs.model!, f)),
+        readFileSync(join(resumed.outputs.model, f)),
+        readFileSync(join(straight.outputs.model, f)),
         `${f} differs after resume`,
       );
     }
@@ -119,8 +119,8 @@ test('triarchy: recalibrate_bn re-estimates BatchNorm statistics before validati
     assert.ok(!plain.progressLines.some((l) => /re-estimating/.test(l)));
     // Same training, different moving statistics in the saved model.
     assert.notDeepEqual(
-      readFileSync(join(recal.outputs.model!, 'weights.bin')),
-      readFileSync(join(plain.outputs.model!, 'weights.bin')),
+      readFileSync(join(recal.outputs.model, 'weights.bin')),
+      readFileSync(join(plain.outputs.model, 'weights.bin')),
     );
   } finally {
     plain.cleanup();

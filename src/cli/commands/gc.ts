@@ -93,7 +93,7 @@ export async function gcCommand(o: GcOptions): Promise<number> {
         rm(join(recordsDir, f));
         continue;
       }
-      const rec = ws.store.readRecord(key) as StageRecord | undefined;
+      const rec = ws.store.readRecord(key);
       for (const out of Object.values(rec?.outputs ?? {})) {
         liveObjects.add(out.digest);
         if (out.type === 'dir') {

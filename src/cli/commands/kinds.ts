@@ -32,7 +32,7 @@ function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string
 
 function describeKind(k: StageKind): string {
   const defaults = {} as Record<string, unknown>;
-  const inputs = k.inputs(defaults as never);
+  const inputs = k.inputs(defaults);
   const lines = [`${k.name} (version ${k.version}): ${k.description}`];
   lines.push('inputs:');
   if (inputs === 'any') lines.push('  any names: each becomes $FACEPIPE_IN_<name> / {inputs.<name>}');
@@ -40,7 +40,7 @@ function describeKind(k: StageKind): string {
   lines.push('outputs:');
   let outputs: ReturnType<StageKind['outputs']> = [];
   try {
-    outputs = k.outputs(defaults as never);
+    outputs = k.outputs(defaults);
   } catch {
     /* depends on params */
   }

@@ -66,7 +66,7 @@ export async function runCommand(
   resolveForWrite(loaded.ws.root, join('results', 'runs'), 'run records folder');
   const force = o.force ?? [];
   for (const f of force) {
-    const stageName = f.includes('/') ? f.split('/')[1]! : f;
+    const stageName = f.includes('/') ? f.split('/')[1] : f;
     if (!loaded.graph.byName.has(stageName))
       throw new FacepipeError({
         code: 'unknown-stage',
@@ -99,7 +99,7 @@ export async function runCommand(
     command: `facepipe run ${loaded.pipelineFile}`,
     wait: o.wait !== false,
     signal: controller.signal,
-    onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
+    onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
   });
   try {
     const memoryBudgetMB = o.maxMemory !== undefined ? Number(o.maxMemory) : undefined;

@@ -106,7 +106,7 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
 export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepCliOptions): Promise<number> {
   return runCommand(pipelineArg, o, async (base) => {
     const exps = await sweepExperiments(o, base);
-    if (exps.length > 1 || exps[0]!.point)
+    if (exps.length > 1 || exps[0].point)
       process.stdout.write(
         `sweep: ${exps.length} experiments\n${exps
           .map(

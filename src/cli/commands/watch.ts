@@ -65,7 +65,7 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       command: `facepipe watch ${loaded.pipelineFile}`,
       wait: true,
       signal,
-      onWait: (holder) => renderer.sink({ type: 'lock-wait', holder } as RunEvent),
+      onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
     });
     try {
       const result = await runExperiments({

@@ -36,10 +36,10 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
           },
         };
       });
-      list = new Listr(tasks as never, {
+      list = new Listr(tasks, {
         concurrent: true,
         exitOnError: false,
-        rendererOptions: { collapseErrors: false } as never,
+        rendererOptions: { collapseErrors: false },
       });
       running = list.run().catch(() => undefined);
     } else if (e.type === 'stage-state') {

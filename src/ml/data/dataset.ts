@@ -130,7 +130,7 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
   }
   const rows = parseCsv(text.replace(/^\uFEFF/, ''));
   if (rows.length === 0) throw new DatasetError(`${manifest}: empty manifest (a header row with file and identity columns is required)`);
-  const header = rows[0]!.map((h) => h.trim());
+  const header = rows[0].map((h) => h.trim());
   const lower = header.map((h) => h.toLowerCase());
   const fileCol = lower.findIndex((h) => FILE_COLUMNS.includes(h));
   const idCol = lower.findIndex((h) => IDENTITY_COLUMNS.includes(h));
@@ -138,15 +138,15 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
     throw new DatasetError(`${manifest}: header must name a file column (${FILE_COLUMNS.join('/')}) and an identity column (${IDENTITY_COLUMNS.join('/')}); found ${header.join(', ')}`);
   const items: DatasetItem[] = [];
   for (let r = 1; r < rows.length; r++) {
-    const row = rows[r]!;
-    if (row.length === 1 && row[0]!.trim() === '') continue;
+    const row = rows[r];
+    if (row.length === 1 && row[0].trim() === '') continue;
     const where = `${manifest} line ${r + 1}`;
     if (row.length !== header.length) {
       problem(where, `has ${row.length} fields, header has ${header.length}`);
       continue;
     }
-    const file = row[fileCol]!.trim().split('\\').join('/');
-    const identity = row[idCol]!.trim();
+    const file = row[fileCol].trim().split('\\').join('/');
+    const identity = row[idCol].trim();
     if (!file || !identity) {
       problem(where, 'empty file or identity');
       continue;
@@ -179,7 +179,7 @@ export function parseCsv(text: string): string[][] {
   let field = '';
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
+    const c = text[i];
     if (quoted) {
       if (c === '"') {
         if (text[i + 1] === '"') {
@@ -233,5 +233,5 @@ export function valueIndex(items: DatasetItem[], key: string, order?: string[]):
 
 /** Per-item label indices for `key` (see valueIndex). */
 export function labelsOf(items: DatasetItem[], key: string, index = valueIndex(items, key)): number[] {
-  return items.map((item) => index.get(key === 'identity' ? item.identity : item.attributes[key]!)!);
+  return items.map((item) => index.get(key === 'identity' ? item.identity : item.attributes[key])!);
 }

@@ -75,7 +75,7 @@ function toRgb(data: Uint8Array, channels: number, pixels: number): Uint8Array {
   const out = new Uint8Array(pixels * 3);
   for (let i = 0; i < pixels; i++) {
     const base = i * channels;
-    if (channels < 3) out.fill(data[base]!, 3 * i, 3 * i + 3);
+    if (channels < 3) out.fill(data[base], 3 * i, 3 * i + 3);
     else for (let c = 0; c < 3; c++) out[3 * i + c] = data[base + c]!;
   }
   return out;
@@ -84,6 +84,6 @@ function toRgb(data: Uint8Array, channels: number, pixels: number): Uint8Array {
 /** 8-bit RGB to float32 in [0, 1], written into `out` at `offset` (for assembling batches without copies). */
 export function rgb8ToFloat(img: Rgb8Image, out = new Float32Array(img.data.length), offset = 0): Float32Array {
   const d = img.data;
-  for (let i = 0; i < d.length; i++) out[offset + i] = d[i]! / 255;
+  for (let i = 0; i < d.length; i++) out[offset + i] = d[i] / 255;
   return out;
 }

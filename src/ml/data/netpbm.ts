@@ -39,7 +39,7 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
     throw new NetpbmError(file, reason);
   };
   if (buf.length < 2 || buf[0] !== 0x50) fail('not a PGM/PPM file (bad magic number; expected P2, P3, P5 or P6)');
-  const kind = String.fromCharCode(buf[1]!);
+  const kind = String.fromCharCode(buf[1]);
   if (!['2', '3', '5', '6'].includes(kind)) fail(`unsupported Netpbm magic number "P${kind}" (expected P2, P3, P5 or P6)`);
   const channels: 1 | 3 = kind === '2' || kind === '5' ? 1 : 3;
   const binary = kind === '5' || kind === '6';
@@ -48,7 +48,7 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
   // Reads one whitespace-separated decimal token, skipping '#' comments (allowed anywhere in the header).
   const readInt = (what: string): number => {
     for (;;) {
-      while (pos < buf.length && isSpace(buf[pos]!)) pos++;
+      while (pos < buf.length && isSpace(buf[pos])) pos++;
       if (pos < buf.length && buf[pos] === 0x23) {
         while (pos < buf.length && buf[pos] !== 0x0a && buf[pos] !== 0x0d) pos++;
         continue;
@@ -58,13 +58,13 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
     if (pos >= buf.length) fail(`truncated file: missing ${what}`);
     const start = pos;
     let value = 0;
-    while (pos < buf.length && buf[pos]! >= 0x30 && buf[pos]! <= 0x39) {
-      value = value * 10 + (buf[pos]! - 0x30);
+    while (pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39) {
+      value = value * 10 + (buf[pos] - 0x30);
       if (value > 1e9) fail(`${what} is absurdly large`);
       pos++;
     }
     if (pos === start) fail(`invalid ${what}: expected a decimal number at byte ${start}`);
-    if (pos < buf.length && !isSpace(buf[pos]!) && buf[pos] !== 0x23) fail(`invalid ${what}: unexpected byte at ${pos}`);
+    if (pos < buf.length && !isSpace(buf[pos]) && buf[pos] !== 0x23) fail(`invalid ${what}: unexpected byte at ${pos}`);
     return value;
   };
 
@@ -88,14 +88,14 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
     let over = false;
     if (bytesPer === 1) {
       for (let i = 0; i < count; i++) {
-        const v = buf[pos + i]!;
+        const v = buf[pos + i];
         if (v > maxval) over = true;
         data[i] = v;
       }
     } else {
       // 16-bit samples are big-endian.
       for (let i = 0; i < count; i++) {
-        const v = (buf[pos + 2 * i]! << 8) | buf[pos + 2 * i + 1]!;
+        const v = (buf[pos + 2 * i] << 8) | buf[pos + 2 * i + 1];
         if (v > maxval) over = true;
         data[i] = v;
       }
@@ -119,13 +119,13 @@ export function netpbmToRgb8(img: NetpbmImage): Uint8Array {
   const scale = 255 / img.maxval;
   if (img.channels === 1) {
     for (let i = 0; i < n; i++) {
-      const v = Math.round(img.data[i]! * scale);
+      const v = Math.round(img.data[i] * scale);
       out[3 * i] = v;
       out[3 * i + 1] = v;
       out[3 * i + 2] = v;
     }
   } else {
-    for (let i = 0; i < 3 * n; i++) out[i] = Math.round(img.data[i]! * scale);
+    for (let i = 0; i < 3 * n; i++) out[i] = Math.round(img.data[i] * scale);
   }
   return out;
 }

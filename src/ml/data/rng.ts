@@ -29,7 +29,7 @@ export function uniform(rng: Rng, lo: number, hi: number): number {
 export function shuffleInPlace<T>(rng: Rng, a: T[]): T[] {
   for (let i = a.length - 1; i > 0; i--) {
     const j = randInt(rng, i + 1);
-    [a[i], a[j]] = [a[j]!, a[i]!];
+    [a[i], a[j]] = [a[j], a[i]];
   }
   return a;
 }

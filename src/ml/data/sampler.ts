@@ -26,7 +26,7 @@ export function pkEpoch(labels: ArrayLike<number>, opts: PKSamplerOptions, rng: 
   if (!(Number.isInteger(k) && k >= 1)) throw new Error(`P x K sampler: k must be a positive integer (got ${k})`);
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
-    const c = labels[i]!;
+    const c = labels[i];
     let list = byClass.get(c);
     if (!list) byClass.set(c, (list = []));
     list.push(i);
@@ -46,12 +46,12 @@ export function pkEpoch(labels: ArrayLike<number>, opts: PKSamplerOptions, rng: 
 }
 
 function chooseK(pool: number[], k: number, rng: Rng): number[] {
-  if (pool.length < k) return Array.from({ length: k }, () => pool[randInt(rng, pool.length)]!);
+  if (pool.length < k) return Array.from({ length: k }, () => pool[randInt(rng, pool.length)]);
   const a = pool.slice();
   // Partial Fisher-Yates: the first k positions are a uniform sample without replacement.
   for (let i = 0; i < k; i++) {
     const j = i + randInt(rng, a.length - i);
-    [a[i], a[j]] = [a[j]!, a[i]!];
+    [a[i], a[j]] = [a[j], a[i]];
   }
   return a.slice(0, k);
 }

@@ -32,9 +32,9 @@ export async function recalibrateBatchNorm(
         tf.tidy(() => {
           stats.forEach(([name, v], i) => {
             const m = momentumOf(name);
-            const batch = tf.div(tf.sub(v, tf.mul(before[i]!, m)), 1 - m);
-            const next = tf.keep(tf.add(sums[i]!, batch));
-            sums[i]!.dispose();
+            const batch = tf.div(tf.sub(v, tf.mul(before[i], m)), 1 - m);
+            const next = tf.keep(tf.add(sums[i], batch));
+            sums[i].dispose();
             sums[i] = next;
           });
         });
@@ -44,7 +44,7 @@ export async function recalibrateBatchNorm(
         x.dispose();
       }
     }
-    if (count > 0) tf.tidy(() => stats.forEach(([, v], i) => v.assign(tf.div(sums[i]!, count))));
+    if (count > 0) tf.tidy(() => stats.forEach(([, v], i) => v.assign(tf.div(sums[i], count))));
     return count;
   } finally {
     tf.dispose(sums);

@@ -72,8 +72,8 @@ export async function pairSetDistances(
   const a = new Float32Array(pairs.length * dim);
   const b = new Float32Array(pairs.length * dim);
   pairs.forEach((p, i) => {
-    a.set(rows[index.get(p.image1)!]!, i * dim);
-    b.set(rows[index.get(p.image2)!]!, i * dim);
+    a.set(rows[index.get(p.image1)!], i * dim);
+    b.set(rows[index.get(p.image2)!], i * dim);
   });
   return pairDistances(a, b, dim);
 }

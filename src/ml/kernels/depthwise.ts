@@ -218,7 +218,7 @@ export function makeDepthwiseBackpropSimd() {
       attrs.dimRoundingMode,
       true,
     );
-    if (!mac || info.outChannels !== info.inChannels) return fallback.backpropInput(args) as TensorInfo;
+    if (!mac || info.outChannels !== info.inChannels) return fallback.backpropInput(args);
     const out = backend.makeOutput(info.inShape, 'float32');
     f32(backend, out).fill(0);
     const { triples, count } = enumerate(backend, info, 'input');
@@ -241,7 +241,7 @@ export function makeDepthwiseBackpropSimd() {
       attrs.dimRoundingMode,
       true,
     );
-    if (!mac || info.outChannels !== info.inChannels) return fallback.backpropFilter(args) as TensorInfo;
+    if (!mac || info.outChannels !== info.inChannels) return fallback.backpropFilter(args);
     const out = backend.makeOutput(attrs.filterShape, 'float32');
     f32(backend, out).fill(0);
     const { triples, count } = enumerate(backend, info, 'filter');

@@ -65,8 +65,8 @@ export function registerWasmTrainingKernels(): void {
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
   // facepipe's own training batch norm (called by src/ml/model/ops.ts on wasm when SIMD is available).
-  add(FP_BATCH_NORM_TRAIN, batchNormTrainWasm as unknown as RawKernel);
-  add(FP_BATCH_NORM_GRAD, batchNormGradWasm as unknown as RawKernel);
+  add(FP_BATCH_NORM_TRAIN, batchNormTrainWasm);
+  add(FP_BATCH_NORM_GRAD, batchNormGradWasm);
   add(FP_SWISH_GRAD, swishGradWasm);
   registered = true;
 }

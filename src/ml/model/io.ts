@@ -64,7 +64,7 @@ async function writeArtifacts(dir: string, topology: NetTopology, vars: Map<stri
       modelTopology: { facepipe: topology },
       weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs }],
     },
-    data as ArrayBuffer,
+    data,
   );
 }
 
@@ -273,7 +273,7 @@ export function modelDirHandler(dir: string): tf.io.IOHandler {
         generatedBy: json.generatedBy,
         weightSpecs,
         weightData,
-      } as tf.io.ModelArtifacts;
+      };
     },
   };
 }

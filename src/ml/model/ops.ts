@@ -231,6 +231,6 @@ export function createDense(store: ParamStore, name: string, inDim: number, outD
 }
 
 export function dense(x: tf.Tensor2D, p: DenseParams): tf.Tensor2D {
-  const y = tf.matMul(x, p.kernel as tf.Tensor2D) as tf.Tensor2D;
+  const y = tf.matMul(x, p.kernel) as tf.Tensor2D;
   return p.bias ? (tf.add(y, p.bias) as tf.Tensor2D) : y;
 }

@@ -43,16 +43,16 @@ export class Adam {
       const g = grads[i];
       if (!g) return;
       const [m, v] = tf.tidy(() => {
-        const m = tf.add(tf.mul(this.m[i]!, b1), tf.mul(g, 1 - b1));
-        const v = tf.add(tf.mul(this.v[i]!, b2), tf.mul(tf.square(g), 1 - b2));
+        const m = tf.add(tf.mul(this.m[i], b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), 1 - b2));
         const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), this.epsilon);
         p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
         return [m, v];
       });
-      this.m[i]!.dispose();
-      this.v[i]!.dispose();
-      this.m[i] = tf.keep(m!);
-      this.v[i] = tf.keep(v!);
+      this.m[i].dispose();
+      this.v[i].dispose();
+      this.m[i] = tf.keep(m);
+      this.v[i] = tf.keep(v);
     });
   }
 

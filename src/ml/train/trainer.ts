@@ -223,7 +223,7 @@ export function trainStep(
   };
   const readLoss = (value: tf.Scalar, keptParts: Record<string, tf.Scalar>) => {
     lossValue = value.dataSync()[0]!;
-    parts = Object.fromEntries(Object.entries(keptParts).map(([k, t]) => [k, t.dataSync()[0]!]));
+    parts = Object.fromEntries(Object.entries(keptParts).map(([k, t]) => [k, t.dataSync()[0]]));
     value.dispose();
     for (const t of Object.values(keptParts)) t.dispose();
   };
@@ -275,9 +275,9 @@ function microStep(
       reseed(c);
       return tf.tidy(() => net.apply(slice(batch.x, r), true));
     });
-    stateVars.forEach((v, i) => v.assign(saved[i]!));
-    for (const key of Object.keys(chunks[0]!)) {
-      const joined = tf.concat(chunks.map((c) => c[key]!));
+    stateVars.forEach((v, i) => v.assign(saved[i]));
+    for (const key of Object.keys(chunks[0])) {
+      const joined = tf.concat(chunks.map((c) => c[key]));
       // tf.variable shares the tensor's data; the tensor handle itself must still be disposed.
       outVars[key] = tf.variable(joined, true, `microbatch_out_${key}_${Math.random().toString(36).slice(2)}`);
       joined.dispose();
@@ -312,7 +312,7 @@ function microStep(
               [r[0], ...new Array(up.rank - 1).fill(0)],
               [r[1], ...new Array(up.rank - 1).fill(-1)],
             );
-            return tf.sum(tf.mul(out[key]!, u));
+            return tf.sum(tf.mul(out[key], u));
           });
           return tf.addN(terms) as tf.Scalar;
         }, trainVars);
@@ -384,11 +384,11 @@ function restoreCheckpoint(
     return tf.tensor(t.data, t.shape, like.dtype === 'int32' ? 'int32' : 'float32');
   };
   tf.tidy(() => {
-    trainVars.forEach((v, i) => v.assign(toTensor(tensors[i]!, v)));
-    stateVars.forEach((v, i) => v.assign(toTensor(tensors[n + i]!, v)));
+    trainVars.forEach((v, i) => v.assign(toTensor(tensors[i], v)));
+    stateVars.forEach((v, i) => v.assign(toTensor(tensors[n + i], v)));
   });
-  const m = trainVars.map((v, i) => toTensor(tensors[n + s + i]!, v));
-  const vv = trainVars.map((v, i) => toTensor(tensors[2 * n + s + i]!, v));
+  const m = trainVars.map((v, i) => toTensor(tensors[n + s + i], v));
+  const vv = trainVars.map((v, i) => toTensor(tensors[2 * n + s + i], v));
   adam.setState(meta.adamStep, m, vv);
   return meta;
 }

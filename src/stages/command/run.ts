@@ -54,8 +54,8 @@ export const run: StageRun<CommandParams> = (ctx) =>
         if (buf) ctx.log(buf);
       });
     };
-    lines(child.stdout!, true);
-    lines(child.stderr!, false);
+    lines(child.stdout, true);
+    lines(child.stderr, false);
     child.on('error', reject);
     child.on('exit', (code, sig) => {
       ctx.signal.removeEventListener('abort', kill);

@@ -15,9 +15,9 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
   const p = ctx.params;
   const backend = await initBackend(ctx.backend as BackendPreference);
   ctx.metrics({ backend: backend.name });
-  const root = ctx.inputs.dataset!;
-  const splits = await readSplits(ctx.inputs.splits!);
-  const model = await loadInferenceModel(ctx.inputs.model!);
+  const root = ctx.inputs.dataset;
+  const splits = await readSplits(ctx.inputs.splits);
+  const model = await loadInferenceModel(ctx.inputs.model);
   try {
     const opts = {
       inputSize: model.backbone.inputSize,
@@ -37,7 +37,7 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     const chosen = p.threshold_rule === 'eer' ? eerThreshold(valDist, valLabels) : bestThreshold(valDist, valLabels);
     const test = verificationReport(testDist, testLabels, chosen.threshold);
     const validation = verificationReport(valDist, valLabels, chosen.threshold);
-    const out = ctx.outputs.report!;
+    const out = ctx.outputs.report;
     await writeFile(
       join(out, 'metrics.json'),
       JSON.stringify(

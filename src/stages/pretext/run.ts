@@ -27,7 +27,7 @@ export function rotateBatch(x: Float32Array, n: number, size: number, labels: nu
   const out = new Float32Array(x.length);
   const per = size * size * 3;
   for (let b = 0; b < n; b++) {
-    const k = labels[b]! & 3;
+    const k = labels[b] & 3;
     for (let y = 0; y < size; y++) {
       for (let xx = 0; xx < size; xx++) {
         // Destination (y, xx) takes source (sy, sx) of the image rotated k quarter turns.
@@ -79,9 +79,9 @@ export const run: StageRun<PretextParams> = async (ctx) => {
   const p = ctx.params;
   const backend = await initBackend(ctx.backend as BackendPreference);
   ctx.metrics({ backend: backend.name });
-  const splits = await readSplits(ctx.inputs.splits!);
+  const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
-  const root = ctx.inputs.dataset!;
+  const root = ctx.inputs.dataset;
 
   // Which task: attribute classes when the split has every listed attribute (with >= 2 values), else rotation.
   const missing = p.attributes.filter(
@@ -166,7 +166,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       loss: (out, batch) => {
         const parts: Record<string, tf.Scalar> = {};
         for (const name of names)
-          parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name]!, 0);
+          parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name], 0);
         return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
       },
       epochs: p.epochs,
@@ -185,7 +185,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       },
     });
     if (result.resumedFrom > 0) ctx.log(`resumed after epoch ${result.resumedFrom}`);
-    await saveBackbone(net, ctx.outputs.backbone!);
+    await saveBackbone(net, ctx.outputs.backbone);
     const last = result.history[result.history.length - 1];
     ctx.metrics({ task, ...(last ? { loss: Number(last.loss.toPrecision(4)) } : {}) });
   } finally {

@@ -7,7 +7,7 @@ import type { PruneParams } from './kind.js';
 export const run: StageRun<PruneParams> = async (ctx) => {
   const backend = await initBackend(ctx.backend as BackendPreference);
   ctx.metrics({ backend: backend.name });
-  const net = await loadNet(ctx.inputs.model!);
+  const net = await loadNet(ctx.inputs.model);
   try {
     if (!(net instanceof TriarchyNet)) {
       throw new Error(
@@ -15,9 +15,9 @@ export const run: StageRun<PruneParams> = async (ctx) => {
       );
     }
     const trainingParams = countParams(net);
-    await saveInferenceModel(net, ctx.outputs.model!);
+    await saveInferenceModel(net, ctx.outputs.model);
     // Count what was written, by loading it back as evaluate will.
-    const inference = await loadInferenceModel(ctx.outputs.model!);
+    const inference = await loadInferenceModel(ctx.outputs.model);
     const params = inference.numParams;
     inference.dispose();
     ctx.log(

@@ -58,9 +58,9 @@ export function trainCsv(images: TrainImage[], attributes: string[]): string {
 }
 
 function rowsOf(text: string, file: string): { header: string[]; rows: string[][] } {
-  const rows = parseCsv(text.replace(/^\uFEFF/, '')).filter((r) => !(r.length === 1 && r[0]!.trim() === ''));
+  const rows = parseCsv(text.replace(/^\uFEFF/, '')).filter((r) => !(r.length === 1 && r[0].trim() === ''));
   if (rows.length === 0) throw new Error(`${file}: empty CSV (a header row is required)`);
-  return { header: rows[0]!.map((h) => h.trim()), rows: rows.slice(1) };
+  return { header: rows[0].map((h) => h.trim()), rows: rows.slice(1) };
 }
 
 /**
@@ -79,10 +79,10 @@ export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 
   return rows.map((r, k) => {
     const where = `${file} line ${k + 2}`;
     if (r.length !== header.length) throw new Error(`${where}: ${r.length} fields, header has ${header.length}`);
-    const label = r[cl]!.trim();
+    const label = r[cl].trim();
     if (label !== '0' && label !== '1') throw new Error(`${where}: label must be 0 or 1, got ${JSON.stringify(label)}`);
-    const image1 = r[c1]!.trim().split('\\').join('/');
-    const image2 = r[c2]!.trim().split('\\').join('/');
+    const image1 = r[c1].trim().split('\\').join('/');
+    const image2 = r[c2].trim().split('\\').join('/');
     if (!image1 || !image2) throw new Error(`${where}: empty image path`);
     return { image1, image2, different: Number(label) === differentLabel };
   });
@@ -100,7 +100,7 @@ export function parseTrainCsv(text: string, file: string): TrainImage[] {
     attrs.forEach((a, i) => {
       attributes[a] = r[i + 2]!;
     });
-    return { file: r[0]!, identity: r[1]!, attributes };
+    return { file: r[0], identity: r[1], attributes };
   });
 }
 

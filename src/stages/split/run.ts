@@ -18,7 +18,7 @@ type SetName = 'validation' | 'test';
 export const run: StageRun<SplitParams> = async (ctx) => {
   const p = ctx.params;
   const listing = await listDataset({
-    root: ctx.inputs.dataset!,
+    root: ctx.inputs.dataset,
     manifest: p.dataset.manifest ?? undefined,
     attributePattern: p.dataset.attribute_pattern ?? undefined,
     extensions: p.dataset.extensions ?? undefined,
@@ -102,7 +102,7 @@ export const run: StageRun<SplitParams> = async (ctx) => {
     images: { train: train.length, validation: imagesIn(pairsOf.validation), test: imagesIn(pairsOf.test) },
     pairs: pairStats,
   };
-  await writeSplits(ctx.outputs.splits!, { train, validation: pairsOf.validation, test: pairsOf.test, summary });
+  await writeSplits(ctx.outputs.splits, { train, validation: pairsOf.validation, test: pairsOf.test, summary });
   ctx.log(`identities: train ${ids.train.length}, validation ${ids.validation.length}, test ${ids.test.length}`);
   ctx.metrics({
     train_identities: ids.train.length,

@@ -70,7 +70,7 @@ export function generatePairs(
   const sameOther: Array<[TrainImage, TrainImage]> = [];
   for (const [, g] of groups) {
     for (let i = 0; i < g.length; i++) {
-      for (let j = i + 1; j < g.length; j++) (isCross(g[i]!, g[j]!, attr) ? sameCross : sameOther).push([g[i]!, g[j]!]);
+      for (let j = i + 1; j < g.length; j++) (isCross(g[i], g[j], attr) ? sameCross : sameOther).push([g[i], g[j]]);
     }
   }
   shuffleInPlace(rng, sameCross);
@@ -119,7 +119,7 @@ function sampleDifferent(
     const other: Array<[TrainImage, TrainImage]> = [];
     for (let g = 0; g < groups.length; g++) {
       for (let h = g + 1; h < groups.length; h++) {
-        for (const a of groups[g]!) for (const b of groups[h]!) (isCross(a, b, attr) ? cross : other).push([a, b]);
+        for (const a of groups[g]) for (const b of groups[h]) (isCross(a, b, attr) ? cross : other).push([a, b]);
       }
     }
     shuffleInPlace(rng, cross);
@@ -134,8 +134,8 @@ function sampleDifferent(
     let attempts = 0;
     while (out.length < wanted && attempts < 50 * wanted + 1000) {
       attempts++;
-      const a = flat[Math.floor(rng() * flat.length)]!;
-      const b = flat[Math.floor(rng() * flat.length)]!;
+      const a = flat[Math.floor(rng() * flat.length)];
+      const b = flat[Math.floor(rng() * flat.length)];
       if (a.gi === b.gi) continue;
       if (requireCross && !isCross(a.item, b.item, attr)) continue;
       const key = a.item.file < b.item.file ? `${a.item.file}\n${b.item.file}` : `${b.item.file}\n${a.item.file}`;

@@ -88,7 +88,7 @@ async function recalibrate(
       const per = size * size * 3;
       const data = new Float32Array(bs * per);
       for (let j = 0; j < bs; j++)
-        rgb8ToFloat(await cache.get(join(root, files[order[i + j]!]!), { width: size, height: size }), data, j * per);
+        rgb8ToFloat(await cache.get(join(root, files[order[i + j]]), { width: size, height: size }), data, j * per);
       yield tensor4d(data, [bs, size, size, 3]);
     }
   }
@@ -99,8 +99,8 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
   const p = ctx.params;
   const backend = await initBackend(ctx.backend as BackendPreference);
   ctx.metrics({ backend: backend.name });
-  const root = ctx.inputs.dataset!;
-  const splits = await readSplits(ctx.inputs.splits!);
+  const root = ctx.inputs.dataset;
+  const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
   const ids = identityIndex(train);
   const P = p.sampler.identities;
@@ -159,7 +159,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         loss: (out, batch) =>
           triarchyLoss(
             out as { embedding: Tensor; logits: Tensor },
-            batch.labels.identity!,
+            batch.labels.identity,
             net.centers as unknown as Tensor2D,
             lossCfg,
           ),
@@ -223,11 +223,11 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     }
 
     const best = state.best!;
-    await mkdir(ctx.outputs.model!, { recursive: true });
-    await cp(bestDir, ctx.outputs.model!, { recursive: true });
+    await mkdir(ctx.outputs.model, { recursive: true });
+    await cp(bestDir, ctx.outputs.model, { recursive: true });
     // Deterministic training record (no timings).
     await writeFile(
-      join(ctx.outputs.model!, 'training.json'),
+      join(ctx.outputs.model, 'training.json'),
       JSON.stringify(
         {
           select_by: p.select_by,
