@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { fakeContext, repoRoot } from '../test/stages/fake-context.js';
-import type { StageKind, StageRun } from '../src/stages/kind.js';
+import type { StageKind, StageRun } from '../src/contracts/stage-kind.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -41,7 +41,7 @@ async function child(backend: BackendName): Promise<void> {
   const tf = await import('@tensorflow/tfjs-core');
   const { initBackend } = await import('../src/ml/backend/select.js');
   const { createTriarchyNet } = await import('../src/ml/model/index.js');
-  const { triarchyLoss } = await import('../src/ml/losses/index.js');
+  const { triarchyLoss } = await import('../src/ml/losses/triarchy.js');
   const info = await initBackend(backend);
   // cpu is ~0.6 img/s: a short measurement at batch 8 is enough.
   const batch = Number(arg('batch') ?? (backend === 'cpu' ? 8 : 32));

@@ -3,10 +3,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FacepipeError } from '../core/errors.js';
 import { buildGraph, type StageGraph } from '../plan/graph.js';
-import { loadPipeline, type OverrideLayer, type PipelineSpec } from '../spec/load.js';
+import { loadPipeline, type OverrideLayer, type PipelineSpec } from '../load/load.js';
 import { loadKinds } from '../stages/registry.js';
 import { Workspace } from '../execute/workspace.js';
-import { YamlCache } from '../spec/yaml.js';
+import { YamlCache } from '../load/yaml.js';
 
 export interface CommonOptions {
   config?: string[];

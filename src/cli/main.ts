@@ -9,7 +9,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 async function main(argv: string[]): Promise<number> {
   const program = new Command('facepipe')
     .description('Declarative, cached experiment pipelines for lightweight face-verification models')
-    .version(await import('../execute/runner.js').then((m) => m.facepipeVersion()).catch(() => 'unknown'))
+    .version(await import('../core/version.js').then((m) => m.facepipeVersion()))
     .showHelpAfterError()
     .exitOverride();
   let code = 0;

@@ -3,6 +3,7 @@
 // evaluate stage left in its output folder.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseCsv } from '../core/csv.js';
 import { FacepipeError } from '../core/errors.js';
 
 /** A table cell: what params and metrics can hold once flattened. */
@@ -183,16 +184,20 @@ function rocsFromJson(v: unknown): RocSeries[] {
 
 /** roc.csv with a header naming far/fpr and tar/tpr columns, optionally a set column (test, validation). */
 export function rocsFromCsv(text: string): RocSeries[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length < 3) return [];
-  const head = lines[0].split(',').map((h) => h.trim().toLowerCase());
+  let rows: string[][];
+  try {
+    rows = parseCsv(text, 'roc.csv');
+  } catch {
+    return [];
+  }
+  if (rows.length < 3) return [];
+  const head = rows[0]!.map((h) => h.trim().toLowerCase());
   const fi = head.findIndex((h) => h === 'far' || h === 'fpr');
   const ti = head.findIndex((h) => h === 'tar' || h === 'tpr');
   const si = head.findIndex((h) => h === 'set' || h === 'split' || h === 'label');
   if (fi < 0 || ti < 0) return [];
   const bySet = new Map<string, RocSeries>();
-  for (const line of lines.slice(1)) {
-    const cells = line.split(',');
+  for (const cells of rows.slice(1)) {
     const far = Number(cells[fi]);
     const tar = Number(cells[ti]);
     if (!Number.isFinite(far) || !Number.isFinite(tar)) continue;

@@ -1,6 +1,7 @@
 // The experiment comparison table: one row per experiment, columns for the params that differ between
 // experiments (all params with allParams) and every metric; sorting, filtering and the text, CSV, Markdown
 // and JSON renderings used by `facepipe exps` (the HTML one is in report.ts).
+import { formatCsv as writeCsv } from '../core/csv.js';
 import { didYouMean, FacepipeError } from '../core/errors.js';
 import type { CellValue, ExperimentRecord } from './load.js';
 
@@ -313,22 +314,20 @@ export function formatText(t: Table, maxWidth = 40): string {
 
 // ---- CSV (RFC 4180) ---------------------------------------------------------------------------------------
 
-export function csvField(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 /** RFC 4180: CRLF line ends, fields with comma, quote or line break quoted, quotes doubled. Exact numbers. */
 export function formatCsv(t: Table): string {
-  const rows = [
-    t.columns.map((c) => csvField(c.name)),
-    ...t.rows.map((r) =>
-      t.columns.map((c) => {
-        const v = r.cells[c.name] ?? null;
-        return csvField(v === null ? '' : String(v));
-      }),
-    ),
-  ];
-  return rows.map((r) => r.join(',')).join('\r\n') + '\r\n';
+  return writeCsv(
+    [
+      t.columns.map((c) => c.name),
+      ...t.rows.map((r) =>
+        t.columns.map((c) => {
+          const v = r.cells[c.name] ?? null;
+          return v === null ? '' : String(v);
+        }),
+      ),
+    ],
+    { eol: '\r\n' },
+  );
 }
 
 // ---- Markdown ---------------------------------------------------------------------------------------------

@@ -77,3 +77,9 @@ export function resolveForWrite(workspace: string, rel: string, what: string): s
     );
   return abs;
 }
+
+/** A path as shown to the user: relative to the workspace when inside it, else as given. */
+export function displayPath(workspace: string, p: string): string {
+  const rel = relative(workspace, p);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
+}

@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { totalmem } from 'node:os';
 import { FacepipeError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
-import { packageRoot } from '../core/package-root.js';
+import { facepipeVersion, packageVersion } from '../core/version.js';
 import type { EventSink, StageState } from '../core/events.js';
 import { explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../plan/keys.js';
 import type { StageGraph } from '../plan/graph.js';
-import type { PipelineSpec, StageSpec } from '../spec/load.js';
+import type { PipelineSpec, StageSpec } from '../load/load.js';
 import { runInWorker, StageFailed } from './stage-process.js';
 import type { StageRecord, StoredOutput } from './store.js';
 import type { Workspace } from './workspace.js';
@@ -517,28 +517,4 @@ function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, s
     ),
     { durable: false },
   );
-}
-
-/** A dependency's version from its package.json, without loading the package. */
-export function packageVersion(name: string): string | undefined {
-  try {
-    return (
-      JSON.parse(readFileSync(join(packageRoot(), 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
-    ).version;
-  } catch {
-    return undefined;
-  }
-}
-
-let cachedVersion: string | undefined;
-export function facepipeVersion(): string {
-  if (!cachedVersion) {
-    try {
-      cachedVersion = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
-        .version;
-    } catch {
-      cachedVersion = 'unknown';
-    }
-  }
-  return cachedVersion;
 }

@@ -1,6 +1,6 @@
 // Entry point of a stage's own process: a crash here (including a wasm abort) cannot take the runner down.
 // Exits when the runner goes away (IPC disconnect), so a kill -9 of the runner leaves no stray work.
-import type { StageContext, StageRun } from '../stages/kind.js';
+import type { StageContext, StageRun } from '../contracts/stage-kind.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 
 const send = (m: FromWorker) => {

@@ -1,7 +1,7 @@
 // The stage graph: edges come from input references; order is topological, ties kept in file order.
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
-import type { PipelineSpec, StageSpec } from '../spec/load.js';
-import { findCycles } from '../spec/cycles.js';
+import type { PipelineSpec, StageSpec } from '../load/load.js';
+import { findCycles } from '../load/cycles.js';
 
 export interface StageGraph {
   order: StageSpec[];

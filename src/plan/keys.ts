@@ -1,7 +1,8 @@
 // Cache keys and the reasons a stage (re)runs. A key covers exactly: kind, kind version, resolved params and
 // the digests of the inputs it reads. No timestamps, no absolute paths: a moved or cloned workspace keeps its cache.
 import { canonicalJson, hashValue } from '../core/hash.js';
-import { isPlainObject, type StageSpec } from '../spec/load.js';
+import { isPlainObject } from '../core/objects.js';
+import type { StageSpec } from '../load/load.js';
 
 export interface KeyMaterial {
   kind: string;

@@ -3,7 +3,7 @@
 import seedrandom from 'seedrandom';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
-import { isPlainObject } from '../spec/load.js';
+import { isPlainObject } from '../core/objects.js';
 
 export type Domain =
   | { values: unknown[] }

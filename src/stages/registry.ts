@@ -1,37 +1,44 @@
-// Finds the stage kinds: every folder next to this file with a kind.js. Adding a kind touches one folder.
+// Finds the stage kinds: every folder next to this file with a kind.js is a kind. Adding a kind touches one
+// folder. A kind folder whose kind.js exports no kind, or a second kind with a name already taken, is a
+// programming error that fails loudly rather than silently dropping or replacing a kind.
 import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import type { StageKind } from './kind.js';
+import type { KindCatalog, StageKind } from '../contracts/stage-kind.js';
 
-export interface KindRegistry {
-  get(name: string): StageKind | undefined;
-  names(): string[];
+let loaded: Promise<KindCatalog> | undefined;
+
+function isStageKind(v: unknown): v is StageKind {
+  const k = v as Partial<StageKind> | undefined;
+  return typeof k === 'object' && k !== null && typeof k.name === 'string' && typeof k.runModule === 'string';
 }
 
-let loaded: Promise<KindRegistry> | undefined;
-
-export function loadKinds(): Promise<KindRegistry> {
+export function loadKinds(): Promise<KindCatalog> {
   loaded ??= (async () => {
     const here = fileURLToPath(new URL('.', import.meta.url));
-    const kinds = new Map<string, StageKind>();
     const dirs = readdirSync(here, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
+      .filter((d) => d.isDirectory() && existsSync(join(here, d.name, 'kind.js')))
       .map((d) => d.name)
       .sort();
-    await Promise.all(
+    const found = await Promise.all(
       dirs.map(async (dir) => {
-        const file = join(here, dir, 'kind.js');
-        if (!existsSync(file)) return;
-        const url = pathToFileURL(file);
-        const mod = (await import(url.href)) as { kind?: StageKind; default?: StageKind };
+        const url = pathToFileURL(join(here, dir, 'kind.js'));
+        const mod = (await import(url.href)) as { kind?: unknown; default?: unknown };
         const kind = mod.kind ?? mod.default;
-        if (!kind) return;
+        if (!isStageKind(kind))
+          throw new Error(`${fileURLToPath(url)} exports no stage kind: export const kind: StageKind = { ... }`);
         // Resolve the run module against the kind's own folder, so the worker can import it from anywhere.
-        kinds.set(kind.name, { ...kind, runModule: new URL(kind.runModule, url).href });
+        return { dir, kind: { ...kind, runModule: new URL(kind.runModule, url).href } };
       }),
     );
-    return { get: (n) => kinds.get(n), names: () => [...kinds.keys()].sort() };
+    const kinds = new Map<string, { dir: string; kind: StageKind }>();
+    for (const f of found) {
+      const taken = kinds.get(f.kind.name);
+      if (taken)
+        throw new Error(`two stage kinds are named '${f.kind.name}': src/stages/${taken.dir} and src/stages/${f.dir}`);
+      kinds.set(f.kind.name, f);
+    }
+    return { get: (n) => kinds.get(n)?.kind, names: () => [...kinds.keys()].sort() };
   })();
   return loaded;
 }

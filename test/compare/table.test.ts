@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
+import { formatCsv as writeCsv } from '../../src/core/csv.js';
 import { FacepipeError, formatError } from '../../src/core/errors.js';
 import {
   flatten,
@@ -13,7 +14,6 @@ import {
 import {
   buildTable,
   compareCells,
-  csvField,
   formatCsv,
   formatJson,
   formatMd,
@@ -197,10 +197,7 @@ test('table: unknown sort or filter column is a FacepipeError naming the known c
 });
 
 test('csv: RFC 4180 quoting, CRLF, exact numbers', () => {
-  assert.equal(csvField('plain'), 'plain');
-  assert.equal(csvField('a,b'), '"a,b"');
-  assert.equal(csvField('say "hi"'), '"say ""hi"""');
-  assert.equal(csvField('two\nlines'), '"two\nlines"');
+  assert.equal(writeCsv([['plain', 'a,b', 'say "hi"', 'two\nlines']]), 'plain,"a,b","say ""hi""","two\nlines"\n');
   const t = buildTable([
     exp('x,1', { 's.v': 'a "q"', 's.n': 0.1 + 0.2 }),
     exp('y', { 's.v': 'line1\nline2', 's.n': 1 }),

@@ -9,8 +9,8 @@ import { canonicalJson, sha256 } from '../../src/core/hash.js';
 import { Digests } from '../../src/execute/digests.js';
 import { acquireLock } from '../../src/execute/lock.js';
 import { diffParams, explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../../src/plan/keys.js';
-import { findCycles } from '../../src/spec/cycles.js';
-import type { StageSpec } from '../../src/spec/load.js';
+import { findCycles } from '../../src/load/cycles.js';
+import type { StageSpec } from '../../src/load/load.js';
 import { makeWorkspace, removeWorkspace, writeFiles } from './rig.js';
 
 function stage(version = '1', params: Record<string, unknown> = { lr: 0.1, loss: { margin: 0.3 } }): StageSpec {

@@ -6,14 +6,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import {
-  CMU_FACES_PATTERN,
-  identityIndex,
-  labelsOf,
-  listDataset,
-  parseCsv,
-  valueIndex,
-} from '../../src/ml/data/dataset.js';
+import { CMU_FACES_PATTERN, identityIndex, labelsOf, listDataset, valueIndex } from '../../src/ml/data/dataset.js';
+import { parseCsv } from '../../src/core/csv.js';
 import { decodeImage, type Rgb8Image } from '../../src/ml/data/image.js';
 import { ImageCache } from '../../src/ml/data/cache.js';
 import { createRng, restoreRng } from '../../src/ml/data/rng.js';

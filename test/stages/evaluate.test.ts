@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { kind } from '../../src/stages/evaluate/kind.js';
 import { run } from '../../src/stages/evaluate/run.js';
-import { readSplits } from '../../src/stages/split/format.js';
+import { readSplits } from '../../src/stages/shared/splits-format.js';
 import { CMU_FACES, fakeContext } from './fake-context.js';
 import { tinyPruned, tinySplits } from './face-fixture.js';
 

@@ -2,8 +2,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { StageContext, StageKind } from '../../src/stages/kind.js';
-import { validator } from '../../src/spec/ajv.js';
+import type { StageContext, StageKind } from '../../src/contracts/stage-kind.js';
+import { validator } from '../../src/load/ajv.js';
 import { packageRoot } from '../../src/core/package-root.js';
 
 export const repoRoot = packageRoot;

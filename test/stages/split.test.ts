@@ -4,9 +4,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kind } from '../../src/stages/split/kind.js';
 import { run } from '../../src/stages/split/run.js';
-import { readSplits } from '../../src/stages/split/format.js';
+import { readSplits } from '../../src/stages/shared/splits-format.js';
 import { CMU_FACES_PATTERN } from '../../src/ml/data/dataset.js';
-import { validator } from '../../src/spec/ajv.js';
+import { validator } from '../../src/load/ajv.js';
 import { CMU_FACES, fakeContext } from './fake-context.js';
 
 const dataset = { attribute_pattern: CMU_FACES_PATTERN };

@@ -2,7 +2,7 @@
 // schemas, so the documentation cannot drift from what validation enforces.
 import { didYouMean, FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
-import type { JsonSchema, StageKind } from '../../stages/kind.js';
+import type { JsonSchema, StageKind } from '../../contracts/stage-kind.js';
 
 function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string[] {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;

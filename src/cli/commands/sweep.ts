@@ -13,8 +13,8 @@ import {
   type SweepSpec,
   type Domain,
 } from '../../plan/sweep.js';
-import { loadPipeline } from '../../spec/load.js';
-import { locate, parseYaml, yamlLib } from '../../spec/yaml.js';
+import { loadPipeline } from '../../load/load.js';
+import { locate, parseYaml, yamlLib } from '../../load/yaml.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Experiment } from '../../execute/runner.js';
 import { runCommand, type RunCliOptions } from './run.js';

@@ -3,6 +3,7 @@
 // through a regular expression with named groups.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, posix, relative, resolve, sep } from 'node:path';
+import { parseCsv } from '../../core/csv.js';
 
 export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.pgm', '.ppm', '.pnm'];
 
@@ -128,7 +129,7 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
   } catch (e) {
     throw new DatasetError(`cannot read manifest ${manifest}: ${(e as Error).message}`);
   }
-  const rows = parseCsv(text.replace(/^\uFEFF/, ''));
+  const rows = parseCsv(text, manifest);
   if (rows.length === 0) throw new DatasetError(`${manifest}: empty manifest (a header row with file and identity columns is required)`);
   const header = rows[0].map((h) => h.trim());
   const lower = header.map((h) => h.toLowerCase());
@@ -139,7 +140,6 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
   const items: DatasetItem[] = [];
   for (let r = 1; r < rows.length; r++) {
     const row = rows[r];
-    if (row.length === 1 && row[0].trim() === '') continue;
     const where = `${manifest} line ${r + 1}`;
     if (row.length !== header.length) {
       problem(where, `has ${row.length} fields, header has ${header.length}`);
@@ -170,40 +170,6 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
     items.push({ file: rel, identity, attributes });
   }
   return items;
-}
-
-/** RFC 4180 CSV: quoted fields with "" escapes and embedded newlines. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += c;
-    } else if (c === '"' && field === '') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
-  }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
 }
 
 /** Identity names to class indices 0..C-1 in sorted order (deterministic, unlike the original's set order). */

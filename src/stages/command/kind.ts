@@ -1,5 +1,5 @@
 // The general stage kind: any shell command with declared inputs and outputs, as DVC stages are.
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../../contracts/stage-kind.js';
 
 export interface CommandParams {
   cmd: string;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { StageRun } from '../kind.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
 import type { CommandParams } from './kind.js';
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

@@ -1,5 +1,5 @@
 // evaluate: verification metrics on the validation and test pairs.
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../../contracts/stage-kind.js';
 
 export interface EvaluateParams {
   batch_size: number;

@@ -7,8 +7,8 @@ import { bestThreshold, eerThreshold, median, predict, rocCurve, verificationRep
 import { writeRocPng } from '../../ml/eval/roc-image.js';
 import { loadInferenceModel } from '../../ml/model/index.js';
 import type { BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../kind.js';
-import { LABEL_CONVENTION, pairsCsv, readSplits } from '../split/format.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
+import { LABEL_CONVENTION, pairsCsv, readSplits } from '../shared/splits-format.js';
 import type { EvaluateParams } from './kind.js';
 
 export const run: StageRun<EvaluateParams> = async (ctx) => {

@@ -1,20 +1,13 @@
 // pretext: trains the backbone on attribute classes (the original: camera angle + expression), or on
 // predicting the image's rotation (0/90/180/270) when the dataset has no attributes.
-import type { StageKind } from '../kind.js';
-
-export interface BackboneParams {
-  width: number;
-  depth: number;
-  input_size: number;
-  bn_momentum: number;
-  drop_connect: number;
-}
-
-export interface OptimizerParams {
-  lr: number;
-  milestones: number[];
-  gamma: number;
-}
+import type { StageKind } from '../../contracts/stage-kind.js';
+import {
+  backboneSchema,
+  microBatchSchema,
+  optimizerSchema,
+  type BackboneParams,
+  type OptimizerParams,
+} from '../shared/backbone-params.js';
 
 export interface PretextParams {
   seed: number;
@@ -27,70 +20,6 @@ export interface PretextParams {
   augment: { resize: number | null; flip: number; rotation: number; erasing: number };
   micro_batch: number | null;
 }
-
-/** EfficientNet backbone shape and BN settings; shared by pretext and triarchy (same names, same defaults). */
-export const backboneSchema = {
-  type: 'object',
-  additionalProperties: false,
-  default: {},
-  description:
-    'EfficientNet backbone. The original: B0 (width 1, depth 1), 256 px, BN momentum 0.99 (TF convention), drop-connect 0.2.',
-  properties: {
-    width: { type: 'number', exclusiveMinimum: 0, default: 1, description: 'Width multiplier (channels; B0 = 1).' },
-    depth: {
-      type: 'number',
-      exclusiveMinimum: 0,
-      default: 1,
-      description: 'Depth multiplier (block repeats; B0 = 1).',
-    },
-    input_size: {
-      type: 'integer',
-      minimum: 16,
-      default: 256,
-      description: 'Square input side in pixels; images are resized to it.',
-    },
-    bn_momentum: {
-      type: 'number',
-      minimum: 0,
-      exclusiveMaximum: 1,
-      default: 0.99,
-      description:
-        'BatchNorm moving-average momentum, TensorFlow convention (PyTorch 0.01 = 0.99 here). 0.9 suits small datasets.',
-    },
-    drop_connect: {
-      type: 'number',
-      minimum: 0,
-      maximum: 1,
-      default: 0.2,
-      description: 'Drop-connect base rate (block i uses rate * i / blocks).',
-    },
-  },
-} as const;
-
-export const optimizerSchema = {
-  type: 'object',
-  additionalProperties: false,
-  default: {},
-  description: 'Adam with a multi-step learning-rate schedule stepped per epoch.',
-  properties: {
-    lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'Initial learning rate.' },
-    milestones: {
-      type: 'array',
-      items: { type: 'integer', minimum: 1 },
-      default: [30, 80, 120],
-      description: 'Epochs after which the LR is multiplied by gamma.',
-    },
-    gamma: { type: 'number', exclusiveMinimum: 0, default: 0.333, description: 'LR factor at each milestone.' },
-  },
-} as const;
-
-export const microBatchSchema = {
-  type: ['integer', 'null'],
-  minimum: 1,
-  default: null,
-  description:
-    'Forward/backward in chunks of this many images (wasm has 4 GiB); null: whole batch. BN statistics become per chunk.',
-} as const;
 
 export const paramsSchema = {
   type: 'object',

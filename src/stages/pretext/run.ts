@@ -7,20 +7,11 @@ import { randInt, type Rng } from '../../ml/data/rng.js';
 import { labelSmoothedCrossEntropy } from '../../ml/losses/triarchy.js';
 import { createPretextNet, saveBackbone } from '../../ml/model/index.js';
 import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
-import type { BackboneConfig, BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../kind.js';
-import { readSplits, type TrainImage } from '../split/format.js';
-import type { BackboneParams, PretextParams } from './kind.js';
-
-export function backboneConfig(b: BackboneParams): BackboneConfig {
-  return {
-    width: b.width,
-    depth: b.depth,
-    inputSize: b.input_size,
-    bnMomentum: b.bn_momentum,
-    dropConnect: b.drop_connect,
-  };
-}
+import type { BackendPreference } from '../../ml/types.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
+import { readSplits, type TrainImage } from '../shared/splits-format.js';
+import { backboneConfig } from '../shared/backbone-params.js';
+import type { PretextParams } from './kind.js';
 
 /** Rotates each square HWC image of `x` by labels[i] * 90 degrees counter-clockwise. */
 export function rotateBatch(x: Float32Array, n: number, size: number, labels: number[]): Float32Array {

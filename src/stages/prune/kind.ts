@@ -1,5 +1,5 @@
 // prune: strips the training-only layers and enforces the parameter cap.
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../../contracts/stage-kind.js';
 
 export interface PruneParams {
   max_params: number | null;

@@ -1,7 +1,7 @@
 import { initBackend } from '../../ml/backend/select.js';
 import { countParams, loadInferenceModel, loadNet, saveInferenceModel, TriarchyNet } from '../../ml/model/index.js';
 import type { BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../kind.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
 import type { PruneParams } from './kind.js';
 
 export const run: StageRun<PruneParams> = async (ctx) => {

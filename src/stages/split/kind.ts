@@ -1,5 +1,5 @@
 // split: identity-disjoint train / validation / test sets and balanced verification pairs.
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../../contracts/stage-kind.js';
 
 export interface SplitParams {
   seed: number;

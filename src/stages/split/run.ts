@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { listDataset } from '../../ml/data/dataset.js';
 import { createRng } from '../../ml/data/rng.js';
-import type { StageRun } from '../kind.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
 import {
   LABEL_CONVENTION,
   parsePairsCsv,
@@ -9,7 +9,7 @@ import {
   type Pair,
   type SplitSummary,
   type TrainImage,
-} from './format.js';
+} from '../shared/splits-format.js';
 import type { SplitParams } from './kind.js';
 import { countCross, generatePairs, groupByIdentity, splitIdentities } from './split.js';
 

@@ -1,6 +1,6 @@
 // Identity-disjoint split and balanced verification pairs (pure logic; run.ts does the I/O).
 import { createRng, shuffleInPlace, type Rng } from '../../ml/data/rng.js';
-import type { Pair, TrainImage } from './format.js';
+import type { Pair, TrainImage } from '../shared/splits-format.js';
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

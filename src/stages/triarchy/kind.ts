@@ -1,13 +1,13 @@
 // triarchy: the face-embedding model trained with identity + batch-hard triplet + center losses,
 // validated every N epochs, keeping the best checkpoint.
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../../contracts/stage-kind.js';
 import {
   backboneSchema,
   microBatchSchema,
   optimizerSchema,
   type BackboneParams,
   type OptimizerParams,
-} from '../pretext/kind.js';
+} from '../shared/backbone-params.js';
 
 export interface TriarchyParams {
   seed: number;

@@ -21,9 +21,9 @@ import {
 } from '../../ml/model/index.js';
 import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../kind.js';
-import { backboneConfig } from '../pretext/run.js';
-import { readSplits, type Pair } from '../split/format.js';
+import type { StageRun } from '../../contracts/stage-kind.js';
+import { backboneConfig } from '../shared/backbone-params.js';
+import { readSplits, type Pair } from '../shared/splits-format.js';
 import type { TriarchyParams } from './kind.js';
 
 interface Validation {

@@ -6,7 +6,7 @@
 // No absolute paths: the files must be identical wherever the workspace lives (cache determinism).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseCsv } from '../../ml/data/dataset.js';
+import { formatCsv, parseCsv } from '../../core/csv.js';
 
 export interface TrainImage {
   file: string;
@@ -35,30 +35,19 @@ export interface SplitSummary {
 
 export const LABEL_CONVENTION = 'label 1 = different person, 0 = same person';
 
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-export function csvLine(fields: string[]): string {
-  return fields.map(csvField).join(',');
-}
-
 export function pairsCsv(pairs: Pair[]): string {
-  return (
-    ['image1,image2,label', ...pairs.map((p) => csvLine([p.image1, p.image2, p.different ? '1' : '0']))].join('\n') +
-    '\n'
-  );
+  return formatCsv([['image1', 'image2', 'label'], ...pairs.map((p) => [p.image1, p.image2, p.different ? '1' : '0'])]);
 }
 
 export function trainCsv(images: TrainImage[], attributes: string[]): string {
-  const lines = [csvLine(['file', 'identity', ...attributes])];
-  for (const im of images)
-    lines.push(csvLine([im.file, im.identity, ...attributes.map((a) => im.attributes[a] ?? '')]));
-  return lines.join('\n') + '\n';
+  return formatCsv([
+    ['file', 'identity', ...attributes],
+    ...images.map((im) => [im.file, im.identity, ...attributes.map((a) => im.attributes[a] ?? '')]),
+  ]);
 }
 
 function rowsOf(text: string, file: string): { header: string[]; rows: string[][] } {
-  const rows = parseCsv(text.replace(/^\uFEFF/, '')).filter((r) => !(r.length === 1 && r[0].trim() === ''));
+  const rows = parseCsv(text, file);
   if (rows.length === 0) throw new Error(`${file}: empty CSV (a header row is required)`);
   return { header: rows[0].map((h) => h.trim()), rows: rows.slice(1) };
 }

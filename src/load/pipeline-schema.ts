@@ -30,7 +30,7 @@ export const pipelineSchema = {
           inputs: {
             type: 'object',
             propertyNames: { pattern: NAME_PATTERN },
-            // '<stage>.<output>' or { path: FILE }: checked in spec/load.ts, which can say which of the two was meant.
+            // '<stage>.<output>' or { path: FILE }: checked in load/load.ts, which can say which of the two was meant.
             additionalProperties: {},
           },
           params: { type: 'object' },

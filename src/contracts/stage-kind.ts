@@ -66,3 +66,9 @@ export interface StageContext<P = Record<string, unknown>> {
 }
 
 export type StageRun<P = Record<string, unknown>> = (ctx: StageContext<P>) => Promise<void>;
+
+/** The stage kinds known to this installation, by name (src/stages/registry.ts builds it). */
+export interface KindCatalog {
+  get(name: string): StageKind | undefined;
+  names(): string[];
+}

@@ -1,18 +1,15 @@
 // Load a pipeline file plus its config layers, validate everything, and return fully resolved stages.
 // All problems of all files are collected and thrown at once as one FacepipeError.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
-import type { OutputSpec, StageKind } from '../stages/kind.js';
+import { displayPath } from '../core/fsutil.js';
+import { deepMerge, isPlainObject } from '../core/objects.js';
+import type { KindCatalog, OutputSpec, StageKind } from '../contracts/stage-kind.js';
 import { schemaIssues, validator, describe } from './ajv.js';
 import { configSchema, NAME_PATTERN, pipelineSchema } from './pipeline-schema.js';
 import { locate, parseYamlCached, yamlLib, type YamlCache, type YamlFile } from './yaml.js';
 import { findCycles } from './cycles.js';
-
-export interface KindCatalog {
-  get(name: string): StageKind | undefined;
-  names(): string[];
-}
 
 export type InputRef = { from: 'stage'; stage: string; output: string } | { from: 'path'; path: string };
 
@@ -68,11 +65,6 @@ export interface LoadOptions {
 }
 
 const NAME_RE = new RegExp(NAME_PATTERN);
-
-export function displayPath(workspace: string, p: string): string {
-  const rel = relative(workspace, p);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : p;
-}
 
 function readYaml(
   workspace: string,
@@ -155,19 +147,6 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
     o = o[seg] as Record<string, unknown>;
   }
   o[path[path.length - 1]] = value;
-}
-
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Objects merge key by key; lists and scalars replace. */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    out[k] = isPlainObject(v) && isPlainObject(out[k]) ? deepMerge(out[k], v) : structuredClone(v);
-  }
-  return out;
 }
 
 function hasValuePath(obj: unknown, path: string[]): boolean {
