@@ -55,6 +55,8 @@ export interface StageContext<P = Record<string, unknown>> {
   workspace: string;
   /** Backend preference: 'auto' | 'tensorflow' | 'wasm' | 'cpu'. */
   backend: string;
+  /** CPU cores this stage may use: all of them for a single run, a fair share when stages run side by side. */
+  cores: number;
   /** Update the live detail line, e.g. "epoch 3/10, loss 1.23". */
   progress(text: string): void;
   /** Append a line to the stage's log. */

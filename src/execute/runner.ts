@@ -1,31 +1,25 @@
-// The DAG runner. For each stage: resolve input digests, compute the key, use the cache when its record and
-// objects are intact, else run the stage in its own process, store its outputs, and commit the record last.
-// Several experiments (sweep points) can run together: a stage whose key is already running or done in
-// this run is shared, so common stages (split, pretext) run once.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { totalmem } from 'node:os';
-import { FacepipeError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/fsutil.js';
-import { facepipeVersion, packageVersion } from '../core/version.js';
-import type { EventSink, StageState } from '../core/events.js';
-import { explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../plan/keys.js';
-import type { StageGraph } from '../plan/graph.js';
-import type { PipelineSpec, StageSpec } from '../load/load.js';
-import { runInWorker, StageFailed } from './stage-process.js';
-import type { StageRecord, StoredOutput } from './store.js';
+// The DAG runner. For each stage: wait for its upstream stages, resolve input digests, compute the key, ask the
+// one decision (plan/decide.ts), restore a cached result, or hand the job to the executor, whose job side
+// commits the record; then put the outputs in results/ and note the key as the experiment's last state.
+// Several experiments (sweep points) run together: a stage whose key is already running or done in this run is
+// shared, so common stages (split, pretext) run once.
+import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { EventSink, StageState } from '../contracts/events.js';
+import type { Executor, StageJob } from '../contracts/executor.js';
+import type { KeyMaterial, StageRecord } from '../contracts/records.js';
+import type { Reason } from '../contracts/reasons.js';
+import type { StageSpec } from '../load/load.js';
+import { decide, type Decision } from '../plan/decide.js';
+import { keyMaterial } from '../plan/keys.js';
+import { formatReasons } from '../plan/reasons.js';
+import { Admission, defaultMemoryBudgetMB, stageMemoryMB } from './admission.js';
+import { inputDigests, type StageInputs } from './inputs.js';
+import { readLastState, writeLastState, type LastState } from './last-state.js';
+import { newRunId, RunRecord, type Experiment, type RunStatus, type StageResult } from './run-record.js';
 import type { Workspace } from './workspace.js';
 
-export interface Experiment {
-  /** results/<name>/ holds its outputs. */
-  name: string;
-  pipeline: PipelineSpec;
-  graph: StageGraph;
-  /** The params that make this experiment differ from the base (sweeps), for the record. */
-  point?: Record<string, unknown>;
-}
+export type { Experiment, StageResult };
 
 export interface RunOptions {
   workspace: Workspace;
@@ -33,6 +27,7 @@ export interface RunOptions {
   jobs: number;
   force: string[];
   backend: string;
+  executor: Executor;
   emit: EventSink;
   signal: AbortSignal;
   argv: string[];
@@ -43,188 +38,112 @@ export interface RunOptions {
   failedKeys?: Map<string, string>;
 }
 
-export function stageMemoryMB(stage: StageSpec): number {
-  return stage.kind.memoryMB?.(stage.params) ?? (stage.kind.usesTensorflow ? 4096 : 256);
-}
-
-export interface StageResult {
-  id: string;
-  experiment: string;
-  stage: string;
-  kind: string;
-  kindVersion: string;
-  key?: string;
-  state: StageState;
-  reason: string;
-  durationMs: number;
-  params: Record<string, unknown>;
-  inputs: Record<string, string>;
-  outputs: Record<string, StoredOutput & { path: string }>;
-  metrics: Record<string, number | string>;
-  error?: string;
-  log?: string;
-}
-
 export interface RunResult {
   id: string;
-  status: 'ok' | 'failed' | 'interrupted';
+  status: RunStatus;
   stages: StageResult[];
   recordPath: string;
-}
-
-type LastState = Record<string, { key: string; material: KeyMaterial }>;
-
-function readLast(ws: Workspace, exp: string): LastState {
-  try {
-    return JSON.parse(readFileSync(ws.lastStatePath(exp), 'utf8')) as LastState;
-  } catch {
-    return {};
-  }
-}
-
-export function newRunId(): string {
-  return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '') + '-' + randomBytes(2).toString('hex');
 }
 
 export function qualifiedId(exp: Experiment, stage: string, many: boolean): string {
   return many ? `${exp.name}/${stage}` : stage;
 }
 
-/** Digests of a stage's inputs, given where upstream outputs are. Path inputs are hashed (stat-cached). */
-export async function inputDigests(
-  ws: Workspace,
-  stage: StageSpec,
-  upstream: (name: string) => Record<string, StoredOutput & { path: string }> | undefined,
-): Promise<
-  { digests: Record<string, string>; paths: Record<string, string>; labels: Record<string, string> } | undefined
-> {
-  const digests: Record<string, string> = {};
-  const paths: Record<string, string> = {};
-  const labels: Record<string, string> = {};
-  for (const [name, ref] of Object.entries(stage.inputs)) {
-    if (ref.from === 'stage') {
-      const outs = upstream(ref.stage);
-      if (!outs) return undefined;
-      const o = outs[ref.output];
-      digests[name] = o.digest;
-      paths[name] = o.path;
-      labels[name] = ref.stage;
-    } else {
-      const abs = isAbsolute(ref.path) ? ref.path : resolve(ws.root, ref.path);
-      if (!existsSync(abs)) {
-        throw new FacepipeError({
-          code: 'input-missing',
-          message: `input '${name}' of stage '${stage.name}' names ${ref.path}, which does not exist`,
-          ...stage.inputWhere[name],
-          hint: 'create it, or fix the path (relative to the workspace root)',
-        });
-      }
-      digests[name] = (await ws.digests.inputDigest(abs)).digest;
-      paths[name] = abs;
-      labels[name] = ref.path;
-    }
-  }
-  return { digests, paths, labels };
+/** What running (or finding) one key gave; shared by every experiment whose stage has that key. */
+interface Execution {
+  record?: StageRecord;
+  state: StageState;
+  reasons: Reason[];
+  durationMs: number;
+  error?: string;
+  log?: string;
+  /** Gives the job slot back once the outputs are in results/ (so --jobs 1 says 'done' before the next runs). */
+  releaseSlot?: () => void;
 }
 
-export async function runExperiments(o: RunOptions): Promise<RunResult> {
-  const ws = o.workspace;
-  const id = o.runId ?? newRunId();
-  const many = o.experiments.length > 1;
-  const runDir = join(ws.runsDir, id);
-  mkdirSync(join(runDir, 'logs'), { recursive: true });
-  const recordPath = join(runDir, 'run.json');
-  const started = Date.now();
-  const results: StageResult[] = [];
-  const backendsUsed: Record<string, string> = {};
-  const shared = new Map<
-    string,
-    Promise<{
-      record?: StageRecord;
-      state: StageState;
-      reason: string;
-      durationMs: number;
-      error?: string;
-      releaseSlot?: () => void;
-    }>
-  >();
+class Runner {
+  private readonly many: boolean;
+  private readonly record: RunRecord;
+  private readonly admission: Admission;
+  private readonly shared = new Map<string, Promise<Execution>>();
+  private readonly cores: number;
 
-  // Admission: at most `jobs` stages at once, and within the memory budget (one stage always may run,
-  // whatever its estimate, so nothing waits forever). Waiting stages start in arrival order.
-  const budget = o.memoryBudgetMB ?? Math.floor((totalmem() / 2 ** 20) * 0.75);
-  let running = 0;
-  let memInUse = 0;
-  const queue: Array<{ mem: number; start: () => void }> = [];
-  const fits = (mem: number) => running === 0 || (running < o.jobs && memInUse + mem <= budget);
-  const pump = () => {
-    while (queue.length && fits(queue[0].mem)) {
-      const next = queue.shift()!;
-      running++;
-      memInUse += next.mem;
-      next.start();
-    }
-  };
-  const acquire = (mem: number) =>
-    new Promise<void>((r) => {
-      queue.push({ mem, start: r });
-      pump();
+  constructor(private readonly o: RunOptions) {
+    this.many = o.experiments.length > 1;
+    this.record = new RunRecord(o.workspace, o.runId ?? newRunId(), o.experiments, {
+      argv: o.argv,
+      backend: o.backend,
+      executor: o.executor.name,
     });
-  const release = (mem: number) => {
-    running--;
-    memInUse -= mem;
-    pump();
-  };
+    this.admission = new Admission(o.jobs, o.memoryBudgetMB ?? defaultMemoryBudgetMB());
+    // Cores are shared, not oversubscribed: each of `jobs` stages running at once gets an equal part.
+    this.cores = Math.max(1, Math.floor(availableParallelism() / Math.max(1, o.jobs)));
+  }
 
-  const record = (status: RunResult['status'] | 'running') => {
-    // A progress note, not a commit point: no fsync (the stage records in the store are the commit points).
-    writeFileAtomic(
-      recordPath,
-      JSON.stringify(
-        {
-          id,
-          status,
-          pipeline: o.experiments[0]?.pipeline.file,
-          experiments: o.experiments.map((e) => ({ name: e.name, point: e.point ?? {} })),
-          argv: o.argv,
-          configs: o.experiments[0]?.pipeline.configFiles,
-          sets: o.experiments[0]?.pipeline.sets,
-          backend: { requested: o.backend, used: backendsUsed },
-          versions: {
-            facepipe: facepipeVersion(),
-            node: process.version,
-            platform: `${process.platform}-${process.arch}`,
-            tfjs: packageVersion('@tensorflow/tfjs-core'),
-          },
-          startedAt: new Date(started).toISOString(),
-          endedAt: status === 'running' ? undefined : new Date().toISOString(),
-          durationMs: Date.now() - started,
-          stages: results,
-        },
-        null,
-        2,
-      ),
-      { durable: false },
-    );
-  };
+  private get ws(): Workspace {
+    return this.o.workspace;
+  }
 
-  const allIds = o.experiments.flatMap((e) => e.graph.order.map((s) => qualifiedId(e, s.name, many)));
-  o.emit({
-    type: 'run-start',
-    runId: id,
-    pipeline: o.experiments[0].pipeline.file,
-    experiment: o.experiments.map((e) => e.name).join(', '),
-    stages: allIds,
-    jobs: o.jobs,
-  });
-  record('running');
+  async run(): Promise<RunResult> {
+    const ids = this.o.experiments.flatMap((e) => e.graph.order.map((s) => qualifiedId(e, s.name, this.many)));
+    this.o.emit({
+      type: 'run-start',
+      runId: this.record.id,
+      pipeline: this.o.experiments[0]!.pipeline.file,
+      experiment: this.o.experiments.map((e) => e.name).join(', '),
+      stages: ids,
+      jobs: this.o.jobs,
+    });
+    this.record.write('running');
+    try {
+      const all: Promise<StageResult>[] = [];
+      for (const exp of this.o.experiments) {
+        const last = readLastState(this.ws, exp.name, (message) => this.o.emit({ type: 'warning', message }));
+        const promises = new Map<string, Promise<StageResult>>();
+        for (const s of exp.graph.order) {
+          const p = this.stage(exp, last, s, promises);
+          promises.set(s.name, p);
+          all.push(p);
+        }
+      }
+      await Promise.all(all);
+    } finally {
+      this.ws.digests.save();
+      await this.o.executor.close?.();
+    }
+    const results = this.record.stages;
+    const status: RunStatus =
+      results.some((r) => r.state === 'interrupted') || this.o.signal.aborted
+        ? 'interrupted'
+        : results.some((r) => r.state === 'failed' || r.state === 'skipped')
+          ? 'failed'
+          : 'ok';
+    this.record.write(status);
+    this.record.writeExperimentSummaries();
+    const recordPath = this.record.path.slice(this.ws.root.length + 1);
+    this.o.emit({ type: 'run-end', runId: this.record.id, status, durationMs: this.record.durationMs, recordPath });
+    return { id: this.record.id, status, stages: results, recordPath: this.record.path };
+  }
 
-  const runOne = async (
+  private finish(res: StageResult, state: StageState, reasons: Reason[], error?: string): StageResult {
+    res.state = state;
+    res.reasons = reasons;
+    res.reason = formatReasons(reasons);
+    if (error) res.error = error;
+    const { id: stage, durationMs, log } = res;
+    this.o.emit({ type: 'stage-state', stage, state, reasons, reason: res.reason, durationMs, error, log });
+    if (state !== 'cached') this.record.write('running');
+    return res;
+  }
+
+  /** One stage of one experiment, from waiting to its final state. */
+  private async stage(
     exp: Experiment,
-    lastState: LastState,
+    last: LastState,
     stage: StageSpec,
     ups: Map<string, Promise<StageResult>>,
-  ): Promise<StageResult> => {
-    const sid = qualifiedId(exp, stage.name, many);
+  ): Promise<StageResult> {
+    const sid = qualifiedId(exp, stage.name, this.many);
     const res: StageResult = {
       id: sid,
       experiment: exp.name,
@@ -232,6 +151,7 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       kind: stage.kind.name,
       kindVersion: stage.kind.version,
       state: 'waiting',
+      reasons: [],
       reason: '',
       durationMs: 0,
       params: stage.params,
@@ -239,282 +159,173 @@ export async function runExperiments(o: RunOptions): Promise<RunResult> {
       outputs: {},
       metrics: {},
     };
-    results.push(res);
-    const upstreamResults = new Map<string, StageResult>();
-    for (const u of exp.graph.upstream.get(stage.name) ?? []) upstreamResults.set(u, await ups.get(u)!);
-    const blocked = [...upstreamResults.values()].find((u) => !['cached', 'done'].includes(u.state));
-    const finish = (state: StageState, reason: string, error?: string) => {
-      res.state = state;
-      res.reason = reason;
-      if (error) res.error = error;
-      o.emit({ type: 'stage-state', stage: sid, state, reason, durationMs: res.durationMs, error });
-      if (state !== 'cached') record('running');
-      return res;
-    };
-    if (o.signal.aborted) return finish('interrupted', 'run interrupted before it started');
+    this.record.stages.push(res);
+    const upstream = new Map<string, StageResult>();
+    for (const u of exp.graph.upstream.get(stage.name) ?? []) upstream.set(u, await ups.get(u)!);
+    const blocked = [...upstream.values()].find((u) => u.state !== 'cached' && u.state !== 'done');
+    if (this.o.signal.aborted) return this.finish(res, 'interrupted', [{ kind: 'interrupted-before-start' }]);
     if (blocked)
-      return finish(
-        blocked.state === 'interrupted' ? 'interrupted' : 'skipped',
-        `upstream ${blocked.stage} ${blocked.state}`,
-      );
-
-    let inp: NonNullable<Awaited<ReturnType<typeof inputDigests>>>;
+      return this.finish(res, blocked.state === 'interrupted' ? 'interrupted' : 'skipped', [
+        { kind: 'upstream-not-done', stage: blocked.stage, state: blocked.state },
+      ]);
+    let inputs: StageInputs;
     try {
-      inp = (await inputDigests(ws, stage, (n) => upstreamResults.get(n)?.outputs))!;
+      inputs = (await inputDigests(this.ws, stage, (n) => upstream.get(n)?.outputs))!;
     } catch (e) {
       // An unreadable input (deleted since validation, a symlink inside a folder) fails this stage, not the run.
-      return finish('failed', 'input unreadable', (e as Error).message);
+      return this.finish(res, 'failed', [], (e as Error).message);
     }
-    res.inputs = inp.digests;
-    const material = keyMaterial(stage, inp.digests);
-    const key = stageKey(material);
+    res.inputs = inputs.digests;
+    const material = keyMaterial(stage, inputs.digests);
+    const forced = this.o.force.includes(stage.name) || this.o.force.includes(sid);
+    const decision = await decide({
+      stage,
+      material,
+      last: last[stage.name]?.material,
+      forced,
+      inputLabels: inputs.labels,
+      cache: this.ws.store,
+      failedBefore: (key) => this.o.failedKeys?.get(key),
+    });
+    if (decision.action === 'maybe') throw new Error('unreachable: the material is known');
+    const key = decision.key!;
     res.key = key;
-    const forced = o.force.includes(stage.name) || o.force.includes(sid);
-
-    let pending = shared.get(key);
+    let pending = this.shared.get(key);
     if (!pending) {
-      pending = (async () => {
-        const existing = ws.store.readRecord(key);
-        if (existing && !forced && (await ws.store.verifyRecord(existing))) {
-          return { record: existing, state: 'cached' as StageState, reason: 'cached', durationMs: 0 };
-        }
-        const failedBefore = o.failedKeys?.get(key);
-        if (failedBefore !== undefined && !forced) {
-          return {
-            state: 'failed' as StageState,
-            reason: 'not retried: it failed with these exact inputs and params; change one to retry',
-            durationMs: 0,
-            error: failedBefore,
-          };
-        }
-        const last = lastState[stage.name];
-        const reason = forced
-          ? 'forced (--force)'
-          : existing
-            ? 'cached output missing or corrupt'
-            : explainRerun(stage, material, last?.material, inp.labels);
-        const mem = stageMemoryMB(stage);
-        await acquire(mem);
-        // The slot is held until the stage's outputs are in results/ and 'done' is said (releaseSlot below),
-        // so with --jobs 1 no other stage reports 'running' before this one reports 'done'.
-        let released = false;
-        const releaseSlot = () => {
-          if (!released) {
-            released = true;
-            release(mem);
-          }
-        };
-        try {
-          if (o.signal.aborted)
-            return {
-              state: 'interrupted' as StageState,
-              reason: 'run interrupted before it started',
-              durationMs: 0,
-              releaseSlot,
-            };
-          return { ...(await execute(stage, sid, key, material, inp.paths, reason)), releaseSlot };
-        } catch (e) {
-          releaseSlot();
-          throw e;
-        }
-      })();
-      shared.set(key, pending);
+      pending = this.execution(decision, key, stage, sid, material, inputs);
+      this.shared.set(key, pending);
     }
-    const settle = async (out: Awaited<typeof pending>) => {
-      res.durationMs = out.durationMs;
-      if (out.record) {
-        res.metrics = out.record.metrics;
-        try {
-          for (const [name, so] of Object.entries(out.record.outputs)) {
-            const dest = ws.outputPath(exp.name, stage.name, name);
-            await ws.store.materialize(so, dest);
-            res.outputs[name] = { ...so, path: dest };
-          }
-        } catch (e) {
-          // E.g. results/<exp> turned into a symlink out of the workspace: this stage fails, the run ends cleanly.
-          return finish('failed', out.reason, (e as Error).message);
-        }
-        if (lastState[stage.name]?.key !== key) {
-          lastState[stage.name] = { key, material };
-          writeFileAtomic(ws.lastStatePath(exp.name), JSON.stringify(lastState), { durable: false });
-        }
-      }
-      return finish(out.state, out.reason, out.error);
-    };
-    o.emit({ type: 'stage-state', stage: sid, state: 'waiting' });
+    this.o.emit({ type: 'stage-state', stage: sid, state: 'waiting' });
     const out = await pending;
     try {
-      return await settle(out);
+      return await this.settle(res, exp, last, stage, key, material, out);
     } finally {
       out.releaseSlot?.();
     }
-  };
+  }
 
-  const execute = async (
+  private async execution(
+    decision: Exclude<Decision, { action: 'maybe' }>,
+    key: string,
+    stage: StageSpec,
+    sid: string,
+    material: KeyMaterial,
+    inputs: StageInputs,
+  ): Promise<Execution> {
+    if (decision.action === 'cached') return { record: decision.record, state: 'cached', reasons: [], durationMs: 0 };
+    if (decision.action === 'not-retried')
+      return { state: 'failed', reasons: decision.reasons, durationMs: 0, error: decision.error };
+    const releaseSlot = await this.admission.acquire(stageMemoryMB(stage));
+    try {
+      if (this.o.signal.aborted)
+        return { state: 'interrupted', reasons: [{ kind: 'interrupted-before-start' }], durationMs: 0, releaseSlot };
+      return { ...(await this.execute(stage, sid, key, material, inputs, decision.reasons)), releaseSlot };
+    } catch (e) {
+      releaseSlot();
+      throw e;
+    }
+  }
+
+  /** Hand the stage to the executor and learn its outcome from the job's report and the store's record. */
+  private async execute(
     stage: StageSpec,
     sid: string,
     key: string,
     material: KeyMaterial,
-    inputPaths: Record<string, string>,
-    reason: string,
-  ) => {
+    inputs: StageInputs,
+    why: Reason[],
+  ): Promise<Execution> {
     const t0 = Date.now();
+    const workDir = this.ws.workDir(key);
     // Scratch left by an interrupted run of this very key (e.g. epoch checkpoints): the stage resumes from it.
-    if (existsSync(ws.workDir(key)) && readdirSync(ws.workDir(key)).some((f) => f !== '.worker-pid'))
-      reason += "; resuming from the interrupted run's checkpoint";
-    o.emit({ type: 'stage-state', stage: sid, state: 'running', reason });
-    const logPath = join(runDir, 'logs', `${sid.replace(/\//g, '__')}.log`);
-    const log = (line: string) => {
+    const resuming = existsSync(workDir) && readdirSync(workDir).some((f) => f !== '.worker-pid');
+    const reasons: Reason[] = resuming ? [...why, { kind: 'resuming-checkpoint' }] : why;
+    const logPath = this.record.logPath(sid);
+    const log = logPath.slice(this.ws.root.length + 1);
+    this.o.emit({ type: 'stage-state', stage: sid, state: 'running', reasons, reason: formatReasons(reasons), log });
+    const writeLog = (line: string) => {
       appendFileSync(logPath, line + '\n');
-      o.emit({ type: 'stage-log', stage: sid, line });
+      this.o.emit({ type: 'stage-log', stage: sid, line });
     };
-    log(`# ${sid}: ${reason}`);
-    const tmp = join(ws.tmpDir, `${id}-${sid.replace(/\//g, '__')}`);
-    await rm(tmp, { recursive: true, force: true });
-    const outputs: Record<string, string> = {};
-    for (const out of stage.outputs) {
-      outputs[out.name] = join(tmp, out.name);
-      if (out.type === 'dir') await mkdir(outputs[out.name], { recursive: true });
-    }
-    await mkdir(tmp, { recursive: true });
-    const workDir = ws.workDir(key);
-    await mkdir(workDir, { recursive: true });
-    const metrics: Record<string, number | string> = {};
-    try {
-      await runInWorker(
-        {
-          type: 'start',
-          runModule: stage.kind.runModule,
-          ctx: {
-            stage: stage.name,
-            params: stage.params,
-            inputs: inputPaths,
-            outputs,
-            workDir,
-            workspace: ws.root,
-            backend: o.backend,
-          },
+    writeLog(`# ${sid}: ${formatReasons(reasons)}`);
+    const job: StageJob = {
+      runId: this.record.id,
+      id: sid,
+      stage: stage.name,
+      key,
+      material,
+      kind: { name: stage.kind.name, version: stage.kind.version, runModule: stage.kind.runModule },
+      params: stage.params,
+      inputs: inputs.paths,
+      outputs: stage.outputs,
+      workspace: this.ws.root,
+      backend: this.o.backend,
+      cores: this.cores,
+    };
+    const outcome = await this.o.executor.run(
+      job,
+      {
+        progress: (text) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
+        log: writeLog,
+        metrics: (values) => {
+          if (typeof values.backend !== 'string') return;
+          this.record.backendsUsed[sid] = values.backend;
+          this.o.emit({ type: 'backend', stage: sid, backend: values.backend });
         },
-        {
-          progress: (text) => o.emit({ type: 'stage-progress', stage: sid, text }),
-          log,
-          metrics: (values) => {
-            Object.assign(metrics, values);
-            if (typeof values.backend === 'string') {
-              backendsUsed[sid] = values.backend;
-              o.emit({ type: 'backend', stage: sid, backend: values.backend });
-            }
-          },
-        },
-        o.signal,
-      );
-      const stored: Record<string, StoredOutput> = {};
-      for (const out of stage.outputs) {
-        if (!existsSync(outputs[out.name]))
-          throw new StageFailed(`the stage finished without writing its output '${out.name}' (${out.type})`);
-        stored[out.name] = await ws.store.ingest(outputs[out.name]);
-        if (stored[out.name].type !== out.type)
-          throw new StageFailed(
-            `output '${out.name}' is declared as a ${out.type} but the stage wrote a ${stored[out.name].type === 'dir' ? 'folder' : 'file'}`,
-          );
-      }
-      const rec: StageRecord = {
-        key,
-        stage: stage.name,
-        material,
-        outputs: stored,
-        completedAt: new Date().toISOString(),
-        durationMs: Date.now() - t0,
-        metrics,
-      };
-      ws.store.writeRecord(rec); // commit point
-      await rm(workDir, { recursive: true, force: true });
-      await rm(tmp, { recursive: true, force: true });
-      log(`# done in ${((Date.now() - t0) / 1000).toFixed(2)} s`);
-      return { record: rec, state: 'done' as StageState, reason, durationMs: Date.now() - t0 };
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      const aborted = (e instanceof StageFailed && e.aborted) || o.signal.aborted;
-      const msg = e instanceof FacepipeError ? e.message : (e as Error).message;
-      log(`# ${aborted ? 'interrupted' : 'failed'}: ${msg}`);
-      return {
-        state: (aborted ? 'interrupted' : 'failed') as StageState,
-        reason,
-        durationMs: Date.now() - t0,
-        error: aborted ? undefined : `${msg} (log: ${logPath.slice(ws.root.length + 1)})`,
-      };
-    }
-  };
-
-  try {
-    const all: Promise<StageResult>[] = [];
-    for (const exp of o.experiments) {
-      const last = readLast(ws, exp.name);
-      const promises = new Map<string, Promise<StageResult>>();
-      for (const s of exp.graph.order) {
-        const p = runOne(exp, last, s, promises);
-        promises.set(s.name, p);
-        all.push(p);
-      }
-    }
-    await Promise.all(all);
-  } finally {
-    ws.digests.save();
-  }
-  const status: RunResult['status'] =
-    results.some((r) => r.state === 'interrupted') || o.signal.aborted
-      ? 'interrupted'
-      : results.some((r) => r.state === 'failed' || r.state === 'skipped')
-        ? 'failed'
-        : 'ok';
-  record(status);
-  for (const exp of o.experiments)
-    writeExperimentSummary(
-      ws,
-      exp,
-      id,
-      results.filter((r) => r.experiment === exp.name),
+      },
+      this.o.signal,
     );
-  o.emit({
-    type: 'run-end',
-    runId: id,
-    status,
-    durationMs: Date.now() - started,
-    recordPath: recordPath.slice(ws.root.length + 1),
-  });
-  return { id, status, stages: results, recordPath };
+    const durationMs = Date.now() - t0;
+    if (outcome.state === 'done') {
+      const record = this.ws.store.readRecord(key);
+      if (record) {
+        writeLog(`# done in ${(durationMs / 1000).toFixed(2)} s`);
+        return { record, state: 'done', reasons, durationMs, log };
+      }
+      return { state: 'failed', reasons, durationMs, log, error: `the job reported success but wrote no record` };
+    }
+    if (outcome.state === 'interrupted' || this.o.signal.aborted) {
+      writeLog('# interrupted');
+      return { state: 'interrupted', reasons, durationMs, log };
+    }
+    if (outcome.stack && process.env.FACEPIPE_DEBUG) writeLog(outcome.stack);
+    writeLog(`# failed: ${outcome.error}`);
+    return { state: 'failed', reasons, durationMs, log, error: `${outcome.error} (log: ${log})` };
+  }
+
+  /** Put the outputs in results/<experiment>/<stage>/ and remember the key as this stage's last state. */
+  private async settle(
+    res: StageResult,
+    exp: Experiment,
+    last: LastState,
+    stage: StageSpec,
+    key: string,
+    material: KeyMaterial,
+    out: Execution,
+  ): Promise<StageResult> {
+    res.durationMs = out.durationMs;
+    res.log = out.log;
+    if (out.record) {
+      res.metrics = out.record.metrics;
+      try {
+        for (const [name, so] of Object.entries(out.record.outputs)) {
+          const dest = this.ws.outputPath(exp.name, stage.name, name);
+          await this.ws.store.materialize(so, dest);
+          res.outputs[name] = { ...so, path: dest };
+        }
+      } catch (e) {
+        // E.g. results/<exp> turned into a symlink out of the workspace: this stage fails, the run ends cleanly.
+        return this.finish(res, 'failed', out.reasons, (e as Error).message);
+      }
+      if (last[stage.name]?.key !== key) {
+        last[stage.name] = { key, material };
+        writeLastState(this.ws, exp.name, last);
+      }
+    }
+    return this.finish(res, out.state, out.reasons, out.error);
+  }
 }
 
-/** results/<experiment>/experiment.json: the latest params and metrics of one experiment, for comparisons. */
-function writeExperimentSummary(ws: Workspace, exp: Experiment, runId: string, stages: StageResult[]): void {
-  const dir = join(ws.resultsDir, exp.name);
-  if (!existsSync(dir)) return;
-  writeFileAtomic(
-    join(dir, 'experiment.json'),
-    JSON.stringify(
-      {
-        experiment: exp.name,
-        pipeline: exp.pipeline.file,
-        lastRun: runId,
-        point: exp.point ?? {},
-        stages: Object.fromEntries(
-          stages.map((s) => [
-            s.stage,
-            {
-              state: s.state,
-              key: s.key,
-              params: s.params,
-              metrics: s.metrics,
-              outputs: Object.fromEntries(
-                Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(ws.root.length + 1)]),
-              ),
-            },
-          ]),
-        ),
-      },
-      null,
-      2,
-    ),
-    { durable: false },
-  );
+export function runExperiments(o: RunOptions): Promise<RunResult> {
+  return new Runner(o).run();
 }

@@ -1,8 +1,12 @@
-// What a run would do, without running anything: for each stage, cached or will run, and why.
-import { diffParams, explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../plan/keys.js';
-import { readFileSync } from 'node:fs';
-import { inputDigests, qualifiedId, type Experiment } from './runner.js';
-import type { StoredOutput } from './store.js';
+// What a run would do, without running anything: for each stage, cached, will run or may run, and why. It asks
+// the same decision (plan/decide.ts) as the runner; stages below one that will rerun "may run" (early cutoff).
+import type { Reason } from '../contracts/reasons.js';
+import { decide } from '../plan/decide.js';
+import { keyMaterial } from '../plan/keys.js';
+import { formatReasons } from '../plan/reasons.js';
+import { inputDigests, type PlacedOutputs } from './inputs.js';
+import { readLastState } from './last-state.js';
+import { qualifiedId, type Experiment } from './runner.js';
 import type { Workspace } from './workspace.js';
 
 export interface StagePlan {
@@ -10,71 +14,57 @@ export interface StagePlan {
   stage: string;
   /** 'cached', 'run', or 'maybe' (depends on whether an upstream rerun changes its outputs). */
   action: 'cached' | 'run' | 'maybe';
+  reasons: Reason[];
   reason: string;
   key?: string;
 }
 
-export async function planExperiments(ws: Workspace, experiments: Experiment[], force: string[]): Promise<StagePlan[]> {
-  const many = experiments.length > 1;
+async function planExperiment(
+  ws: Workspace,
+  exp: Experiment,
+  many: boolean,
+  force: string[],
+  warn: (message: string) => void,
+): Promise<StagePlan[]> {
+  const last = readLastState(ws, exp.name, warn);
+  const known = new Map<string, PlacedOutputs>();
   const plans: StagePlan[] = [];
-  for (const exp of experiments) {
-    let last: Record<string, { key: string; material: KeyMaterial }> = {};
-    try {
-      last = JSON.parse(readFileSync(ws.lastStatePath(exp.name), 'utf8'));
-    } catch {
-      /* none */
+  for (const s of exp.graph.order) {
+    const id = qualifiedId(exp, s.name, many);
+    const rerunning = (exp.graph.upstream.get(s.name) ?? []).filter((u) => !known.has(u));
+    const inputs = rerunning.length ? undefined : await inputDigests(ws, s, (n) => known.get(n));
+    const d = await decide({
+      stage: s,
+      material: inputs && keyMaterial(s, inputs.digests),
+      last: last[s.name]?.material,
+      forced: force.includes(s.name) || force.includes(id),
+      inputLabels: inputs?.labels ?? {},
+      rerunningUpstream: rerunning,
+      cache: ws.store,
+    });
+    if (d.action === 'cached') {
+      const outs: PlacedOutputs = {};
+      for (const [n, o] of Object.entries(d.record.outputs))
+        outs[n] = { ...o, path: ws.outputPath(exp.name, s.name, n) };
+      known.set(s.name, outs);
+      plans.push({ id, stage: s.name, action: 'cached', reasons: [], reason: 'cached', key: d.key });
+      continue;
     }
-    const known = new Map<string, Record<string, StoredOutput & { path: string }>>();
-    const pendingUp = new Map<string, string>();
-    for (const s of exp.graph.order) {
-      const id = qualifiedId(exp, s.name, many);
-      const ups = exp.graph.upstream.get(s.name) ?? [];
-      const unknownUps = ups.filter((u) => !known.has(u));
-      const forced = force.includes(s.name) || force.includes(id);
-      if (unknownUps.length) {
-        const prev = last[s.name]?.material;
-        const own: string[] = [];
-        if (!prev) own.push('never run');
-        else {
-          if (prev.kindVersion !== s.kind.version)
-            own.push(`kind version changed: ${prev.kindVersion} -> ${s.kind.version}`);
-          const pd = diffParams(s.name, prev.params, s.params);
-          if (pd.length) own.push(`params changed: ${pd.join(', ')}`);
-        }
-        if (forced) own.unshift('forced (--force)');
-        const upText = unknownUps.map((u) => pendingUp.get(u) ?? u).join(', ');
-        plans.push(
-          own.length
-            ? { id, stage: s.name, action: 'run', reason: `${own.join('; ')}` }
-            : {
-                id,
-                stage: s.name,
-                action: 'maybe',
-                reason: `input may change: ${upText} will rerun (stays cached if its outputs are unchanged)`,
-              },
-        );
-        pendingUp.set(s.name, s.name);
-        continue;
-      }
-      const inp = await inputDigests(ws, s, (n) => known.get(n));
-      const material = keyMaterial(s, inp!.digests);
-      const key = stageKey(material);
-      const rec = ws.store.readRecord(key);
-      if (rec && !forced && (await ws.store.verifyRecord(rec))) {
-        const outs: Record<string, StoredOutput & { path: string }> = {};
-        for (const [n, o] of Object.entries(rec.outputs)) outs[n] = { ...o, path: ws.outputPath(exp.name, s.name, n) };
-        known.set(s.name, outs);
-        plans.push({ id, stage: s.name, action: 'cached', reason: 'cached', key });
-      } else {
-        const reason = forced
-          ? 'forced (--force)'
-          : rec
-            ? 'cached output missing or corrupt'
-            : explainRerun(s, material, last[s.name]?.material, inp!.labels);
-        plans.push({ id, stage: s.name, action: 'run', reason, key });
-      }
-    }
+    const action = d.action === 'maybe' ? 'maybe' : 'run';
+    const key = d.action === 'maybe' ? undefined : d.key;
+    plans.push({ id, stage: s.name, action, reasons: d.reasons, reason: formatReasons(d.reasons), key });
   }
+  return plans;
+}
+
+export async function planExperiments(
+  ws: Workspace,
+  experiments: Experiment[],
+  force: string[],
+  warn: (message: string) => void = () => {},
+): Promise<StagePlan[]> {
+  const plans: StagePlan[] = [];
+  for (const exp of experiments) plans.push(...(await planExperiment(ws, exp, experiments.length > 1, force, warn)));
   ws.digests.save();
   return plans;
 }

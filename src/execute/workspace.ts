@@ -7,17 +7,21 @@
 //   results/<experiment>/<stage>/<output>   the stable place to find each stage's outputs
 //   results/runs/<run-id>/run.json          one record per run
 import { join } from 'node:path';
-import { Digests } from './digests.js';
-import { Store } from './store.js';
+import { Digests } from './store/digests.js';
+import { Store } from './store/store.js';
 import { resolveForWrite } from '../core/fsutil.js';
 
 export class Workspace {
   readonly dot: string;
   readonly store: Store;
   readonly digests: Digests;
-  constructor(readonly root: string) {
+  /** `statCache: false` for a job's own view of the workspace: only the runner persists the stat cache. */
+  constructor(
+    readonly root: string,
+    opts: { statCache?: boolean } = {},
+  ) {
     this.dot = join(root, '.facepipe');
-    this.digests = new Digests(join(this.dot, 'state', 'stat-cache.json'));
+    this.digests = new Digests(opts.statCache === false ? undefined : join(this.dot, 'state', 'stat-cache.json'));
     this.store = new Store(join(this.dot, 'store'), this.digests);
   }
   get lockPath(): string {
@@ -35,8 +39,11 @@ export class Workspace {
   get yamlCacheDir(): string {
     return join(this.dot, 'state', 'yaml');
   }
+  get lastStateDir(): string {
+    return join(this.dot, 'state', 'last');
+  }
   lastStatePath(experiment: string): string {
-    return join(this.dot, 'state', 'last', `${experiment}.json`);
+    return join(this.lastStateDir, `${experiment}.json`);
   }
   get resultsDir(): string {
     return join(this.root, 'results');

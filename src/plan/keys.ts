@@ -1,16 +1,13 @@
-// Cache keys and the reasons a stage (re)runs. A key covers exactly: kind, kind version, resolved params and
-// the digests of the inputs it reads. No timestamps, no absolute paths: a moved or cloned workspace keeps its cache.
+// Cache keys and what changed since a stage last ran. A key covers exactly: kind, kind version, resolved params
+// and the digests of the inputs it reads. No timestamps, no absolute paths: a moved or cloned workspace keeps
+// its cache.
+import type { KeyMaterial } from '../contracts/records.js';
 import { canonicalJson, hashValue } from '../core/hash.js';
 import { isPlainObject } from '../core/objects.js';
 import type { StageSpec } from '../load/load.js';
+import type { ParamChange, Reason } from './reasons.js';
 
-export interface KeyMaterial {
-  kind: string;
-  kindVersion: string;
-  params: Record<string, unknown>;
-  /** Input name -> content digest. */
-  inputs: Record<string, string>;
-}
+export type { KeyMaterial };
 
 export function keyMaterial(stage: StageSpec, inputDigests: Record<string, string>): KeyMaterial {
   return { kind: stage.kind.name, kindVersion: stage.kind.version, params: stage.params, inputs: inputDigests };
@@ -30,30 +27,39 @@ export function flattenParams(obj: unknown, prefix = '', out: Record<string, str
   return out;
 }
 
-/** "loss.margin 0.3 -> 0.5", one entry per changed leaf, prefixed with the stage name. */
-export function diffParams(stage: string, before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+/** One entry per changed leaf, its path prefixed with the stage name. */
+export function diffParams(
+  stage: string,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+): ParamChange[] {
   const a = flattenParams(before);
   const b = flattenParams(after);
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  return keys.filter((k) => a[k] !== b[k]).map((k) => `${stage}.${k} ${a[k] ?? '(unset)'} -> ${b[k] ?? '(unset)'}`);
+  return keys.filter((k) => a[k] !== b[k]).map((k) => ({ path: `${stage}.${k}`, before: a[k], after: b[k] }));
 }
 
-/** Why a stage whose key has no valid cache entry must run, from what it ran with last time. */
-export function explainRerun(
+/** What differs in a stage's own definition (kind, version, params) from the last time it ran. */
+export function definitionChanges(stage: StageSpec, last: KeyMaterial): Reason[] {
+  const reasons: Reason[] = [];
+  if (last.kind !== stage.kind.name) reasons.push({ kind: 'kind-changed', before: last.kind, after: stage.kind.name });
+  else if (last.kindVersion !== stage.kind.version)
+    reasons.push({ kind: 'kind-version-changed', before: last.kindVersion, after: stage.kind.version });
+  const changes = diffParams(stage.name, last.params, stage.params);
+  if (changes.length) reasons.push({ kind: 'params-changed', changes });
+  return reasons;
+}
+
+/** Why a stage whose key has no cache entry must run, from what it ran with last time. */
+export function rerunReasons(
   stage: StageSpec,
   now: KeyMaterial,
   last: KeyMaterial | undefined,
   inputLabels: Record<string, string>,
-): string {
-  if (!last) return 'never run';
-  const reasons: string[] = [];
-  if (last.kind !== now.kind) reasons.push(`kind changed: ${last.kind} -> ${now.kind}`);
-  else if (last.kindVersion !== now.kindVersion)
-    reasons.push(`kind version changed: ${last.kindVersion} -> ${now.kindVersion}`);
-  const pd = diffParams(stage.name, last.params, now.params);
-  if (pd.length)
-    reasons.push(`params changed: ${pd.slice(0, 4).join(', ')}${pd.length > 4 ? `, and ${pd.length - 4} more` : ''}`);
+): Reason[] {
+  if (!last) return [{ kind: 'never-run' }];
+  const reasons = definitionChanges(stage, last);
   const changed = Object.keys({ ...last.inputs, ...now.inputs }).filter((k) => last.inputs[k] !== now.inputs[k]);
-  if (changed.length) reasons.push(`input changed: ${changed.map((k) => inputLabels[k] ?? k).join(', ')}`);
-  return reasons.length ? reasons.join('; ') : 'not in the cache (last run did not finish)';
+  if (changed.length) reasons.push({ kind: 'inputs-changed', inputs: changed.map((k) => inputLabels[k] ?? k) });
+  return reasons.length ? reasons : [{ kind: 'not-finished' }];
 }

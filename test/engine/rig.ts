@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { RunEvent } from '../../src/core/events.js';
+import type { RunEvent } from '../../src/contracts/events.js';
 import { packageRoot } from '../../src/core/package-root.js';
 
 export const repoRoot = packageRoot;

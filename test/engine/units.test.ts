@@ -6,12 +6,15 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { didYouMean, FacepipeError } from '../../src/core/errors.js';
 import { canonicalJson, sha256 } from '../../src/core/hash.js';
-import { Digests } from '../../src/execute/digests.js';
+import { Digests } from '../../src/execute/store/digests.js';
 import { acquireLock } from '../../src/execute/lock.js';
-import { diffParams, explainRerun, keyMaterial, stageKey, type KeyMaterial } from '../../src/plan/keys.js';
-import { findCycles } from '../../src/load/cycles.js';
+import { diffParams, keyMaterial, rerunReasons, stageKey, type KeyMaterial } from '../../src/plan/keys.js';
+import { formatParamChange, formatReasons } from '../../src/plan/reasons.js';
 import type { StageSpec } from '../../src/load/load.js';
+import { findCycles } from '../../src/load/cycles.js';
 import { makeWorkspace, removeWorkspace, writeFiles } from './rig.js';
+
+const explainRerun = (...a: Parameters<typeof rerunReasons>) => formatReasons(rerunReasons(...a));
 
 function stage(version = '1', params: Record<string, unknown> = { lr: 0.1, loss: { margin: 0.3 } }): StageSpec {
   return {
@@ -63,11 +66,11 @@ test('explainRerun lists at most four param changes, then counts the rest', () =
 });
 
 test('diffParams names removed keys and whole-list changes', () => {
-  assert.deepEqual(diffParams('s', { a: [1, 2], b: { c: true } }, { a: [1, 3] }), [
+  assert.deepEqual(diffParams('s', { a: [1, 2], b: { c: true } }, { a: [1, 3] }).map(formatParamChange), [
     's.a [1,2] -> [1,3]',
     's.b.c true -> (unset)',
   ]);
-  assert.deepEqual(diffParams('s', { a: { b: 1 } }, { a: { b: 1 } }), []);
+  assert.deepEqual(diffParams('s', { a: { b: 1 } }, { a: { b: 1 } }).map(formatParamChange), []);
 });
 
 test('stageKey: independent of key order, changes with kind version, params and inputs', () => {

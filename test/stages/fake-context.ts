@@ -54,6 +54,7 @@ export function fakeContext<P>(
     workDir,
     workspace: repoRoot(),
     backend: process.env.FACEPIPE_TEST_BACKEND ?? 'wasm',
+    cores: 1,
     progress: (t) => {
       progressLines.push(t);
     },

@@ -1,14 +1,11 @@
 import { join } from 'node:path';
 import { FacepipeError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
-import type { EventSink, RunEvent } from '../../core/events.js';
-import { acquireLock } from '../../execute/lock.js';
-import { runExperiments, type Experiment, type StageResult } from '../../execute/runner.js';
+import type { Experiment, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
 import { loadAll, type CommonOptions } from '../context.js';
-import { jsonRenderer } from '../renderers/json.js';
-import { plainRenderer } from '../renderers/plain.js';
+import { positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface RunCliOptions extends CommonOptions {
@@ -16,23 +13,10 @@ export interface RunCliOptions extends CommonOptions {
   force?: string[];
   jobs?: string;
   backend?: string;
-  progress?: 'auto' | 'tty' | 'plain' | 'json';
+  progress?: ProgressMode;
   verbose?: boolean;
   wait?: boolean;
   maxMemory?: string;
-}
-
-export async function pickRenderer(
-  mode: RunCliOptions['progress'],
-  verbose: boolean,
-): Promise<{ sink: EventSink; done: () => Promise<void> }> {
-  const m = mode ?? 'auto';
-  if (m === 'json') return { sink: jsonRenderer(), done: async () => {} };
-  if (m === 'tty' || (m === 'auto' && process.stdout.isTTY && !process.env.CI)) {
-    const { listrRenderer } = await import('../renderers/listr.js');
-    return listrRenderer();
-  }
-  return { sink: plainRenderer(undefined, verbose), done: async () => {} };
 }
 
 export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): void {
@@ -79,7 +63,8 @@ export async function runCommand(
     printPlan(await planExperiments(loaded.ws, experiments, force));
     return 0;
   }
-  const jobs = Math.max(1, Number(o.jobs ?? 1) || 1);
+  const jobs = positiveInt('--jobs', o.jobs, 1);
+  const memoryBudgetMB = positiveMiB('--max-memory', o.maxMemory);
   const backend = resolveBackend(o.backend, loaded.pipeline.backend);
   const controller = new AbortController();
   let interrupts = 0;
@@ -94,27 +79,21 @@ export async function runCommand(
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
-  const renderer = await pickRenderer(o.progress, !!o.verbose);
-  const release = await acquireLock(loaded.ws.lockPath, {
-    command: `facepipe run ${loaded.pipelineFile}`,
-    wait: o.wait !== false,
-    signal: controller.signal,
-    onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
-  });
   try {
-    const memoryBudgetMB = o.maxMemory !== undefined ? Number(o.maxMemory) : undefined;
-    const result = await runExperiments({
-      workspace: loaded.ws,
+    const result = await runSession({
+      loaded,
       experiments,
+      command: `facepipe run ${loaded.pipelineFile}`,
+      progress: o.progress ?? 'auto',
+      verbose: !!o.verbose,
+      wait: o.wait !== false,
       jobs,
       force,
       backend,
-      emit: renderer.sink,
-      signal: controller.signal,
-      argv: process.argv.slice(2),
+      executor: 'local',
       memoryBudgetMB,
+      signal: controller.signal,
     });
-    await renderer.done();
     if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json')
       process.stdout.write(outputSummary(loaded.ws.root, result.stages));
     else if (result.status === 'ok' && o.progress !== 'json')
@@ -123,7 +102,6 @@ export async function runCommand(
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
-    release();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }

@@ -3,11 +3,9 @@
 // error is shown and watching goes on; a stage that failed is not retried until its key (inputs, params) changes.
 import { resolve, isAbsolute } from 'node:path';
 import { formatError } from '../../core/errors.js';
-import type { RunEvent } from '../../core/events.js';
-import { acquireLock } from '../../execute/lock.js';
-import { runExperiments } from '../../execute/runner.js';
 import { loadAll } from '../context.js';
-import { pickRenderer, type RunCliOptions } from './run.js';
+import { positiveInt, runSession } from '../session.js';
+import type { RunCliOptions } from './run.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface WatchOptions extends RunCliOptions {
@@ -18,6 +16,7 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
   const { watch } = await import('chokidar');
   const root = resolve(o.workspace ?? process.cwd());
   const debounceMs = Number(o.debounce ?? 300);
+  const jobs = positiveInt('--jobs', o.jobs, 1);
   const failedKeys = new Map<string, string>();
   const watcher = watch([], {
     ignoreInitial: true,
@@ -60,30 +59,21 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       ),
     );
     setWatched([resolve(root, p.file), ...p.configFiles.map((c) => resolve(root, c)), ...inputs]);
-    const renderer = await pickRenderer(o.progress === 'json' ? 'json' : 'plain', !!o.verbose);
-    const release = await acquireLock(loaded.ws.lockPath, {
+    const result = await runSession({
+      loaded,
+      experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
       command: `facepipe watch ${loaded.pipelineFile}`,
+      progress: o.progress === 'json' ? 'json' : 'plain',
+      verbose: !!o.verbose,
       wait: true,
+      jobs,
+      force: [],
+      backend: resolveBackend(o.backend, p.backend),
+      executor: 'local',
+      failedKeys,
       signal,
-      onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
     });
-    try {
-      const result = await runExperiments({
-        workspace: loaded.ws,
-        experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
-        jobs: Math.max(1, Number(o.jobs ?? 1) || 1),
-        force: [],
-        backend: resolveBackend(o.backend, p.backend),
-        emit: renderer.sink,
-        signal,
-        argv: process.argv.slice(2),
-        failedKeys,
-      });
-      for (const s of result.stages) if (s.state === 'failed' && s.key && s.error) failedKeys.set(s.key, s.error);
-      await renderer.done();
-    } finally {
-      release();
-    }
+    for (const s of result.stages) if (s.state === 'failed' && s.key && s.error) failedKeys.set(s.key, s.error);
   };
 
   const start = () => {

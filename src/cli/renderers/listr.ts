@@ -1,5 +1,5 @@
 // The interactive renderer: a listr2 task per stage, driven by the same events as the other renderers.
-import type { RunEvent, StageState } from '../../core/events.js';
+import type { RunEvent, StageState } from '../../contracts/events.js';
 
 interface Slot {
   resolve: () => void;
@@ -74,6 +74,8 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
       }
     } else if (e.type === 'lock-wait') {
       process.stderr.write(`waiting for the workspace lock held by ${e.holder}\n`);
+    } else if (e.type === 'warning') {
+      notes.push(`warning: ${e.message}`);
     } else if (e.type === 'run-end') {
       notes.push(`run ${e.status} in ${(e.durationMs / 1000).toFixed(2)} s; record: ${e.recordPath}`);
     }

@@ -1,5 +1,5 @@
 // One line per state change: readable in CI logs and files.
-import type { RunEvent } from '../../core/events.js';
+import type { RunEvent } from '../../contracts/events.js';
 
 export function plainRenderer(write: (s: string) => void = (s) => process.stdout.write(s), verbose = false) {
   const lastProgress = new Map<string, number>();
@@ -41,7 +41,8 @@ export function plainRenderer(write: (s: string) => void = (s) => process.stdout
       case 'run-end':
         write(`[${t}] run ${e.status} in ${(e.durationMs / 1000).toFixed(2)} s; record: ${e.recordPath}\n`);
         break;
-      case 'plan':
+      case 'warning':
+        write(`[${t}] warning: ${e.message}\n`);
         break;
     }
   };

@@ -7,27 +7,12 @@
 import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fsyncDir, tmpName, writeFileAtomic } from '../core/fsutil.js';
-import { sha256 } from '../core/hash.js';
-import type { KeyMaterial } from '../plan/keys.js';
-import { Digests, manifestDigest, manifestJson, type DirManifest, type OutputType } from './digests.js';
+import type { CacheEntry, StageRecord, StoredOutput } from '../../contracts/records.js';
+import { fsyncDir, tmpName, writeFileAtomic } from '../../core/fsutil.js';
+import { sha256 } from '../../core/hash.js';
+import { Digests, manifestDigest, manifestJson, type DirManifest } from './digests.js';
 
-export interface StoredOutput {
-  type: OutputType;
-  digest: string;
-  /** A file output that was executable (a folder's manifest keeps this per file). */
-  exec?: true;
-}
-
-export interface StageRecord {
-  key: string;
-  stage: string;
-  material: KeyMaterial;
-  outputs: Record<string, StoredOutput>;
-  completedAt: string;
-  durationMs: number;
-  metrics: Record<string, number | string>;
-}
+export type { StageRecord, StoredOutput };
 
 export class Store {
   readonly objectsDir: string;
@@ -127,6 +112,13 @@ export class Store {
     if (manifestDigest(m) !== out.digest) return false;
     for (const e of m.entries) if (!(await this.objectOk(e.digest))) return false;
     return true;
+  }
+
+  /** The cache entry for a key: a record whose every object is present and intact, a damaged one, or none. */
+  async lookup(key: string): Promise<CacheEntry> {
+    const record = this.readRecord(key);
+    if (!record) return { state: 'absent' };
+    return (await this.verifyRecord(record)) ? { state: 'intact', record } : { state: 'damaged' };
   }
 
   async verifyRecord(r: StageRecord): Promise<boolean> {

@@ -4,9 +4,12 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, hashFile, sha256 } from '../core/hash.js';
-import { FacepipeError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/fsutil.js';
+import { canonicalJson, hashFile, sha256 } from '../../core/hash.js';
+import { FacepipeError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fsutil.js';
+import type { OutputType } from '../../contracts/records.js';
+
+export type { OutputType };
 
 interface StatEntry {
   sig: string;
@@ -24,18 +27,17 @@ export interface DirManifest {
   entries: ManifestEntry[];
 }
 
-export type OutputType = 'file' | 'dir';
-
 export class Digests {
   private entries = new Map<string, StatEntry>();
   private dirty = false;
   private loaded = false;
-  constructor(private readonly file: string) {}
+  /** `file`: where the stat cache persists; undefined keeps it in memory only (a job beside the runner). */
+  constructor(private readonly file?: string) {}
 
   private async load(): Promise<void> {
     if (this.loaded) return;
     this.loaded = true;
-    if (!existsSync(this.file)) return;
+    if (!this.file || !existsSync(this.file)) return;
     try {
       const obj = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, StatEntry>;
       this.entries = new Map(Object.entries(obj));
@@ -45,7 +47,7 @@ export class Digests {
   }
 
   save(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || !this.file) return;
     writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
     this.dirty = false;
   }

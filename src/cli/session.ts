@@ -1,0 +1,98 @@
+// One run session, shared by `run` and `watch`: the renderer, the workspace lock, the backend, the job slots
+// and the executor around one runExperiments call.
+import type { EventSink } from '../contracts/events.js';
+import { FacepipeError } from '../core/errors.js';
+import { createExecutor } from '../execute/executors/registry.js';
+import { acquireLock } from '../execute/lock.js';
+import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
+import type { Loaded } from './context.js';
+import { jsonRenderer } from './renderers/json.js';
+import { plainRenderer } from './renderers/plain.js';
+
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json';
+
+export async function pickRenderer(
+  mode: ProgressMode | undefined,
+  verbose: boolean,
+): Promise<{ sink: EventSink; done: () => Promise<void> }> {
+  const m = mode ?? 'auto';
+  if (m === 'json') return { sink: jsonRenderer(), done: async () => {} };
+  if (m === 'tty' || (m === 'auto' && process.stdout.isTTY && !process.env.CI)) {
+    const { listrRenderer } = await import('./renderers/listr.js');
+    return listrRenderer();
+  }
+  return { sink: plainRenderer(undefined, verbose), done: async () => {} };
+}
+
+/** A whole number >= 1 from a command-line option, or a bad-input error naming the option. */
+export function positiveInt(option: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1)
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: `${option} ${JSON.stringify(text)}: expected a whole number of at least 1`,
+      hint: `e.g. ${option} 2`,
+    });
+  return n;
+}
+
+/** A positive number of MiB from a command-line option, or a bad-input error. */
+export function positiveMiB(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: `${option} ${JSON.stringify(text)}: expected a positive number of MiB`,
+      hint: `e.g. ${option} 8192`,
+    });
+  return n;
+}
+
+export interface SessionOptions {
+  loaded: Loaded;
+  experiments: Experiment[];
+  command: string;
+  progress: ProgressMode;
+  verbose: boolean;
+  wait: boolean;
+  jobs: number;
+  force: string[];
+  backend: string;
+  executor: string;
+  memoryBudgetMB?: number;
+  failedKeys?: Map<string, string>;
+  signal: AbortSignal;
+}
+
+export async function runSession(o: SessionOptions): Promise<RunResult> {
+  const renderer = await pickRenderer(o.progress, o.verbose);
+  const release = await acquireLock(o.loaded.ws.lockPath, {
+    command: o.command,
+    wait: o.wait,
+    signal: o.signal,
+    onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
+  });
+  try {
+    const result = await runExperiments({
+      workspace: o.loaded.ws,
+      experiments: o.experiments,
+      jobs: o.jobs,
+      force: o.force,
+      backend: o.backend,
+      executor: await createExecutor(o.executor),
+      emit: renderer.sink,
+      signal: o.signal,
+      argv: process.argv.slice(2),
+      memoryBudgetMB: o.memoryBudgetMB,
+      failedKeys: o.failedKeys,
+    });
+    await renderer.done();
+    return result;
+  } finally {
+    release();
+  }
+}

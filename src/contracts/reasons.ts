@@ -1,0 +1,25 @@
+// Why a stage runs (or may run, or was skipped), as data: run.json and `--progress json` carry these;
+// src/plan/reasons.ts words them for people.
+
+export interface ParamChange {
+  /** Dotted path, stage first: 'triarchy.loss.margin'. */
+  path: string;
+  /** Canonical JSON of the value before / after; undefined when the key was unset. */
+  before?: string;
+  after?: string;
+}
+
+export type Reason =
+  | { kind: 'never-run' }
+  | { kind: 'forced' }
+  | { kind: 'cached-output-damaged' }
+  | { kind: 'kind-changed'; before: string; after: string }
+  | { kind: 'kind-version-changed'; before: string; after: string }
+  | { kind: 'params-changed'; changes: ParamChange[] }
+  | { kind: 'inputs-changed'; inputs: string[] }
+  | { kind: 'not-finished' }
+  | { kind: 'failed-before'; error: string }
+  | { kind: 'upstream-may-change'; stages: string[] }
+  | { kind: 'upstream-not-done'; stage: string; state: string }
+  | { kind: 'interrupted-before-start' }
+  | { kind: 'resuming-checkpoint' };

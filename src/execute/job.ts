@@ -1,0 +1,98 @@
+// The job side of a stage, the same on every executor: run the kind in this process, check and ingest its
+// outputs into the store, and commit the stage record last. A job killed at any moment leaves no record, so no
+// partial output is ever served; its scratch folder (epoch checkpoints) survives for the next attempt.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JobEvents, JobOutcome, StageJob } from '../contracts/executor.js';
+import type { StageRecord, StoredOutput } from '../contracts/records.js';
+import type { StageContext, StageRun } from '../contracts/stage-kind.js';
+import { FacepipeError } from '../core/errors.js';
+import { Workspace } from './workspace.js';
+
+/** Where a job writes its outputs before they are ingested. */
+export function jobTmpDir(ws: Workspace, job: Pick<StageJob, 'runId' | 'id'>): string {
+  return join(ws.tmpDir, `${job.runId}-${job.id.replace(/\//g, '__')}`);
+}
+
+class OutputProblem extends Error {}
+
+async function loadRun(runModule: string): Promise<StageRun> {
+  const mod = (await import(runModule)) as { run?: StageRun; default?: StageRun };
+  const run = mod.run ?? mod.default;
+  if (typeof run !== 'function') throw new Error(`${runModule} does not export run(ctx)`);
+  return run;
+}
+
+async function ingestOutputs(ws: Workspace, job: StageJob, paths: Record<string, string>) {
+  const stored: Record<string, StoredOutput> = {};
+  for (const out of job.outputs) {
+    const path = paths[out.name]!;
+    if (!existsSync(path))
+      throw new OutputProblem(`the stage finished without writing its output '${out.name}' (${out.type})`);
+    const s = await ws.store.ingest(path);
+    if (s.type !== out.type)
+      throw new OutputProblem(
+        `output '${out.name}' is declared as a ${out.type} but the stage wrote a ${s.type === 'dir' ? 'folder' : 'file'}`,
+      );
+    stored[out.name] = s;
+  }
+  return stored;
+}
+
+export async function executeJob(job: StageJob, events: JobEvents, signal: AbortSignal): Promise<JobOutcome> {
+  const t0 = Date.now();
+  const ws = new Workspace(job.workspace, { statCache: false });
+  const tmp = jobTmpDir(ws, job);
+  const workDir = ws.workDir(job.key);
+  const metrics: Record<string, number | string> = {};
+  try {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    await mkdir(workDir, { recursive: true });
+    const outputs: Record<string, string> = {};
+    for (const out of job.outputs) {
+      outputs[out.name] = join(tmp, out.name);
+      if (out.type === 'dir') await mkdir(outputs[out.name]!, { recursive: true });
+    }
+    const ctx: StageContext = {
+      stage: job.stage,
+      params: job.params,
+      inputs: job.inputs,
+      outputs,
+      workDir,
+      workspace: job.workspace,
+      backend: job.backend,
+      cores: job.cores,
+      progress: (text) => events.progress(text),
+      log: (line) => events.log(line),
+      metrics: (values) => {
+        Object.assign(metrics, values);
+        events.metrics(values);
+      },
+      signal,
+    };
+    await (
+      await loadRun(job.kind.runModule)
+    )(ctx);
+    if (signal.aborted) return { state: 'interrupted' };
+    const record: StageRecord = {
+      key: job.key,
+      stage: job.stage,
+      material: job.material,
+      outputs: await ingestOutputs(ws, job, outputs),
+      completedAt: new Date().toISOString(),
+      durationMs: Date.now() - t0,
+      metrics,
+    };
+    ws.store.writeRecord(record); // the commit point
+    await rm(workDir, { recursive: true, force: true });
+    return { state: 'done', record };
+  } catch (e) {
+    if (signal.aborted && !(e instanceof OutputProblem)) return { state: 'interrupted' };
+    const err = e instanceof Error ? e : new Error(String(e));
+    return { state: 'failed', error: err instanceof FacepipeError ? err.message : err.message, stack: err.stack };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

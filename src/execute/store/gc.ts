@@ -1,0 +1,92 @@
+// Garbage collection of the workspace's cache: what no kept run record and no experiment's last state
+// references goes (stage records, store objects, stale scratch and temp folders). "Kept" runs are the run
+// records under results/runs: all of them, or the newest N.
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { allLastStates } from '../last-state.js';
+import type { Workspace } from '../workspace.js';
+
+export interface GcResult {
+  freedBytes: number;
+  removedEntries: number;
+  droppedRuns: number;
+  keptRuns: number;
+  keptStages: number;
+}
+
+function du(p: string): number {
+  try {
+    const st = statSync(p);
+    if (!st.isDirectory()) return st.size;
+    return readdirSync(p).reduce((n, f) => n + du(join(p, f)), 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Stage keys referenced by the kept run records and by every experiment's last state. */
+function liveKeys(ws: Workspace, keptRuns: string[], warn: (m: string) => void): Set<string> {
+  const keys = new Set<string>();
+  for (const r of keptRuns) {
+    try {
+      const rec = JSON.parse(readFileSync(join(ws.runsDir, r, 'run.json'), 'utf8')) as {
+        stages?: Array<{ key?: unknown }>;
+      };
+      for (const s of Array.isArray(rec.stages) ? rec.stages : []) if (typeof s?.key === 'string') keys.add(s.key);
+    } catch {
+      /* an unreadable run record keeps nothing */
+    }
+  }
+  for (const last of allLastStates(ws, warn)) for (const v of Object.values(last)) keys.add(v.key);
+  return keys;
+}
+
+/** Objects the live stage records reference (a folder's manifest and every file in it). */
+async function liveObjects(ws: Workspace, keys: Set<string>, remove: (p: string) => void): Promise<Set<string>> {
+  const live = new Set<string>();
+  const recordsDir = ws.store.recordsDir;
+  for (const f of existsSync(recordsDir) ? readdirSync(recordsDir) : []) {
+    const key = f.replace(/\.json$/, '');
+    if (!keys.has(key)) {
+      remove(join(recordsDir, f));
+      continue;
+    }
+    for (const out of Object.values(ws.store.readRecord(key)?.outputs ?? {})) {
+      live.add(out.digest);
+      if (out.type !== 'dir') continue;
+      try {
+        for (const e of (await ws.store.readManifest(out.digest)).entries) live.add(e.digest);
+      } catch {
+        /* a missing manifest: nothing more to keep */
+      }
+    }
+  }
+  return live;
+}
+
+export async function collectGarbage(
+  ws: Workspace,
+  o: { keepLast?: number; dryRun?: boolean; warn?: (m: string) => void },
+): Promise<GcResult> {
+  let freedBytes = 0;
+  let removedEntries = 0;
+  const remove = (p: string) => {
+    freedBytes += du(p);
+    removedEntries++;
+    if (!o.dryRun) rmSync(p, { recursive: true, force: true });
+  };
+  const runs = existsSync(ws.runsDir) ? readdirSync(ws.runsDir).sort() : [];
+  const keep = o.keepLast !== undefined ? Math.min(runs.length, o.keepLast) : runs.length;
+  const dropped = runs.slice(0, runs.length - keep);
+  for (const r of dropped) remove(join(ws.runsDir, r));
+  const keys = liveKeys(ws, runs.slice(runs.length - keep), o.warn ?? (() => {}));
+  const live = await liveObjects(ws, keys, remove);
+  const objects = ws.store.objectsDir;
+  for (const d of existsSync(objects) ? readdirSync(objects) : []) {
+    for (const f of readdirSync(join(objects, d))) if (!live.has(d + f)) remove(join(objects, d, f));
+  }
+  for (const d of existsSync(ws.workRoot) ? readdirSync(ws.workRoot) : [])
+    if (!keys.has(d)) remove(join(ws.workRoot, d));
+  if (existsSync(ws.tmpDir)) for (const d of readdirSync(ws.tmpDir)) remove(join(ws.tmpDir, d));
+  return { freedBytes, removedEntries, droppedRuns: dropped.length, keptRuns: keep, keptStages: keys.size };
+}
