@@ -10,18 +10,8 @@ import type { StoredOutput } from '../contracts/records.js';
 import type { Reason } from '../contracts/reasons.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 import { facepipeVersion, packageVersion } from '../core/version.js';
-import type { PipelineSpec } from '../load/load.js';
-import type { StageGraph } from '../plan/graph.js';
+import type { Experiment } from '../plan/experiments.js';
 import type { Workspace } from './workspace.js';
-
-export interface Experiment {
-  /** results/<name>/ holds its outputs. */
-  name: string;
-  pipeline: PipelineSpec;
-  graph: StageGraph;
-  /** The params that make this experiment differ from the base (sweeps), for the record. */
-  point?: Record<string, unknown>;
-}
 
 export interface StageResult {
   id: string;

@@ -16,7 +16,8 @@ import { formatReasons } from '../plan/reasons.js';
 import { Admission, defaultMemoryBudgetMB, stageMemoryMB } from './admission.js';
 import { inputDigests, type StageInputs } from './inputs.js';
 import { readLastState, writeLastState, type LastState } from './last-state.js';
-import { newRunId, RunRecord, type Experiment, type RunStatus, type StageResult } from './run-record.js';
+import type { Experiment } from '../plan/experiments.js';
+import { newRunId, RunRecord, type RunStatus, type StageResult } from './run-record.js';
 import type { Workspace } from './workspace.js';
 
 export type { Experiment, StageResult };

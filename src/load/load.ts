@@ -39,6 +39,8 @@ export interface PipelineSpec {
   stages: StageSpec[];
   /** The raw `sweep:` section, interpreted by the sweep module. */
   sweep?: Record<string, unknown>;
+  /** The parsed pipeline file, for positions in diagnostics about it (e.g. its sweep section). */
+  yaml: YamlFile;
   configFiles: string[];
   sets: string[];
 }
@@ -492,6 +494,7 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
     backend: typeof raw.backend === 'string' ? raw.backend : 'auto',
     stages,
     sweep: isPlainObject(raw.sweep) ? raw.sweep : undefined,
+    yaml: y,
     configFiles,
     sets: opts.sets ?? [],
   };

@@ -8,7 +8,6 @@ import '@tensorflow/tfjs-backend-cpu';
 import type { TrainableNet } from '../../src/ml/types.js';
 import {
   AbortError,
-  embedAll,
   formatEpoch,
   trainNet,
   type BatchProvider,
@@ -239,17 +238,6 @@ for (const stochastic of [false, true])
     );
     assert.equal(tf.memory().numTensors, before, 'tensors leaked by micro-batching');
   });
-
-test('embedAll in chunks equals one inference pass', () => {
-  const net = tinyNet();
-  const x = tf.randomUniform([7, SIDE, SIDE, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-  const all = embedAll(net, x, 3);
-  const direct = net.apply(x, false).embedding;
-  assert.deepEqual(all.shape, [7, EMB]);
-  assert.deepEqual(Array.from(all.dataSync()), Array.from(direct.dataSync()));
-  assert.throws(() => embedAll(net, x, 3, 'nope'), /no output named 'nope'/);
-  net.dispose();
-});
 
 test('suggestMicroBatch: the measured wasm limits (112 px: batch 16 fits, 32 does not)', () => {
   assert.equal(suggestMicroBatch(16, 112, 1), undefined);

@@ -392,29 +392,3 @@ function restoreCheckpoint(
   adam.setState(meta.adamStep, m, vv);
   return meta;
 }
-
-/**
- * Embeddings of `images` in inference mode, `chunkSize` images at a time (bounded memory; wasm's
- * 4 GiB). Returns [N, D] from the output named `key` (default 'embedding').
- */
-export function embedAll(net: TrainableNet, images: tf.Tensor4D, chunkSize: number, key = 'embedding'): tf.Tensor2D {
-  if (!(Number.isInteger(chunkSize) && chunkSize >= 1))
-    throw new Error(`chunkSize must be a positive integer (got ${chunkSize})`);
-  const n = images.shape[0];
-  const parts: tf.Tensor[] = [];
-  try {
-    for (let s = 0; s < n; s += chunkSize) {
-      parts.push(
-        tf.tidy(() => {
-          const out = net.apply(tf.slice(images, [s, 0, 0, 0], [Math.min(chunkSize, n - s), -1, -1, -1]), false);
-          const e = out[key];
-          if (!e) throw new Error(`the network has no output named '${key}' (outputs: ${Object.keys(out).join(', ')})`);
-          return e;
-        }),
-      );
-    }
-    return tf.tidy(() => tf.concat(parts) as tf.Tensor2D);
-  } finally {
-    for (const p of parts) p.dispose();
-  }
-}

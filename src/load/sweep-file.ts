@@ -1,0 +1,33 @@
+// Reading a sweep file (--sweep-file): its YAML, and where each key is for diagnostics. Its shape is checked by
+// the sweep module (src/plan/sweep.ts), which also reads a pipeline's own sweep: section.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FacepipeError, type Diagnostic } from '../core/errors.js';
+import { locate, parseYaml, type YamlFile } from './yaml.js';
+
+export interface SweepSource {
+  raw: unknown;
+  where: (path: string[]) => Partial<Diagnostic>;
+}
+
+/** Positions inside `yaml` below `prefix` (e.g. ['sweep'] for a pipeline's section). */
+export function sweepWhere(yaml: YamlFile, prefix: string[]): SweepSource['where'] {
+  return (p) => ({ ...locate(yaml, [...prefix, ...p]), file: yaml.file, source: yaml.text });
+}
+
+/** A sweep file holds the sweep mapping itself, or a `sweep:` key holding it. */
+export function readSweepFile(workspace: string, file: string): SweepSource {
+  let text: string;
+  try {
+    text = readFileSync(resolve(workspace, file), 'utf8');
+  } catch {
+    throw new FacepipeError({ code: 'file-missing', file, message: `cannot read sweep file ${file}` });
+  }
+  const { yaml, diagnostics } = parseYaml(file, text);
+  if (!yaml) throw new FacepipeError(diagnostics);
+  const inner = (yaml.value as { sweep?: unknown })?.sweep !== undefined;
+  return {
+    raw: inner ? (yaml.value as { sweep: unknown }).sweep : yaml.value,
+    where: sweepWhere(yaml, inner ? ['sweep'] : []),
+  };
+}

@@ -1,0 +1,94 @@
+// The experiments of one run: the base pipeline, or one per sweep point (results/<pipeline>-<hash>/), each with
+// its own resolved pipeline and graph. All run in one runner, so stages shared by several points (same cache
+// key: split, pretext, ...) run once.
+import type { KindCatalog } from '../contracts/stage-kind.js';
+import { loadPipeline, type PipelineSpec } from '../load/load.js';
+import { readSweepFile, sweepWhere } from '../load/sweep-file.js';
+import { yamlLib } from '../load/yaml.js';
+import { buildGraph, type StageGraph } from './graph.js';
+import {
+  expandSweep,
+  parseSweepArg,
+  pointName,
+  pointToOverrides,
+  readSweepSection,
+  type Domain,
+  type SweepSpec,
+} from './sweep.js';
+
+export interface Experiment {
+  /** results/<name>/ holds its outputs. */
+  name: string;
+  pipeline: PipelineSpec;
+  graph: StageGraph;
+  /** The params that make this experiment differ from the base (sweeps), for the record. */
+  point?: Record<string, unknown>;
+}
+
+/** How the command line asks for a sweep. */
+export interface SweepRequest {
+  /** --sweep arguments, or false for --no-sweep. */
+  sweep?: string[] | false;
+  sweepFile?: string;
+  samples?: string;
+  sweepSeed?: string;
+}
+
+function value(s: string): unknown {
+  try {
+    return yamlLib().parse(s, { schema: 'core' });
+  } catch {
+    return s;
+  }
+}
+
+/** --sweep arguments, else --sweep-file, else the pipeline's own sweep: section (unless --no-sweep). */
+export function sweepSpec(req: SweepRequest, workspace: string, pipeline: PipelineSpec): SweepSpec | undefined {
+  if (req.sweep === false) return undefined;
+  if (Array.isArray(req.sweep) && req.sweep.length) {
+    const params: Record<string, Domain> = Object.fromEntries(req.sweep.map((s) => parseSweepArg(s, value)));
+    const samples = req.samples !== undefined ? Number(req.samples) : undefined;
+    return { method: samples ? 'random' : 'grid', samples, seed: Number(req.sweepSeed ?? 0), params };
+  }
+  if (req.sweepFile) {
+    const src = readSweepFile(workspace, req.sweepFile);
+    return readSweepSection(src.raw, src.where);
+  }
+  if (pipeline.sweep) return readSweepSection(pipeline.sweep, sweepWhere(pipeline.yaml, ['sweep']));
+  return undefined;
+}
+
+export interface ExperimentBase {
+  workspace: string;
+  pipelineFile: string;
+  configFiles: string[];
+  sets: string[];
+  pipeline: PipelineSpec;
+  graph: StageGraph;
+  catalog: KindCatalog;
+}
+
+export function buildExperiments(base: ExperimentBase, name: string, spec: SweepSpec | undefined): Experiment[] {
+  if (!spec) return [{ name, pipeline: base.pipeline, graph: base.graph }];
+  return expandSweep(spec).map((point) => {
+    const pointExp = pointName(name, point);
+    const pipeline = loadPipeline({
+      workspace: base.workspace,
+      pipelineFile: base.pipelineFile,
+      configFiles: base.configFiles,
+      sets: base.sets,
+      catalog: base.catalog,
+      extraLayers: [
+        {
+          label: `sweep point ${pointExp}`,
+          values: pointToOverrides(point),
+          origins: Object.entries(point).map(([p, v]) => ({
+            path: p.split('.'),
+            text: `sweep ${p}=${JSON.stringify(v)}`,
+          })),
+        },
+      ],
+    });
+    return { name: pointExp, pipeline, graph: buildGraph(pipeline), point };
+  });
+}
