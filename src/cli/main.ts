@@ -3,6 +3,12 @@
 // and nothing here loads TensorFlow.js unless a stage that needs it runs (in its own process).
 import { Command, Option } from 'commander';
 import { formatError, FacepipeError } from '../core/errors.js';
+import type { CommonOptions } from './context.js';
+import type { ExpsOptions } from './commands/exps.js';
+import type { GcOptions } from './commands/gc.js';
+import type { ReportOptions } from './commands/report.js';
+import type { SweepCliOptions } from './commands/sweep.js';
+import type { WatchOptions } from './commands/watch.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -41,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
     .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
-    .action(async (pipeline: string | undefined, opts) => {
+    .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       code = await sweepRunCommand(pipeline, opts);
     });
@@ -53,13 +59,13 @@ async function main(argv: string[]): Promise<number> {
     .option('--sweep-file <file>', 'as run --sweep-file')
     .option('--samples <n>', 'as run --samples')
     .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
-    .action(async (pipeline: string | undefined, opts) => {
+    .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       code = await sweepRunCommand(pipeline, { ...opts, dryRun: true });
     });
 
   common(program.command('validate').description('check the pipeline and config files; run nothing')).action(
-    async (pipeline: string | undefined, opts) => {
+    async (pipeline: string | undefined, opts: CommonOptions) => {
       const { loadAll } = await import('./context.js');
       const l = await loadAll(pipeline, opts);
       process.stdout.write(
@@ -76,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--progress <mode>', 'progress display').choices(['plain', 'json']).default('plain'))
     .option('-v, --verbose', 'print stage output lines too')
     .option('--debounce <ms>', 'wait this long after the last change before rerunning', '300')
-    .action(async (pipeline: string | undefined, opts) => {
+    .action(async (pipeline: string | undefined, opts: WatchOptions) => {
       const { watchCommand } = await import('./commands/watch.js');
       code = await watchCommand(pipeline, opts);
     });
@@ -87,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--keep-last <n>', 'keep only the newest N run records (and what they reference)')
     .option('-n, --dry-run', 'say what would be freed')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => {
+    .action(async (opts: GcOptions) => {
       const { gcCommand } = await import('./commands/gc.js');
       code = await gcCommand(opts);
     });
@@ -129,9 +135,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--csv', 'print CSV (RFC 4180)')
     .option('--md', 'print a Markdown table')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => {
+    .action(async (opts: ExpsOptions) => {
       const { expsCommand } = await import('./commands/exps.js');
-      code = await expsCommand(opts);
+      code = expsCommand(opts);
     });
 
   program
@@ -143,9 +149,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--filter <expr>', 'only experiments where this holds (repeatable), as in exps', collect)
     .option('--all-params', 'show every param in the table')
     .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts) => {
+    .action(async (opts: ReportOptions) => {
       const { reportCommand } = await import('./commands/report.js');
-      code = await reportCommand(opts);
+      code = reportCommand(opts);
     });
 
   try {
@@ -159,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-main(process.argv.slice(2)).then((c) => {
+void main(process.argv.slice(2)).then((c) => {
   process.exitCode = c;
   if (c === 130) process.exit(130);
 });

@@ -191,7 +191,7 @@ export function rocsFromCsv(text: string): RocSeries[] {
     return [];
   }
   if (rows.length < 3) return [];
-  const head = rows[0]!.map((h) => h.trim().toLowerCase());
+  const head = rows[0].map((h) => h.trim().toLowerCase());
   const fi = head.findIndex((h) => h === 'far' || h === 'fpr');
   const ti = head.findIndex((h) => h === 'tar' || h === 'tpr');
   const si = head.findIndex((h) => h === 'set' || h === 'split' || h === 'label');
@@ -220,7 +220,7 @@ export function loadRocs(root: string, exp: ExperimentRecord): RocSeries[] {
   for (const stage of stageNames) {
     for (const rel of Object.values(exp.stages[stage].outputs)) {
       const dir = join(root, rel);
-      let isDir = false;
+      let isDir: boolean;
       try {
         isDir = statSync(dir).isDirectory();
       } catch {

@@ -10,14 +10,15 @@ import { stringify } from 'csv-stringify/sync';
  */
 export function parseCsv(text: string, file = 'CSV'): string[][] {
   try {
-    return parse(text, {
+    const rows: string[][] = parse(text, {
       bom: true,
       // Mixed line ends (a CRLF header, LF rows) are common in hand-edited files.
       record_delimiter: ['\r\n', '\n', '\r'],
       relax_column_count: true,
       relax_quotes: true,
       skip_empty_lines: true,
-    }) as string[][];
+    });
+    return rows;
   } catch (e) {
     throw new Error(`${file}: ${(e as Error).message}`, { cause: e });
   }

@@ -43,7 +43,7 @@ export class Admission {
   }
 
   private pump(): void {
-    while (this.queue.length && this.fits(this.queue[0]!.mem)) {
+    while (this.queue.length && this.fits(this.queue[0].mem)) {
       const next = this.queue.shift()!;
       this.running++;
       this.inUse += next.mem;

@@ -27,7 +27,7 @@ async function loadRun(runModule: string): Promise<StageRun> {
 async function ingestOutputs(ws: Workspace, job: StageJob, paths: Record<string, string>) {
   const stored: Record<string, StoredOutput> = {};
   for (const out of job.outputs) {
-    const path = paths[out.name]!;
+    const path = paths[out.name];
     if (!existsSync(path))
       throw new OutputProblem(`the stage finished without writing its output '${out.name}' (${out.type})`);
     const s = await ws.store.ingest(path);
@@ -53,7 +53,7 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
     const outputs: Record<string, string> = {};
     for (const out of job.outputs) {
       outputs[out.name] = join(tmp, out.name);
-      if (out.type === 'dir') await mkdir(outputs[out.name]!, { recursive: true });
+      if (out.type === 'dir') await mkdir(outputs[out.name], { recursive: true });
     }
     const ctx: StageContext = {
       stage: job.stage,

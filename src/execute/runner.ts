@@ -90,7 +90,7 @@ class Runner {
     this.o.emit({
       type: 'run-start',
       runId: this.record.id,
-      pipeline: this.o.experiments[0]!.pipeline.file,
+      pipeline: this.o.experiments[0].pipeline.file,
       experiment: this.o.experiments.map((e) => e.name).join(', '),
       stages: ids,
       jobs: this.o.jobs,

@@ -147,7 +147,7 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
-  return `${typeof v} ${String(v)}`;
+  return `${typeof v} ${(v as string | number | boolean | bigint | symbol | undefined)?.toString()}`;
 }
 
 export type { Diagnostic };

@@ -151,9 +151,13 @@ test('cache: the second epoch decodes nothing; LRU budget bounds memory; spill d
   assert.ok(cache.stats.memoryHits >= 40);
 
   let decodes = 0;
-  const fake = async (_file: string, s: { width: number; height: number }): Promise<Rgb8Image> => {
+  const fake = (_file: string, s: { width: number; height: number }): Promise<Rgb8Image> => {
     decodes++;
-    return { width: s.width, height: s.height, data: new Uint8Array(s.width * s.height * 3).fill(decodes) };
+    return Promise.resolve({
+      width: s.width,
+      height: s.height,
+      data: new Uint8Array(s.width * s.height * 3).fill(decodes),
+    });
   };
   const budget = 16 * 16 * 3 * 5; // five images
   const spillDir = await mkdtemp(join(tmpdir(), 'spill-'));

@@ -67,6 +67,10 @@ test('same seed gives the same weights, a different seed different ones', () => 
   assert.equal(va.length, vb.length);
   for (let i = 0; i < va.length; i++) assert.deepEqual(va[i].dataSync(), vb[i].dataSync(), va[i].name);
   assert.notDeepEqual(a.centers.dataSync(), c.centers.dataSync());
+  assert.ok(
+    va.some((v, i) => String(v.dataSync()) !== String(vc[i].dataSync())),
+    'a different seed gives different weights',
+  );
   a.dispose();
   b.dispose();
   c.dispose();

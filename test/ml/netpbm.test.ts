@@ -86,6 +86,7 @@ test('decodeImage reads PGM via the Netpbm parser, grey becomes 3 equal channels
   assert.equal(r, g);
   assert.equal(g, b);
   assert.equal(r2, g2);
+  assert.equal(g2, b2);
   assert.ok(r < 64 && r2 > 191, `left dark, right bright: ${[...img.data]}`);
   const bad = join(dir, 'bad.pgm');
   await writeFile(bad, bytes('P5 4 2 0\n', [0]));

@@ -54,7 +54,7 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
   try {
     await run(straight);
     // Abort as soon as epoch 2 starts (after epoch 1's checkpoint and validation).
-    const progress = interrupted.progress;
+    const progress = interrupted.progress.bind(interrupted);
     interrupted.progress = (t) => {
       progress(t);
       if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt'));

@@ -18,7 +18,7 @@ export interface ExpsOptions {
   workspace?: string;
 }
 
-export async function expsCommand(o: ExpsOptions): Promise<number> {
+export function expsCommand(o: ExpsOptions): number {
   const formats = (['json', 'csv', 'md'] as const).filter((f) => o[f]);
   if (formats.length > 1) {
     throw new FacepipeError({

@@ -13,18 +13,21 @@ function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string
       ? (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|')
       : Array.isArray(s.type)
         ? (s.type as string[]).join('|')
-        : String(s.type ?? 'any');
+        : typeof s.type === 'string'
+          ? s.type
+          : 'any';
     const def =
       'default' in s && !(typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default))
         ? ` = ${JSON.stringify(s.default)}`
         : required.has(name)
           ? ' (required)'
           : '';
+    const description = typeof s.description === 'string' ? `  ${s.description}` : '';
     if (s.type === 'object' && s.properties) {
-      out.push(`  ${path}:${s.description ? `  ${s.description}` : ''}`);
+      out.push(`  ${path}:${description}`);
       paramLines(s, path, out);
     } else {
-      out.push(`  ${path} (${type})${def}${s.description ? `  ${s.description}` : ''}`);
+      out.push(`  ${path} (${type})${def}${description}`);
     }
   }
   return out;

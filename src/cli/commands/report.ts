@@ -15,7 +15,7 @@ export interface ReportOptions {
   workspace?: string;
 }
 
-export async function reportCommand(o: ReportOptions): Promise<number> {
+export function reportCommand(o: ReportOptions): number {
   const root = resolve(o.workspace ?? process.cwd());
   const exps = loadExperiments(root, (w) => process.stderr.write(`warning: ${w}\n`));
   const table = buildTable(exps, { sort: o.sort, desc: o.desc, filters: o.filter, allParams: o.allParams });

@@ -34,7 +34,7 @@ function describePoints(exps: Experiment[]): string {
 export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepCliOptions): Promise<number> {
   return runCommand(pipelineArg, o, async (base) => {
     const exps = await sweepExperiments(o, base);
-    if (exps.length > 1 || exps[0]!.point) process.stdout.write(describePoints(exps));
+    if (exps.length > 1 || exps[0].point) process.stdout.write(describePoints(exps));
     return exps;
   });
 }

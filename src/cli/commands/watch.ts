@@ -91,17 +91,18 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
 
   const onChange = (path: string) => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(async () => {
-      timer = undefined;
-      say(`changed: ${path.startsWith(root) ? path.slice(root.length + 1) : path}`);
-      if (current) {
-        say('cancelling the run in progress (completed stages are kept)');
-        const prev = current;
-        prev.controller.abort();
-        await prev.done;
-      }
-      if (!stopping) start();
-    }, debounceMs);
+    timer = setTimeout(() => void restart(path), debounceMs);
+  };
+  const restart = async (path: string) => {
+    timer = undefined;
+    say(`changed: ${path.startsWith(root) ? path.slice(root.length + 1) : path}`);
+    if (current) {
+      say('cancelling the run in progress (completed stages are kept)');
+      const prev = current;
+      prev.controller.abort();
+      await prev.done;
+    }
+    if (!stopping) start();
   };
   watcher.on('all', (_event: string, path: string) => onChange(path));
   watcher.on('error', (e: unknown) => process.stderr.write(`watch error: ${String(e)}\n`));
@@ -117,7 +118,7 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       await watcher.close();
       resolveExit(130);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
   });
 }

@@ -898,7 +898,7 @@ function tripleMacModule(): Uint8Array {
   const sums = chanSumsBody();
   const affine = chanAffineBody();
   const swish = swishGradBody();
-  const i32x = (n: number) => Array(n).fill(0x7f);
+  const i32x = (n: number) => new Array<number>(n).fill(0x7f);
   return new Uint8Array([
     0x00,
     0x61,

@@ -79,7 +79,7 @@ async function readArtifacts(dir: string): Promise<Artifacts> {
   try {
     json = JSON.parse(await readFile(jsonPath, 'utf8')) as ModelJson;
   } catch (err) {
-    throw new Error(`${jsonPath}: cannot read model (${(err as Error).message.split('\n')[0]})`);
+    throw new Error(`${jsonPath}: cannot read model (${(err as Error).message.split('\n')[0]})`, { cause: err });
   }
   const layers = json.format === 'layers-model';
   const topology = json.modelTopology?.facepipe;

@@ -94,9 +94,9 @@ export async function layersModelArtifacts(net: EmbeddingNet): Promise<tf.io.Mod
   try {
     let artifacts: tf.io.ModelArtifacts | undefined;
     await model.save(
-      tf.io.withSaveHandler(async (a) => {
+      tf.io.withSaveHandler((a) => {
         artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
       }),
     );
     return artifacts!;

@@ -83,7 +83,7 @@ export function channelMean(x2d: tf.Tensor2D): tf.Tensor1D {
 
 /** Spatial mean of [N, H, W, C] -> [N, C] (global average pooling). */
 export function spatialMean(x: tf.Tensor4D): tf.Tensor2D {
-  const [n, h, w, c] = x.shape;
+  const [n, , , c] = x.shape;
   if (!onWasm()) return tf.mean(x, [1, 2]) as tf.Tensor2D;
   return tf.reshape(spatialMeanWasm(x), [n, c]);
 }

@@ -88,7 +88,7 @@ export async function readCheckpoint(dir: string, file = CHECKPOINT_FILE): Promi
     tensors: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
   };
   try {
-    header = JSON.parse(buf.subarray(start, start + hlen).toString('utf8'));
+    header = JSON.parse(buf.subarray(start, start + hlen).toString('utf8')) as typeof header;
   } catch {
     return bad('unreadable header');
   }

@@ -202,7 +202,7 @@ export function trainStep(
   const n = batch.x.shape[0];
   // Per-step seed for the net's stochastic layers; the step count is checkpointed, so resuming replays it.
   const reseed = (chunk: number) => net.setStepSeed?.(`${seed}:${adam.step + 1}:${chunk}`);
-  const grads: Array<tf.Tensor | undefined> = new Array(trainVars.length);
+  const grads = new Array<tf.Tensor | undefined>(trainVars.length);
   let lossValue: number;
   let parts: Record<string, number>;
   const index = new Map(trainVars.map((v, i) => [v.name, i]));
@@ -309,8 +309,8 @@ function microStep(
           const terms = Object.entries(upstream).map(([key, up]) => {
             const u = tf.slice(
               up,
-              [r[0], ...new Array(up.rank - 1).fill(0)],
-              [r[1], ...new Array(up.rank - 1).fill(-1)],
+              [r[0], ...new Array<number>(up.rank - 1).fill(0)],
+              [r[1], ...new Array<number>(up.rank - 1).fill(-1)],
             );
             return tf.sum(tf.mul(out[key], u));
           });

@@ -109,6 +109,7 @@ export async function readSplits(dir: string): Promise<Splits> {
     } catch (e) {
       throw new Error(
         `cannot read ${file} (is the input wired to a split stage's 'splits' output?): ${(e as Error).message}`,
+        { cause: e },
       );
     }
   };

@@ -80,6 +80,7 @@ export const run: StageRun<SplitParams> = async (ctx) => {
       } catch (e) {
         throw new Error(
           `${set} set (${ids[set].length} identities): ${(e as Error).message}; adjust identities.${set}`,
+          { cause: e },
         );
       }
     }

@@ -122,7 +122,9 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         const n = await loadBackboneInto(net, dir);
         ctx.log(`initialised ${n} backbone variables from the pretext stage`);
       } catch (e) {
-        throw new Error(`${(e as Error).message}; set triarchy.backbone width/depth equal to pretext.backbone`);
+        throw new Error(`${(e as Error).message}; set triarchy.backbone width/depth equal to pretext.backbone`, {
+          cause: e,
+        });
       }
     }
 

@@ -24,7 +24,7 @@ async function stopPreviousOwner(workDir: string): Promise<void> {
     return;
   }
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
-  let cmdline = '';
+  let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   } catch {
@@ -73,8 +73,8 @@ export class LocalExecutor implements Executor {
         /* scratch folder missing: nothing to guard */
       }
       let outcome: JobOutcome | undefined;
-      pipeLines(child.stdout, events.log);
-      pipeLines(child.stderr, events.log);
+      pipeLines(child.stdout, (l) => events.log(l));
+      pipeLines(child.stderr, (l) => events.log(l));
       let killTimer: NodeJS.Timeout | undefined;
       const onAbort = () => {
         if (child.connected) child.send({ type: 'abort' } satisfies ToWorker);
