@@ -12,21 +12,19 @@ import type { WatchOptions } from './commands/watch.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-async function main(argv: string[]): Promise<number> {
-  const program = new Command('facepipe')
-    .description('Declarative, cached experiment pipelines for lightweight face-verification models')
-    .version(await import('../core/version.js').then((m) => m.facepipeVersion()))
-    .showHelpAfterError()
-    .exitOverride();
-  let code = 0;
-  const common = (c: Command) =>
-    c
-      .argument('[pipeline]', 'pipeline YAML (default: pipelines/face-verification.yaml)')
-      .option('-c, --config <file>', 'config YAML with param overrides (repeatable, later wins)', collect)
-      .option('-s, --set <key=value>', 'override one param, e.g. triarchy.loss.margin=0.3 (repeatable)', collect)
-      .option('-w, --workspace <dir>', 'workspace root (default: current folder)')
-      .option('-e, --experiment <name>', 'experiment name; outputs go to results/<name>/ (default: the pipeline name)');
+/** Each command's action sets the process's exit code through this. */
+type SetCode = (code: number) => void;
 
+const common = (c: Command) =>
+  c
+    .argument('[pipeline]', 'pipeline YAML (default: pipelines/face-verification.yaml)')
+    .option('-c, --config <file>', 'config YAML with param overrides (repeatable, later wins)', collect)
+    .option('-s, --set <key=value>', 'override one param, e.g. triarchy.loss.margin=0.3 (repeatable)', collect)
+    .option('-w, --workspace <dir>', 'workspace root (default: current folder)')
+    .option('-e, --experiment <name>', 'experiment name; outputs go to results/<name>/ (default: the pipeline name)');
+
+/** run, status, validate, watch: the commands that load a pipeline. */
+function pipelineCommands(program: Command, setCode: SetCode): void {
   common(program.command('run').description('run the pipeline; cached stages are reused'))
     .option('-n, --dry-run', 'say what would run and why, run nothing')
     .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
@@ -49,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
-      code = await sweepRunCommand(pipeline, opts);
+      setCode(await sweepRunCommand(pipeline, opts));
     });
 
   common(program.command('status').description('for each stage: cached or will run, and why'))
@@ -61,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
-      code = await sweepRunCommand(pipeline, { ...opts, dryRun: true });
+      setCode(await sweepRunCommand(pipeline, { ...opts, dryRun: true }));
     });
 
   common(program.command('validate').description('check the pipeline and config files; run nothing')).action(
@@ -84,9 +82,12 @@ async function main(argv: string[]): Promise<number> {
     .option('--debounce <ms>', 'wait this long after the last change before rerunning', '300')
     .action(async (pipeline: string | undefined, opts: WatchOptions) => {
       const { watchCommand } = await import('./commands/watch.js');
-      code = await watchCommand(pipeline, opts);
+      setCode(await watchCommand(pipeline, opts));
     });
+}
 
+/** gc, kinds, doctor, exps, report: the commands about the workspace and the installation. */
+function workspaceCommands(program: Command, setCode: SetCode): void {
   program
     .command('gc')
     .description('remove cached results that no kept run references')
@@ -95,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: GcOptions) => {
       const { gcCommand } = await import('./commands/gc.js');
-      code = await gcCommand(opts);
+      setCode(await gcCommand(opts));
     });
 
   program
@@ -104,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
     .argument('[kind]', 'a kind name, e.g. triarchy')
     .action(async (kind: string | undefined) => {
       const { kindsCommand } = await import('./commands/kinds.js');
-      code = await kindsCommand(kind);
+      setCode(await kindsCommand(kind));
     });
 
   program
@@ -112,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     .description('show the TensorFlow.js backends this machine has')
     .action(async () => {
       const { doctorCommand } = await import('./commands/doctor.js');
-      code = await doctorCommand();
+      setCode(await doctorCommand());
     });
 
   program
@@ -137,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: ExpsOptions) => {
       const { expsCommand } = await import('./commands/exps.js');
-      code = expsCommand(opts);
+      setCode(expsCommand(opts));
     });
 
   program
@@ -151,14 +152,30 @@ async function main(argv: string[]): Promise<number> {
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: ReportOptions) => {
       const { reportCommand } = await import('./commands/report.js');
-      code = reportCommand(opts);
+      setCode(reportCommand(opts));
     });
+}
 
+/** Usage errors are bad input (exit 2); --help and --version are not errors. */
+const INFO_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('facepipe')
+    .description('Declarative, cached experiment pipelines for lightweight face-verification models')
+    .version(await import('../core/version.js').then((m) => m.facepipeVersion()))
+    .showHelpAfterError()
+    .exitOverride();
+  let code = 0;
+  const setCode: SetCode = (c) => {
+    code = c;
+  };
+  pipelineCommands(program, setCode);
+  workspaceCommands(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     const ce = e as { code?: string; exitCode?: number };
-    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return ce.exitCode ?? 2;
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) return INFO_CODES.has(ce.code) ? 0 : 2;
     process.stderr.write(formatError(e) + '\n');
     return e instanceof FacepipeError ? e.exitCode : 1;
   }

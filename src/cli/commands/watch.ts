@@ -3,6 +3,7 @@
 // error is shown and watching goes on; a stage that failed is not retried until its key (inputs, params) changes.
 import { resolve, isAbsolute } from 'node:path';
 import { formatError } from '../../core/errors.js';
+import type { PipelineSpec } from '../../load/load.js';
 import { loadAll } from '../context.js';
 import { positiveInt, runSession } from '../session.js';
 import type { RunCliOptions } from './run.js';
@@ -10,6 +11,16 @@ import { resolveBackend } from './backend-option.js';
 
 export interface WatchOptions extends RunCliOptions {
   debounce?: string;
+}
+
+/** What a run of this pipeline reads: the pipeline file, its configs and its path inputs. */
+function filesOf(p: PipelineSpec, root: string): string[] {
+  const inputs = p.stages.flatMap((s) =>
+    Object.values(s.inputs).flatMap((r) =>
+      r.from === 'path' ? [isAbsolute(r.path) ? r.path : resolve(root, r.path)] : [],
+    ),
+  );
+  return [resolve(root, p.file), ...p.configFiles.map((c) => resolve(root, c)), ...inputs];
 }
 
 export async function watchCommand(pipelineArg: string | undefined, o: WatchOptions): Promise<number> {
@@ -53,12 +64,7 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       return;
     }
     const p = loaded.pipeline;
-    const inputs = p.stages.flatMap((s) =>
-      Object.values(s.inputs).flatMap((r) =>
-        r.from === 'path' ? [isAbsolute(r.path) ? r.path : resolve(root, r.path)] : [],
-      ),
-    );
-    setWatched([resolve(root, p.file), ...p.configFiles.map((c) => resolve(root, c)), ...inputs]);
+    setWatched(filesOf(p, root));
     const result = await runSession({
       loaded,
       experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
