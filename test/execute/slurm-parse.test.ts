@@ -227,7 +227,8 @@ test('sbatch command line: every setting maps to its flag, extra flags come last
   refused({ mem: '4 GB' }, /not a Slurm memory size/);
   refused({ time: '1h' }, /not a Slurm time limit/);
   refused({ time: 0 }, /not a Slurm time limit/);
-  refused({ name: ' ' }, /needs a name/);
+  refused({ name: ' ' }, /is empty or holds characters/);
+  refused({ name: 'fp-a,fp-b' }, /is empty or holds characters/);
   assert.deepEqual(splitExtra(['--comment=a b']), ['--comment=a b']);
   assert.throws(
     () => splitExtra('--comment="a b"'),

@@ -14,7 +14,7 @@ import {
   SINFO_FORMAT,
   SQUEUE_FORMAT,
 } from './parse.js';
-import { sbatchArgs, type SubmitOptions } from './sbatch-args.js';
+import { checkJobName, sbatchArgs, type SubmitOptions } from './sbatch-args.js';
 import type { ClusterInfo, JobSnapshot } from './types.js';
 
 export interface SlurmClientOptions {
@@ -57,6 +57,7 @@ export class SlurmClient {
 
   /** Cancel every job of a run: one scancel for the whole tag. */
   async cancelByName(name: string): Promise<void> {
+    checkJobName(name);
     await this.run('scancel', [`--name=${name}`, `--user=${this.user}`]);
   }
 
@@ -69,6 +70,7 @@ export class SlurmClient {
    * MinJobAge, 300 s by default), in ONE squeue call. Keyed by job id.
    */
   async queue(name: string): Promise<Map<string, JobSnapshot>> {
+    checkJobName(name);
     const args = ['--noheader', '--states=all', `--name=${name}`, `--user=${this.user}`, `--Format=${SQUEUE_FORMAT}`];
     const { stdout } = await this.run('squeue', args);
     return new Map(parseSqueue(stdout).map((j) => [j.id, j]));

@@ -46,9 +46,18 @@ export function splitExtra(extra: string | string[] | undefined): string[] {
   return extra.split(/\s+/).filter(Boolean);
 }
 
+/** squeue and scancel read --name as a comma-separated list, so a tag with a comma would select other jobs. */
+export function checkJobName(name: string): void {
+  if (!/^[\w.+-]+$/.test(name))
+    bad(
+      `Slurm job name ${JSON.stringify(name)} is empty or holds characters other than letters, digits, . _ + -`,
+      'use a tag like fp-<run id>',
+    );
+}
+
 /** The arguments after `sbatch`, ending with the script and its arguments. */
 export function sbatchArgs(o: SubmitOptions): string[] {
-  if (!o.name.trim()) bad('a Slurm job needs a name (the run tag)', 'pass the run tag as `name`');
+  checkJobName(o.name);
   const args = ['--parsable', `--job-name=${o.name}`, `--output=${o.output}`, '--no-requeue'];
   if (o.signal !== false) args.push(`--signal=${o.signal ?? DEFAULT_SIGNAL}`);
   if (o.partition) args.push(`--partition=${o.partition}`);
