@@ -10,6 +10,48 @@ export interface Embedder {
   embed(x: tf.Tensor4D, batchSize?: number): tf.Tensor2D;
 }
 
+/** An embedder outside TF.js (onnxruntime): n images [n, S, S, 3] in [0, 1] -> [n, dim] row-major. */
+export interface ArrayEmbedder {
+  embedArray(data: Float32Array, n: number): Promise<{ dim: number; values: Float32Array }>;
+}
+
+/** The same images mirrored along the width axis (what tf.reverse(x, 2) gives for NHWC). */
+export function mirrorNhwc(data: Float32Array, n: number, size: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let row = 0; row < n * size; row++) {
+    const base = row * size * 3;
+    for (let x = 0; x < size; x++) out.set(data.subarray(base + x * 3, base + x * 3 + 3), base + (size - 1 - x) * 3);
+  }
+  return out;
+}
+
+async function embedBatch(
+  net: Embedder | ArrayEmbedder,
+  data: Float32Array,
+  n: number,
+  opts: EmbedOptions,
+): Promise<{ dim: number; values: Float32Array }> {
+  if ('embedArray' in net) {
+    const e = await net.embedArray(data, n);
+    if (!opts.flipAverage) return e;
+    const m = await net.embedArray(mirrorNhwc(data, n, opts.inputSize), n);
+    // (a + b) / 2 in float32, as the TF.js path computes it.
+    const values = e.values.map((v, i) => Math.fround(Math.fround(v + m.values[i]) / 2));
+    return { dim: e.dim, values };
+  }
+  const emb = tf.tidy(() => {
+    const x = tf.tensor4d(data, [n, opts.inputSize, opts.inputSize, 3]);
+    const e = net.embed(x, opts.batchSize);
+    if (!opts.flipAverage) return e;
+    // Mirror along the width axis (axis 2 of NHWC).
+    return tf.div<tf.Tensor2D>(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2);
+  });
+  const values = (await emb.data()) as Float32Array;
+  const dim = emb.shape[1];
+  emb.dispose();
+  return { dim, values };
+}
+
 export interface EmbedOptions {
   /** Square input side the images are resized to. */
   inputSize: number;
@@ -23,7 +65,7 @@ export interface EmbedOptions {
 
 /** Embeddings of `files` (relative to `root`), one Float32Array row each, in order. */
 export async function embedFiles(
-  net: Embedder,
+  net: Embedder | ArrayEmbedder,
   root: string,
   files: string[],
   opts: EmbedOptions,
@@ -39,16 +81,9 @@ export async function embedFiles(
     const data = new Float32Array(chunk.length * per);
     const images = await Promise.all(chunk.map((f) => cache.get(join(root, f), size)));
     images.forEach((img, i) => rgb8ToFloat(img, data, i * per));
-    const emb = tf.tidy(() => {
-      const x = tf.tensor4d(data, [chunk.length, opts.inputSize, opts.inputSize, 3]);
-      const e = net.embed(x, opts.batchSize);
-      if (!opts.flipAverage) return e;
-      // Mirror along the width axis (axis 2 of NHWC).
-      return tf.div(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2) as tf.Tensor2D;
-    });
-    const values = (await emb.data()) as Float32Array;
-    dim = emb.shape[1];
-    emb.dispose();
+    const batch = await embedBatch(net, data, chunk.length, opts);
+    const values = batch.values;
+    dim = batch.dim;
     for (let i = 0; i < chunk.length; i++) rows.push(values.slice(i * dim, (i + 1) * dim));
   }
   return { dim, rows };
@@ -61,7 +96,7 @@ export interface PairLike {
 
 /** Distances of the pairs, embedding every distinct image once. */
 export async function pairSetDistances(
-  net: Embedder,
+  net: Embedder | ArrayEmbedder,
   root: string,
   pairs: PairLike[],
   opts: EmbedOptions,
