@@ -21,13 +21,18 @@ export const paramsSchema = {
 
 export const kind: StageKind<PruneParams> = {
   name: 'prune',
-  version: '1',
+  version: '2',
   description:
-    'Drops the identity head, its BatchNorm and the class centres; saves the inference model and checks its parameter count.',
+    'Drops the identity head, its BatchNorm and the class centres; saves the inference model (TF.js and ONNX) and checks its parameter count.',
   paramsSchema,
   inputs: () => [{ name: 'model', description: "A triarchy stage's 'model' output." }],
   outputs: () => [
-    { name: 'model', type: 'dir', description: 'Inference model (backbone + embedding layer) and its config.' },
+    {
+      name: 'model',
+      type: 'dir',
+      description:
+        "Inference model (backbone + embedding layer): TF.js model.json + weights.bin, and model.onnx (opset 13; input 'image' float32 [N, S, S, 3] NHWC, RGB / 255 in [0, 1], as its metadata says; output 'embedding' [N, D]).",
+    },
   ],
   runModule: './run.js',
   usesTensorflow: true,

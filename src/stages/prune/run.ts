@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { initBackend } from '../../ml/backend/select.js';
+import { ONNX_FILE, writeOnnxModel } from '../../ml/export/onnx/index.js';
+import { checkOnnxAgainstTfjs } from '../../ml/export/onnx/verify.js';
 import { countParams, loadInferenceModel, loadNet, saveInferenceModel, TriarchyNet } from '../../ml/model/index.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
@@ -16,6 +19,8 @@ export const run: StageRun<PruneParams> = async (ctx) => {
     }
     const trainingParams = countParams(net);
     await saveInferenceModel(net, ctx.outputs.model);
+    await writeOnnxModel(net, join(ctx.outputs.model, ONNX_FILE));
+    await checkOnnx(ctx, net);
     // Count what was written, by loading it back as evaluate will.
     const inference = await loadInferenceModel(ctx.outputs.model);
     const params = inference.numParams;
@@ -35,5 +40,23 @@ export const run: StageRun<PruneParams> = async (ctx) => {
     net.dispose();
   }
 };
+
+/** model.onnx must compute what the TF.js model does (float rounding only). */
+async function checkOnnx(ctx: Parameters<StageRun<PruneParams>>[0], net: TriarchyNet): Promise<void> {
+  const check = await checkOnnxAgainstTfjs(net, join(ctx.outputs.model, ONNX_FILE));
+  if (!check) {
+    ctx.log(`${ONNX_FILE} written, not checked: onnxruntime-node is not installed`);
+    return;
+  }
+  const relative = check.maxAbsDiff / Math.max(1, check.maxAbs);
+  ctx.log(
+    `${ONNX_FILE}: onnxruntime matches TF.js to ${check.maxAbsDiff.toExponential(1)} (max |embedding| ${check.maxAbs.toFixed(2)})`,
+  );
+  ctx.metrics({ onnx_max_abs_diff: Number(check.maxAbsDiff.toExponential(2)) });
+  if (!(relative < 1e-3))
+    throw new Error(
+      `${ONNX_FILE} disagrees with the TF.js model (max |difference| ${check.maxAbsDiff}, embeddings up to ${check.maxAbs}): a bug in facepipe's ONNX writer, please report it`,
+    );
+}
 
 export default run;
