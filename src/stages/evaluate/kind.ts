@@ -6,6 +6,7 @@ export interface EvaluateParams {
   flip_average: boolean;
   threshold_rule: 'eer' | 'accuracy';
   predictions_rule: 'threshold' | 'median';
+  runtime?: 'onnx' | 'tfjs';
 }
 
 export const paramsSchema = {
@@ -36,12 +37,17 @@ export const paramsSchema = {
       description:
         "Rule of predictions.csv: the threshold chosen on validation, or the original's median of the test distances.",
     },
+    runtime: {
+      enum: ['onnx', 'tfjs'],
+      description:
+        "What embeds the images: 'onnx' runs the prune stage's model.onnx on onnxruntime-node (an optional dependency; several times faster on CPU), 'tfjs' the TensorFlow.js model on the stage's backend. Unset: onnx when onnxruntime-node is installed and the model has a model.onnx, else tfjs (like the backend, not part of the cache key). Both compute the same embeddings up to float rounding; metrics.json and the run record say which ran.",
+    },
   },
 } as const;
 
 export const kind: StageKind<EvaluateParams> = {
   name: 'evaluate',
-  version: '2',
+  version: '3',
   description:
     'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
   paramsSchema,

@@ -1,35 +1,33 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initBackend } from '../../ml/backend/select.js';
 import { ImageCache } from '../../ml/data/cache.js';
 import { pairSetDistances } from '../../ml/eval/embed.js';
 import { bestThreshold, eerThreshold, median, predict, rocCurve, verificationReport } from '../../ml/eval/metrics.js';
 import { writeRocPng } from '../../ml/eval/roc-image.js';
-import { loadInferenceModel } from '../../ml/model/index.js';
-import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
 import { LABEL_CONVENTION, pairsCsv, readSplits } from '../shared/splits-format.js';
+import { openEvalModel } from './embedder.js';
 import type { EvaluateParams } from './kind.js';
 
 export const run: StageRun<EvaluateParams> = async (ctx) => {
   const p = ctx.params;
-  const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics({ backend: backend.name });
   const root = ctx.inputs.dataset;
   const splits = await readSplits(ctx.inputs.splits);
-  const model = await loadInferenceModel(ctx.inputs.model);
+  const model = await openEvalModel(ctx.inputs.model, p.runtime, ctx.backend, (l) => ctx.log(l));
+  ctx.metrics({ runtime: model.runtime, ...(model.backend ? { backend: model.backend } : {}) });
+  ctx.log(`embedding with ${model.detail}`);
   try {
     const opts = {
-      inputSize: model.backbone.inputSize,
+      inputSize: model.inputSize,
       batchSize: p.batch_size,
       flipAverage: p.flip_average,
       cache: new ImageCache(),
       signal: ctx.signal,
     };
     ctx.progress(`embedding ${splits.validation.length} validation pairs`);
-    const valDist = await pairSetDistances(model, root, splits.validation, opts);
+    const valDist = await pairSetDistances(model.embedder, root, splits.validation, opts);
     ctx.progress(`embedding ${splits.test.length} test pairs`);
-    const testDist = await pairSetDistances(model, root, splits.test, opts);
+    const testDist = await pairSetDistances(model.embedder, root, splits.test, opts);
     const valLabels = splits.validation.map((x) => x.different);
     const testLabels = splits.test.map((x) => x.different);
 
@@ -46,8 +44,9 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
           rule: 'distance > threshold predicts different person (1); distance = euclidean between embeddings',
           params: model.numParams,
           embedding_dim: model.embeddingDim,
-          input_size: model.backbone.inputSize,
+          input_size: model.inputSize,
           flip_average: p.flip_average,
+          runtime: model.runtime,
           threshold: {
             value: chosen.threshold,
             source:
@@ -94,7 +93,7 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
       params: model.numParams,
     });
   } finally {
-    model.dispose();
+    await model.dispose();
   }
 };
 

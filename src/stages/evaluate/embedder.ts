@@ -1,0 +1,71 @@
+// What embeds evaluate's images: the prune stage's model.onnx on onnxruntime-node, or its TF.js model on the
+// stage's TensorFlow.js backend. Both compute the same function (a test holds them to 1e-4).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { initBackend } from '../../ml/backend/select.js';
+import type { ArrayEmbedder, Embedder } from '../../ml/eval/embed.js';
+import { ONNX_FILE, readOnnxModelInfo } from '../../ml/export/onnx/index.js';
+import { OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../../ml/export/onnx/runtime.js';
+import { loadInferenceModel } from '../../ml/model/index.js';
+import type { BackendPreference } from '../../ml/types.js';
+
+export type Runtime = 'onnx' | 'tfjs';
+
+export interface EvalModel {
+  embedder: Embedder | ArrayEmbedder;
+  runtime: Runtime;
+  /** 'onnxruntime-node 1.30.0 (cpu)', 'TensorFlow.js wasm' */
+  detail: string;
+  /** The TF.js backend, when TF.js embeds. */
+  backend?: string;
+  numParams: number;
+  embeddingDim: number;
+  inputSize: number;
+  dispose(): Promise<void> | void;
+}
+
+/** Opens the model for `requested` (undefined: onnx when onnxruntime-node and model.onnx are there). */
+export async function openEvalModel(
+  dir: string,
+  requested: Runtime | undefined,
+  backendPref: string,
+  log: (line: string) => void,
+): Promise<EvalModel> {
+  const onnxFile = join(dir, ONNX_FILE);
+  let runtime = requested;
+  if (runtime !== 'tfjs') {
+    const ort = await onnxRuntimeStatus();
+    const why = !ort.available ? ort.detail : !existsSync(onnxFile) ? `${onnxFile} does not exist` : undefined;
+    if (why && runtime === 'onnx')
+      throw new Error(
+        `evaluate.runtime is onnx but ${why}; ${ort.available ? 'rerun prune (it writes model.onnx)' : ORT_HOW_TO_GET}, or set evaluate.runtime: tfjs`,
+      );
+    if (why) log(`embedding with TF.js: ${why}`);
+    runtime = why ? 'tfjs' : 'onnx';
+    if (runtime === 'onnx') {
+      const info = await readOnnxModelInfo(onnxFile);
+      const embedder = await OnnxEmbedder.load(onnxFile, info.input_size);
+      return {
+        embedder,
+        runtime,
+        detail: `${ort.detail} (${embedder.providers.join(', ')})`,
+        numParams: info.num_params,
+        embeddingDim: info.embedding_dim,
+        inputSize: info.input_size,
+        dispose: () => embedder.dispose(),
+      };
+    }
+  }
+  const backend = await initBackend(backendPref as BackendPreference);
+  const model = await loadInferenceModel(dir);
+  return {
+    embedder: model,
+    runtime: 'tfjs',
+    detail: `TensorFlow.js ${backend.name}`,
+    backend: backend.name,
+    numParams: model.numParams,
+    embeddingDim: model.embeddingDim,
+    inputSize: model.backbone.inputSize,
+    dispose: () => model.dispose(),
+  };
+}
