@@ -17,5 +17,12 @@ export async function doctorCommand(): Promise<number> {
   }
   const best = rows.find((r) => r.available);
   process.stdout.write(`default backend (--backend auto): ${best?.name ?? 'none'}\n`);
+  const onnx = await import('../../ml/export/onnx/runtime.js');
+  const ort = await onnx.onnxRuntimeStatus();
+  const providers = ort.available ? `, execution providers ${onnx.executionProviders().join(' > ')}` : '';
+  process.stdout.write(
+    `${ort.available ? 'ok  ' : 'no  '} onnxruntime ${ort.detail}${providers}  (evaluate's default runtime when ok)\n`,
+  );
+  if (!ort.available) process.stdout.write(`       how to get it: ${onnx.ORT_HOW_TO_GET}\n`);
   return best ? 0 : 1;
 }
