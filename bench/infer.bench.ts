@@ -90,17 +90,20 @@ async function child(runtime: string, net: Net): Promise<Result> {
     return result(net, runtime, `${info.version}, ${info.detail}`, BATCH, times);
   }
   const { writeOnnxModel } = await import('../src/ml/export/onnx/index.js');
-  const { OnnxEmbedder, onnxRuntimeStatus } = await import('../src/ml/export/onnx/runtime.js');
+  const { EVALUATE_ORT_OPTIONS, OnnxEmbedder, onnxRuntimeStatus } = await import('../src/ml/export/onnx/runtime.js');
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(join(tmpdir(), 'bench-infer-'));
   try {
     const file = join(dir, 'model.onnx');
     await writeOnnxModel(model, file);
+    // 'onnxruntime' and the evaluate path use evaluate's options; the other two rows vary one thing each.
     const threads = runtime === 'onnxruntime 1T' ? 1 : 0;
-    const ort = await OnnxEmbedder.load(file, s, { threads });
+    const spinning = runtime === 'onnxruntime spinning' ? undefined : EVALUATE_ORT_OPTIONS.spinning;
+    const ort = await OnnxEmbedder.load(file, s, { threads, spinning });
     const status = await onnxRuntimeStatus();
-    const detail = `${status.detail}, ${ort.providers.join('+')}, ${threads ? '1 thread' : 'default threads'}`;
+    const how = threads ? '1 thread' : 'default threads';
+    const detail = `${status.detail}, ${ort.providers.join('+')}, ${how}, ${spinning === false ? 'no spinning' : 'spinning'}`;
     if (runtime === 'evaluate path (onnx)') return await evaluatePath(net, ort, detail);
     const data = (await x.data()) as Float32Array;
     const times = await timeBatches(() => ort.embedArray(data, BATCH));
@@ -200,7 +203,8 @@ async function main(): Promise<void> {
   if (!ort.available) notes.push(`onnxruntime rows skipped: ${ort.detail}`);
   const results: Result[] = [];
   for (const net of nets) {
-    const runtimes = ['tfjs-wasm', ...(ort.available ? ['onnxruntime', 'onnxruntime 1T'] : [])];
+    const onnxRows = ['onnxruntime', 'onnxruntime spinning', 'onnxruntime 1T'];
+    const runtimes = ['tfjs-wasm', ...(ort.available ? onnxRows : [])];
     for (const rt of runtimes) {
       if (!json) process.stdout.write(`  ${net.name} ${rt}: running...\n`);
       results.push(runChild(rt, net));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { initBackend } from '../../ml/backend/select.js';
 import type { ArrayEmbedder, Embedder } from '../../ml/eval/embed.js';
 import { ONNX_FILE, readOnnxModelInfo } from '../../ml/export/onnx/index.js';
-import { OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../../ml/export/onnx/runtime.js';
+import { EVALUATE_ORT_OPTIONS, OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../../ml/export/onnx/runtime.js';
 import { loadInferenceModel } from '../../ml/model/index.js';
 import type { BackendPreference } from '../../ml/types.js';
 
@@ -44,7 +44,7 @@ export async function openEvalModel(
     runtime = why ? 'tfjs' : 'onnx';
     if (runtime === 'onnx') {
       const info = await readOnnxModelInfo(onnxFile);
-      const embedder = await OnnxEmbedder.load(onnxFile, info.input_size);
+      const embedder = await OnnxEmbedder.load(onnxFile, info.input_size, EVALUATE_ORT_OPTIONS);
       return {
         embedder,
         runtime,

@@ -63,7 +63,15 @@ export function executionProviders(): string[] {
 export interface OnnxEmbedderOptions {
   /** Intra-op threads; 0 lets onnxruntime choose (one per physical core). */
   threads?: number;
+  /** false: idle pool threads sleep instead of spinning (kinder to a machine shared with other processes). */
+  spinning?: boolean;
 }
+
+/**
+ * What evaluate runs with: onnxruntime's thread count (one per physical core), pool threads sleeping when idle.
+ * With other processes on the cores, spinning threads cost 1.3-3x in throughput (bench:infer, 2 shared cores).
+ */
+export const EVALUATE_ORT_OPTIONS: OnnxEmbedderOptions = { threads: 0, spinning: false };
 
 /** A model.onnx session: float32 NHWC batches in, embedding rows out. */
 export class OnnxEmbedder {
@@ -78,7 +86,12 @@ export class OnnxEmbedder {
   static async load(file: string, inputSize: number, opts: OnnxEmbedderOptions = {}): Promise<OnnxEmbedder> {
     const ort = await loadOnnxRuntime();
     if ('error' in ort) throw new Error(`${ort.error}; to get it: ${ORT_HOW_TO_GET}`);
-    const base = { graphOptimizationLevel: 'all', intraOpNumThreads: opts.threads ?? 0, executionMode: 'sequential' };
+    const base = {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: opts.threads ?? 0,
+      executionMode: 'sequential',
+      ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+    };
     let providers = executionProviders();
     let session: OrtSession;
     try {
