@@ -18,9 +18,16 @@ export interface ArrayEmbedder {
 /** The same images mirrored along the width axis (what tf.reverse(x, 2) gives for NHWC). */
 export function mirrorNhwc(data: Float32Array, n: number, size: number): Float32Array {
   const out = new Float32Array(data.length);
+  // Plain indexing: a subarray view per pixel costs more than the copy itself.
   for (let row = 0; row < n * size; row++) {
     const base = row * size * 3;
-    for (let x = 0; x < size; x++) out.set(data.subarray(base + x * 3, base + x * 3 + 3), base + (size - 1 - x) * 3);
+    for (let x = 0; x < size; x++) {
+      const from = base + x * 3;
+      const to = base + (size - 1 - x) * 3;
+      out[to] = data[from];
+      out[to + 1] = data[from + 1];
+      out[to + 2] = data[from + 2];
+    }
   }
   return out;
 }
