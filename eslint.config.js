@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'results/', 'scripts/', '.facepipe/', 'eslint.config.js'] },
+  {
+    ignores: ['dist/', 'node_modules/', 'results/', 'scripts/', '.facepipe/', '.software-adapter/', 'eslint.config.js'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
