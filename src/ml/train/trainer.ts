@@ -131,7 +131,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       for await (const batch of opts.batches(epoch, rng)) {
         try {
           throwIfAborted(opts.signal);
-          const r = trainStep(
+          const r = await trainStep(
             net,
             trainVars,
             stateVars,
@@ -188,7 +188,7 @@ function disposeBatch(batch: TrainBatch): void {
  * BN batch statistics are per chunk in both passes (so BN nets see smaller-batch statistics); the net's
  * random masks agree between the passes when it implements setStepSeed (otherwise the gradient is approximate).
  */
-export function trainStep(
+export async function trainStep(
   net: TrainableNet,
   trainVars: tf.Variable[],
   stateVars: tf.Variable[],
@@ -198,13 +198,14 @@ export function trainStep(
   lr: number,
   microBatch?: number,
   seed = '0',
-): { loss: number; parts: Record<string, number> } {
+): Promise<{ loss: number; parts: Record<string, number> }> {
   const n = batch.x.shape[0];
   // Per-step seed for the net's stochastic layers; the step count is checkpointed, so resuming replays it.
   const reseed = (chunk: number) => net.setStepSeed?.(`${seed}:${adam.step + 1}:${chunk}`);
   const grads = new Array<tf.Tensor | undefined>(trainVars.length);
-  let lossValue: number;
-  let parts: Record<string, number>;
+  // The loss tensors are read (asynchronously: GPU backends cannot read synchronously) after Adam is queued.
+  let pending: tf.Scalar[] = [];
+  let partNames: string[] = [];
   const index = new Map(trainVars.map((v, i) => [v.name, i]));
   const addGrads = (named: tf.NamedTensorMap) => {
     for (const [name, g] of Object.entries(named)) {
@@ -222,10 +223,8 @@ export function trainStep(
     }
   };
   const readLoss = (value: tf.Scalar, keptParts: Record<string, tf.Scalar>) => {
-    lossValue = value.dataSync()[0]!;
-    parts = Object.fromEntries(Object.entries(keptParts).map(([k, t]) => [k, t.dataSync()[0]]));
-    value.dispose();
-    for (const t of Object.values(keptParts)) t.dispose();
+    partNames = Object.keys(keptParts);
+    pending = [value, ...Object.values(keptParts)];
   };
 
   try {
@@ -243,10 +242,12 @@ export function trainStep(
       microStep(net, trainVars, stateVars, batch, lossFn, microBatch, addGrads, readLoss, reseed);
     }
     adam.apply(grads, lr);
+    const [loss, ...values] = (await Promise.all(pending.map((t) => t.data()))).map((d) => d[0]);
+    return { loss, parts: Object.fromEntries(partNames.map((k, i) => [k, values[i]])) };
   } finally {
     for (const g of grads) g?.dispose();
+    for (const t of pending) t.dispose();
   }
-  return { loss: lossValue!, parts: parts! };
 }
 
 function microStep(
