@@ -29,7 +29,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('-n, --dry-run', 'say what would run and why, run nothing')
     .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
     .option('-j, --jobs <n>', 'independent stages run at once', '1')
-    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
+    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, webgpu, wasm, cpu')
     .addOption(
       new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'),
     )
@@ -76,7 +76,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     program.command('watch').description('rerun what is affected whenever the pipeline, a config or an input changes'),
   )
     .option('-j, --jobs <n>', 'independent stages run at once', '1')
-    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, wasm, cpu')
+    .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, webgpu, wasm, cpu')
     .addOption(new Option('--progress <mode>', 'progress display').choices(['plain', 'json']).default('plain'))
     .option('-v, --verbose', 'print stage output lines too')
     .option('--debounce <ms>', 'wait this long after the last change before rerunning', '300')

@@ -44,6 +44,8 @@ export class RunRecord {
   readonly path: string;
   readonly stages: StageResult[] = [];
   readonly backendsUsed: Record<string, string> = {};
+  /** webgpu stages: the adapter they ran on. */
+  readonly adaptersUsed: Record<string, string> = {};
   private readonly started = Date.now();
 
   constructor(
@@ -76,7 +78,7 @@ export class RunRecord {
       configs: first?.configFiles,
       sets: first?.sets,
       executor: this.info.executor,
-      backend: { requested: this.info.backend, used: this.backendsUsed },
+      backend: { requested: this.info.backend, used: this.backendsUsed, adapters: this.adaptersUsed },
       versions: {
         facepipe: facepipeVersion(),
         node: process.version,

@@ -269,6 +269,7 @@ class Runner {
         progress: (text) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
         log: writeLog,
         metrics: (values) => {
+          if (typeof values.adapter === 'string') this.record.adaptersUsed[sid] = values.adapter;
           if (typeof values.backend !== 'string') return;
           this.record.backendsUsed[sid] = values.backend;
           this.o.emit({ type: 'backend', stage: sid, backend: values.backend });

@@ -14,7 +14,7 @@ export const pipelineSchema = {
     },
     description: { type: 'string' },
     config: { type: 'string', description: 'base config file, relative to this pipeline file' },
-    backend: { enum: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+    backend: { enum: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] },
     sweep: { type: 'object' },
     stages: {
       type: 'object',

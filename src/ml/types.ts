@@ -1,7 +1,7 @@
 // Contracts between the ML modules (model <-> trainer <-> stage kinds).
 import type * as tf from '@tensorflow/tfjs-core';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
 
 export interface BackendInfo {
@@ -10,6 +10,8 @@ export interface BackendInfo {
   version: string;
   /** Human detail: 'GPU', 'CPU', 'SIMD on, 1 thread', ... */
   detail: string;
+  /** webgpu: the adapter it runs on ('nvidia ..., hardware', 'mesa software, llvmpipe ..., software'). */
+  adapter?: string;
 }
 
 export interface BackboneConfig {

@@ -2,17 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, probeBackends } from '../../src/ml/backend/select.js';
 
-test('probeBackends lists tensorflow, wasm and cpu with versions or how to get them', async () => {
+test('probeBackends lists tensorflow, webgpu, wasm and cpu with versions or how to get them', async () => {
   const probes = await probeBackends();
   assert.deepEqual(
     probes.map((p) => p.name),
-    ['tensorflow', 'wasm', 'cpu'],
+    ['tensorflow', 'webgpu', 'wasm', 'cpu'],
   );
   for (const p of probes) {
     assert.equal(typeof p.available, 'boolean');
     assert.ok(p.detail.length > 0);
     if (p.available) assert.match(p.version ?? '', /\d+\.\d+\.\d+/);
-    else assert.match(p.howToGet ?? '', /npm install/);
+    else assert.match(p.howToGet ?? '', p.name === 'webgpu' ? /Vulkan.*scripts\/software-adapter\.sh/s : /npm install/);
   }
   const wasm = probes.find((p) => p.name === 'wasm')!;
   assert.equal(wasm.available, true);
@@ -21,9 +21,9 @@ test('probeBackends lists tensorflow, wasm and cpu with versions or how to get t
   if (!native.available) assert.match(native.howToGet!, /@tensorflow\/tfjs-node/);
 });
 
-test('auto picks tensorflow > wasm > cpu and is idempotent', async () => {
+test('auto picks tensorflow > webgpu (hardware adapters only) > wasm > cpu and is idempotent', async () => {
   const probes = await probeBackends();
-  const expected = probes.find((p) => p.available)!.name;
+  const expected = probes.find((p) => p.available && p.autoEligible !== false)!.name;
   const info = await initBackend('auto');
   assert.equal(info.name, expected);
   assert.equal(await initBackend(), info);

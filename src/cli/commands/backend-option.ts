@@ -1,6 +1,6 @@
 import { FacepipeError } from '../../core/errors.js';
 
-const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'];
+const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 /** --backend beats the FACEPIPE_BACKEND variable, which beats the pipeline's `backend:`. */
 export function resolveBackend(flag: string | undefined, fromPipeline: string): string {

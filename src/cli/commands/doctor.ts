@@ -1,9 +1,10 @@
-// What this machine offers facepipe: Node, the TensorFlow.js backends, and how to get the native one.
+// What this machine offers facepipe: Node, the TensorFlow.js backends (the WebGPU adapter and its limits), and how
+// to get the missing ones.
+import type { BackendProbe } from '../../ml/backend/select.js';
+
 export async function doctorCommand(): Promise<number> {
   process.stdout.write(`node ${process.version} on ${process.platform}-${process.arch}\n`);
-  let probe:
-    | (() => Promise<Array<{ name: string; available: boolean; version?: string; detail: string; howToGet?: string }>>)
-    | undefined;
+  let probe: (() => Promise<BackendProbe[]>) | undefined;
   try {
     probe = ((await import('../../ml/backend/select.js')) as { probeBackends: typeof probe }).probeBackends;
   } catch (e) {
@@ -13,9 +14,10 @@ export async function doctorCommand(): Promise<number> {
   const rows = await probe!();
   for (const r of rows) {
     process.stdout.write(`${r.available ? 'ok  ' : 'no  '} ${r.name.padEnd(11)} ${r.version ?? ''}  ${r.detail}\n`);
+    for (const line of r.more ?? []) process.stdout.write(`       ${line}\n`);
     if (!r.available && r.howToGet) process.stdout.write(`       how to get it: ${r.howToGet}\n`);
   }
-  const best = rows.find((r) => r.available);
+  const best = rows.find((r) => r.available && r.autoEligible !== false);
   process.stdout.write(`default backend (--backend auto): ${best?.name ?? 'none'}\n`);
   const onnx = await import('../../ml/export/onnx/runtime.js');
   const ort = await onnx.onnxRuntimeStatus();

@@ -128,7 +128,7 @@ export function outputSummary(root: string, stages: StageResult[]): string {
   const last = stages.at(-1);
   const figures = last
     ? Object.entries(last.metrics)
-        .filter(([k]) => k !== 'backend')
+        .filter(([k]) => k !== 'backend' && k !== 'adapter')
         .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
     : [];
   return `outputs:\n${lines.join('\n')}\n${figures.length ? `${last!.stage}: ${figures.join(', ')}\n` : ''}`;

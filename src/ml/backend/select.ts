@@ -2,13 +2,18 @@
 // dynamic imports, so CLI commands that never run an ML stage do not pay for it.
 import { createRequire } from 'node:module';
 import type { BackendInfo, BackendName, BackendPreference } from '../types.js';
+import { formatAdapter, formatLimits, initWebGpu, webgpuVersions, probeWebGpu, WEBGPU_HOW_TO_GET } from './webgpu.js';
 
 export interface BackendProbe {
   name: BackendName;
   available: boolean;
+  /** False when it loads but `auto` passes it over (webgpu on a software adapter). */
+  autoEligible?: boolean;
   version?: string;
   detail: string;
   howToGet?: string;
+  /** Further lines for `doctor` (the WebGPU adapter's limits). */
+  more?: string[];
 }
 
 const require = createRequire(import.meta.url);
@@ -51,7 +56,8 @@ let current: { name: BackendName; info: BackendInfo } | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
 /**
- * Initialises a backend (idempotent). 'auto' picks tensorflow (GPU package, then CPU package) > wasm > cpu.
+ * Initialises a backend (idempotent). 'auto' picks tensorflow (GPU package, then CPU package) > webgpu (hardware
+ * adapters only) > wasm > cpu.
  * Choosing wasm also registers facepipe's training kernels. A named backend that is not available throws an
  * error saying how to get it.
  */
@@ -61,17 +67,22 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
     const tf = await import('@tensorflow/tfjs-core');
     // Someone may have switched backends behind our back (tests do): only reuse what is still active.
     if (current && tf.getBackend() === current.name && (pref === 'auto' || pref === current.name)) return current.info;
-    const order: BackendName[] = pref === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [pref];
+    const order: BackendName[] = pref === 'auto' ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : [pref];
     const failures: string[] = [];
     for (const name of order) {
-      const info = await tryInit(tf, name, failures);
+      const info = await tryInit(tf, name, failures, pref === 'auto');
       if (info) {
         current = { name, info };
         return info;
       }
     }
     if (pref !== 'auto') {
-      const how = pref === 'tensorflow' ? NATIVE_HOW_TO_GET : pref === 'wasm' ? WASM_HOW_TO_GET : CPU_HOW_TO_GET;
+      const how = {
+        tensorflow: NATIVE_HOW_TO_GET,
+        webgpu: WEBGPU_HOW_TO_GET,
+        wasm: WASM_HOW_TO_GET,
+        cpu: CPU_HOW_TO_GET,
+      }[pref];
       throw new Error(`TensorFlow.js backend '${pref}' is not available (${failures.join('; ')}). To get it: ${how}`);
     }
     throw new Error(`No TensorFlow.js backend could be initialised: ${failures.join('; ')}`);
@@ -83,7 +94,12 @@ export async function initBackend(pref: BackendPreference = 'auto'): Promise<Bac
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 
-async function tryInit(tf: Tf, name: BackendName, failures: string[]): Promise<BackendInfo | undefined> {
+async function tryInit(tf: Tf, name: BackendName, failures: string[], auto: boolean): Promise<BackendInfo | undefined> {
+  if (name === 'webgpu') {
+    const r = await initWebGpu(tf, auto);
+    if (typeof r === 'string') failures.push(`webgpu: ${r}`);
+    return typeof r === 'string' ? undefined : r;
+  }
   if (name === 'tensorflow') {
     const native = await loadNative();
     if (native.error) {
@@ -145,7 +161,26 @@ export function currentBackend(): BackendInfo | undefined {
   return current?.info;
 }
 
-/** What `facepipe doctor` shows: every backend, whether it loads, versions, SIMD/threads, how to get the native one. */
+/** What an ML stage reports through ctx.metrics: the backend and, on webgpu, its adapter (run record). */
+export function backendMetrics(info: BackendInfo): Record<string, string> {
+  return info.adapter ? { backend: info.name, adapter: info.adapter } : { backend: info.name };
+}
+
+async function probeWebGpuRow(): Promise<BackendProbe> {
+  const r = await probeWebGpu();
+  if (!r.adapter) return { name: 'webgpu', available: false, detail: r.error!, howToGet: WEBGPU_HOW_TO_GET };
+  const a = r.adapter;
+  return {
+    name: 'webgpu',
+    available: true,
+    autoEligible: !a.software,
+    version: webgpuVersions(),
+    detail: `adapter: ${formatAdapter(a)}${a.software ? ' (auto skips software adapters: slower than wasm)' : ''}`,
+    more: [`vendor '${a.vendor}', architecture '${a.architecture}', device '${a.device}'`, formatLimits(a.limits)],
+  };
+}
+
+/** What `facepipe doctor` shows: every backend, whether it loads, versions, SIMD/threads, the WebGPU adapter, how to get them. */
 export async function probeBackends(): Promise<BackendProbe[]> {
   const tf = await import('@tensorflow/tfjs-core');
   const out: BackendProbe[] = [];
@@ -166,6 +201,8 @@ export async function probeBackends(): Promise<BackendProbe[]> {
           detail: native.pkg.endsWith('-gpu') ? 'GPU (CUDA) build of libtensorflow' : 'CPU build of libtensorflow',
         },
   );
+
+  out.push(await probeWebGpuRow());
 
   try {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { FP_BATCH_NORM_GRAD, FP_BATCH_NORM_TRAIN, FP_SWISH_GRAD } from '../kernels/batchnorm.js';
 import { simdKernelsFor } from '../kernels/simd.js';
+import { FP_WG_BATCH_NORM_TRAIN, FP_WG_SWISH, FP_WG_SWISH_GRAD } from '../kernels/webgpu/names.js';
 import type { WasmMemory } from '../kernels/wasm-util.js';
 
 let nextStoreId = 0;
@@ -70,6 +71,11 @@ function simdBatchNorm(): boolean {
   return simdKernelsFor(memory) !== undefined;
 }
 
+/** True when facepipe's fused WebGPU kernels are registered and webgpu is the backend. */
+function webgpuFused(): boolean {
+  return tf.getBackend() === 'webgpu' && tf.getKernel(FP_WG_BATCH_NORM_TRAIN, 'webgpu') !== undefined;
+}
+
 /**
  * Per-channel mean of a [M, C] matrix. On wasm, reducing a non-innermost axis transposes the whole tensor
  * first (~5 ns/element) and a ones-row matmul repacks the big operand on every call; XNNPACK's average pooling
@@ -100,6 +106,15 @@ const spatialMeanWasm = tf.customGrad(((x: tf.Tensor4D, save: tf.GradSaveFunc) =
 
 /** x * sigmoid(x) with a one-node gradient. */
 export const swish = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  if (webgpuFused()) {
+    save([x]);
+    return {
+      value: tf.engine().runKernel(FP_WG_SWISH, { x }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => [
+        tf.engine().runKernel(FP_WG_SWISH_GRAD, { dy, x: xs }) as tf.Tensor,
+      ],
+    };
+  }
   const s = tf.sigmoid(x);
   save([x, s]);
   return {
@@ -153,6 +168,7 @@ export function batchNorm(x: tf.Tensor, p: BatchNormParams, training: boolean): 
   const m = x.size / c;
   const eps = p.epsilon;
   if (simdBatchNorm()) return batchNormSimd(x, p, m);
+  if (webgpuFused()) return batchNormWebGpu(x, p);
   const f = tf.customGrad(((xIn: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
     const x2d = tf.reshape(xIn, [m, c]) as tf.Tensor2D;
     const mean = channelMean(x2d);
@@ -197,6 +213,24 @@ function batchNormSimd(x: tf.Tensor, p: BatchNormParams, m: number): tf.Tensor {
           .engine()
           .runKernel(FP_BATCH_NORM_GRAD, { dy, x: xs, mean: mu, variance: v, gamma: g }, attrs) as tf.Tensor[];
       },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor;
+  return f(x, p.gamma, p.beta);
+}
+
+// One kernel for statistics, normalisation and the moving averages; the gradient is the wasm kernel's contract.
+function batchNormWebGpu(x: tf.Tensor, p: BatchNormParams): tf.Tensor {
+  const attrs = { epsilon: p.epsilon, momentum: p.momentum } as unknown as tf.NamedAttrMap;
+  const f = tf.customGrad(((xIn: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+    const inputs = { x: xIn, gamma, beta, movingMean: p.movingMean, movingVariance: p.movingVariance };
+    const [y, mean, variance, mm, mv] = tf.engine().runKernel(FP_WG_BATCH_NORM_TRAIN, inputs, attrs) as tf.Tensor[];
+    p.movingMean.assign(mm);
+    p.movingVariance.assign(mv);
+    save([xIn, mean, variance, gamma]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [xs, mu, v, g]: tf.Tensor[]) =>
+        tf.engine().runKernel(FP_BATCH_NORM_GRAD, { dy, x: xs, mean: mu, variance: v, gamma: g }, attrs) as tf.Tensor[],
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor;
   return f(x, p.gamma, p.beta);

@@ -2,6 +2,7 @@
 // implementation rather than tf.train.adam so the learning rate can change per epoch and the
 // moments and step count can be checkpointed and restored exactly.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedAdamFor } from '../kernels/fused-adam.js';
 
 export interface AdamConfig {
   beta1?: number;
@@ -39,9 +40,12 @@ export class Adam {
     const bc2 = 1 - b2 ** this.step;
     const stepSize = lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
+    // A backend's fused update (WebGPU) takes what it can; the rest goes op by op.
+    const h = { beta1: b1, beta2: b2, epsilon: this.epsilon, stepSize, sqrtBc2 };
+    const done = fusedAdamFor(tf.getBackend())?.(this.vars, grads, this.m, this.v, h);
     this.vars.forEach((p, i) => {
       const g = grads[i];
-      if (!g) return;
+      if (!g || done?.[i]) return;
       const [m, v] = tf.tidy(() => {
         const m = tf.add(tf.mul(this.m[i], b1), tf.mul(g, 1 - b1));
         const v = tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), 1 - b2));

@@ -18,6 +18,8 @@ export interface EvalModel {
   detail: string;
   /** The TF.js backend, when TF.js embeds. */
   backend?: string;
+  /** Its WebGPU adapter, on webgpu. */
+  adapter?: string;
   numParams: number;
   embeddingDim: number;
   inputSize: number;
@@ -63,6 +65,7 @@ export async function openEvalModel(
     runtime: 'tfjs',
     detail: `TensorFlow.js ${backend.name}`,
     backend: backend.name,
+    adapter: backend.adapter,
     numParams: model.numParams,
     embeddingDim: model.embeddingDim,
     inputSize: model.backbone.inputSize,

@@ -14,7 +14,11 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
   const root = ctx.inputs.dataset;
   const splits = await readSplits(ctx.inputs.splits);
   const model = await openEvalModel(ctx.inputs.model, p.runtime, ctx.backend, (l) => ctx.log(l));
-  ctx.metrics({ runtime: model.runtime, ...(model.backend ? { backend: model.backend } : {}) });
+  ctx.metrics({
+    runtime: model.runtime,
+    ...(model.backend ? { backend: model.backend } : {}),
+    ...(model.adapter ? { adapter: model.adapter } : {}),
+  });
   ctx.log(`embedding with ${model.detail}`);
   try {
     const opts = {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { initBackend } from '../../ml/backend/select.js';
+import { backendMetrics, initBackend } from '../../ml/backend/select.js';
 import { ONNX_FILE, writeOnnxModel } from '../../ml/export/onnx/index.js';
 import { checkOnnxAgainstTfjs } from '../../ml/export/onnx/verify.js';
 import { countParams, loadInferenceModel, loadNet, saveInferenceModel, TriarchyNet } from '../../ml/model/index.js';
@@ -9,7 +9,7 @@ import type { PruneParams } from './kind.js';
 
 export const run: StageRun<PruneParams> = async (ctx) => {
   const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics({ backend: backend.name });
+  ctx.metrics(backendMetrics(backend));
   const net = await loadNet(ctx.inputs.model);
   try {
     if (!(net instanceof TriarchyNet)) {
