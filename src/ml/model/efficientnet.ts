@@ -163,6 +163,23 @@ export class EfficientNetBackbone {
     };
   }
 
+  /**
+   * Bytes of the largest single tensor one image produces in training (an activation or its gradient): what
+   * WebGPU's per-binding limit caps (src/ml/backend/binding-limit.ts). 'same' padding: side ceil(side / stride).
+   */
+  largestTensorBytesPerImage(): number {
+    const s = this.config.inputSize;
+    let r = Math.ceil(s / 2);
+    let max = Math.max(s * s * 3, r * r * this.stemFilters);
+    for (const { spec } of this.blocks) {
+      const mid = spec.inFilters * spec.expand;
+      max = Math.max(max, r * r * mid);
+      r = Math.ceil(r / spec.stride);
+      max = Math.max(max, r * r * mid, r * r * spec.outFilters);
+    }
+    return 4 * Math.max(max, r * r * this.outChannels);
+  }
+
   /** [N, H, W, 3] in [0, 1] -> pooled features [N, outChannels]. */
   apply(x: tf.Tensor4D, training: boolean, seeds?: SeedStream): tf.Tensor2D {
     if (x.rank !== 4 || x.shape[3] !== 3) {

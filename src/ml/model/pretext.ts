@@ -30,6 +30,11 @@ export class PretextNet extends NetBase implements TrainableNet {
     }
   }
 
+  /** See EfficientNetBackbone.largestTensorBytesPerImage. */
+  largestTensorBytesPerImage(): number {
+    return this.backbone.largestTensorBytesPerImage();
+  }
+
   /** { features: [N, 1280], logits_<head>: [N, classes] for each head }. */
   apply(x: tf.Tensor4D, training: boolean): Record<string, tf.Tensor> {
     const features = this.backbone.apply(x, training, this.seeds);

@@ -5,6 +5,7 @@ import type { BackboneConfig, TrainableNet } from '../types.js';
 import { EfficientNetBackbone } from './efficientnet.js';
 import { batchNorm, createBatchNorm, createDense, dense, type BatchNormParams, type DenseParams } from './ops.js';
 import { NetBase } from './net-base.js';
+import { imagesPerBinding } from '../backend/binding-limit.js';
 
 export interface TriarchyOptions {
   backbone: BackboneConfig;
@@ -33,9 +34,15 @@ export class EmbeddingNet extends NetBase {
     this.embeddingLayer = createDense(this.store, 'embedding', this.backbone.outChannels, embeddingDim, true);
   }
 
+  /** See EfficientNetBackbone.largestTensorBytesPerImage (the heads are far smaller). */
+  largestTensorBytesPerImage(): number {
+    return this.backbone.largestTensorBytesPerImage();
+  }
+
   /** [N, H, W, 3] in [0, 1] -> [N, embeddingDim]. Inference mode (moving BN statistics, no drop-connect). */
   embed(x: tf.Tensor4D, batchSize = 64): tf.Tensor2D {
     const n = x.shape[0];
+    batchSize = Math.min(batchSize, imagesPerBinding(this) ?? batchSize);
     if (n <= batchSize) return tf.tidy(() => dense(this.backbone.apply(x, false), this.embeddingLayer));
     const parts: tf.Tensor2D[] = [];
     for (let i = 0; i < n; i += batchSize) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../ml/backend/select.js';
+import { fitMicroBatch } from '../../ml/backend/binding-limit.js';
+import { backendMetrics, initBackend } from '../../ml/backend/select.js';
 import { makeBatchProvider, type TrainBatch } from '../../ml/data/batches.js';
 import { ImageCache } from '../../ml/data/cache.js';
 import { randInt, type Rng } from '../../ml/data/rng.js';
@@ -69,7 +70,7 @@ function attributeLabels(
 export const run: StageRun<PretextParams> = async (ctx) => {
   const p = ctx.params;
   const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics({ backend: backend.name });
+  ctx.metrics(backendMetrics(backend));
   const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
   const root = ctx.inputs.dataset;
@@ -166,7 +167,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       gamma: p.optimizer.gamma,
       seed: p.seed,
       checkpointDir: join(ctx.workDir, 'checkpoint'),
-      microBatch: p.micro_batch ?? undefined,
+      microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
       signal: ctx.signal,
       onStep: (s) => ctx.progress(`epoch ${s.epoch}/${s.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
       onEpoch: (e) => {

@@ -2,7 +2,8 @@ import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensor4d, type Tensor, type Tensor2D, type Tensor4D } from '@tensorflow/tfjs-core';
-import { initBackend } from '../../ml/backend/select.js';
+import { fitMicroBatch, imagesPerBinding } from '../../ml/backend/binding-limit.js';
+import { backendMetrics, initBackend } from '../../ml/backend/select.js';
 import { makeBatchProvider } from '../../ml/data/batches.js';
 import { ImageCache } from '../../ml/data/cache.js';
 import { identityIndex } from '../../ml/data/dataset.js';
@@ -82,7 +83,8 @@ async function recalibrate(
     createRng(seed),
     files.map((_, i) => i),
   );
-  const bs = Math.min(batchSize, files.length);
+  // On webgpu no tensor may exceed the adapter's binding limit: then smaller batches (more of them).
+  const bs = Math.min(batchSize, files.length, imagesPerBinding(net) ?? batchSize);
   async function* batches(): AsyncGenerator<Tensor4D> {
     for (let i = 0; i + bs <= order.length; i += bs) {
       const per = size * size * 3;
@@ -98,7 +100,7 @@ async function recalibrate(
 export const run: StageRun<TriarchyParams> = async (ctx) => {
   const p = ctx.params;
   const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics({ backend: backend.name });
+  ctx.metrics(backendMetrics(backend));
   const root = ctx.inputs.dataset;
   const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
@@ -171,7 +173,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         gamma: p.optimizer.gamma,
         seed: p.seed,
         checkpointDir,
-        microBatch: p.micro_batch ?? undefined,
+        microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
         signal: ctx.signal,
         onStep: (s) => ctx.progress(`epoch ${s.epoch}/${p.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
         onEpoch: (e) => {
