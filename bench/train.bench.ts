@@ -38,6 +38,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** Runs in the child: one backend, warm-up then timed steps; prints one JSON line. */
 async function child(backend: BackendName): Promise<void> {
+  if (backend === 'webgpu') return (await import('./train-webgpu.js')).webgpuChild(arg, process.argv);
   const tf = await import('@tensorflow/tfjs-core');
   const { initBackend } = await import('../src/ml/backend/select.js');
   const { createTriarchyNet } = await import('../src/ml/model/index.js');
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
   if (childBackend) return child(childBackend as BackendName);
 
   const { probeBackends } = await import('../src/ml/backend/select.js');
-  const wanted = (arg('backends') ?? 'tensorflow,wasm,cpu').split(',');
+  const wanted = (arg('backends') ?? 'tensorflow,webgpu,wasm,cpu').split(',');
   const probes = await probeBackends();
   console.log(
     `Training throughput: EfficientNet-B0 + Dense(512), ${INPUT} px, forward + CE + batch-hard triplet + center + backward + Adam`,
@@ -237,6 +238,7 @@ async function main(): Promise<void> {
     );
   }
   if (typeof torch === 'string') console.log(`\n${torch}`);
+  for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) console.log(line);
   for (const r of results) {
     if (!r.profile) continue;
     console.log(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
