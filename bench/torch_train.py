@@ -1,5 +1,6 @@
 """PyTorch peer of bench/train.bench.ts: the same training step (EfficientNet-B0 + Dense(512), 64 px,
-label-smoothed CE + batch-hard soft-margin triplet + center loss, backward, Adam) on the CPU with 2 threads.
+label-smoothed CE + batch-hard soft-margin triplet + center loss, backward, Adam) on the CPU with 2 threads
+(or, with --device cuda, on the GPU: bench:gpu's peer, fp32 eager, PyTorch's default settings).
 Prints one line `RESULT {json}`. Self-contained (no torchvision): the block table of EfficientNet-B0 as in
 lukemelas EfficientNet-PyTorch 0.5.1, TF-style static SAME padding, SE on the block input width, swish."""
 import argparse
@@ -121,15 +122,17 @@ def main():
     p.add_argument('--steps', type=int, default=5)
     p.add_argument('--size', type=int, default=64)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
     torch.manual_seed(0)
     per_id = max(2, a.batch // 8)
     classes = math.ceil(a.batch / per_id)
-    model = Triarchy(a.size, classes).train()
+    model = Triarchy(a.size, classes).train().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(a.batch, 3, a.size, a.size)
-    y = torch.arange(a.batch) // per_id
+    x = torch.rand(a.batch, 3, a.size, a.size).to(dev)
+    y = (torch.arange(a.batch) // per_id).to(dev)
 
     def step():
         opt.zero_grad()
@@ -147,7 +150,8 @@ def main():
         times.append((time.perf_counter() - t0) * 1000)
     med = statistics.median(times)
     print('RESULT ' + json.dumps({
-        'backend': 'pytorch', 'detail': f'torch {torch.__version__}, {a.threads} thread' + ('s' if a.threads > 1 else ''), 'batch': a.batch,
+        'backend': 'pytorch', 'batch': a.batch,
+        'detail': f'torch {torch.__version__}, ' + (torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{a.threads} thread' + ('s' if a.threads > 1 else '')),
         'steps': a.steps, 'imgPerSec': a.batch / (med / 1000), 'bestImgPerSec': a.batch / (min(times) / 1000), 'stepMs': [round(t) for t in times],
         'peakRssMb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }))
