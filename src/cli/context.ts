@@ -37,17 +37,23 @@ export interface Loaded {
   pipeline: PipelineSpec;
   graph: StageGraph;
   pipelineFile: string;
+  /** Write the YAML parse cache: only once the whole command line validated, so bad input writes nothing. */
+  commitParseCache(): void;
 }
 
+/** Load and validate; the parse cache is written at once unless `deferCommit` (the caller commits it). */
 export async function loadAll(
   pipelineArg: string | undefined,
   o: CommonOptions,
   extraLayers?: OverrideLayer[],
+  deferCommit = false,
 ): Promise<Loaded> {
   const root = resolve(o.workspace ?? process.cwd());
   const pipelineFile = findPipeline(root, pipelineArg);
   const catalog = await loadKinds();
   const ws = new Workspace(root);
+  ws.assertConfined(); // before the parse cache or anything else is written
+  const yamlCache = new YamlCache(ws.yamlCacheDir, (f, why, then) => ws.stateWarning(f, why, then));
   const pipeline = loadPipeline({
     workspace: root,
     pipelineFile,
@@ -55,8 +61,10 @@ export async function loadAll(
     sets: o.set ?? [],
     catalog,
     extraLayers,
-    yamlCache: new YamlCache(ws.yamlCacheDir),
+    yamlCache,
+    experiment: o.experiment,
   });
   const graph = buildGraph(pipeline);
-  return { ws, pipeline, graph, pipelineFile };
+  if (!deferCommit) yamlCache.commit();
+  return { ws, pipeline, graph, pipelineFile, commitParseCache: () => yamlCache.commit() };
 }

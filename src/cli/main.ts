@@ -44,6 +44,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params)')
     .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
     .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
+    .option('--max-points <n>', 'refuse a sweep of more points than this (default: 10000)')
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
@@ -57,6 +58,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--sweep-file <file>', 'as run --sweep-file')
     .option('--samples <n>', 'as run --samples')
     .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
+    .option('--max-points <n>', 'as run --max-points')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       setCode(await sweepRunCommand(pipeline, { ...opts, dryRun: true }));

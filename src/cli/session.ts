@@ -38,6 +38,20 @@ export function positiveInt(option: string, text: string | undefined, fallback: 
   return n;
 }
 
+/** A whole number (a seed: negative allowed) from a command-line option, or a bad-input error. */
+export function wholeNumber(option: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(n))
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: `${option} ${JSON.stringify(text)}: expected a whole number`,
+      hint: `e.g. ${option} 0`,
+    });
+  return n;
+}
+
 /** A positive number of MiB from a command-line option, or a bad-input error. */
 export function positiveMiB(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;

@@ -1,5 +1,6 @@
 // Crash-safe file writing and workspace confinement.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, realpathSync, existsSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fail } from './errors.js';
@@ -66,16 +67,40 @@ export function resolveForWrite(workspace: string, rel: string, what: string): s
   const abs = resolve(workspace, rel);
   if (!isInside(workspace, abs))
     fail('unsafe-path', `${what} ${JSON.stringify(rel)} leads out of the workspace`, { hint: 'remove the ".." parts' });
+  return resolveInside(workspace, abs, what, rel);
+}
+
+/**
+ * `abs` (inside `root`) must stay inside root once the symlinks of its existing part are followed: a symlinked
+ * folder on the way that leads out of root is refused.
+ */
+export function resolveInside(root: string, abs: string, what: string, shown = abs): string {
+  if (!isInside(root, abs)) fail('unsafe-path', `${what} ${JSON.stringify(shown)} is not inside ${root}`);
+  if (!existsSync(root)) return abs; // created as a plain folder on first write
   let probe = abs;
-  while (!existsSync(probe) && probe !== workspace) probe = dirname(probe);
-  const real = realpathSync(probe);
-  if (!isInside(realpathSync(workspace), real))
+  while (!lexists(probe) && probe !== root) probe = dirname(probe);
+  let real: string | undefined;
+  try {
+    real = realpathSync(probe);
+  } catch {
+    /* a dangling symlink: refused below, since it is not known where it leads */
+  }
+  if (real === undefined || !isInside(realpathSync(root), real))
     fail(
       'unsafe-path',
-      `${what} ${JSON.stringify(rel)} goes through a symlink out of the workspace (${probe} -> ${real})`,
-      { hint: 'remove the symlink or point it inside the workspace' },
+      `${what} ${JSON.stringify(shown)} goes through a symlink out of ${shown === abs ? root : 'the workspace'} (${probe} -> ${real ?? `${readlinkSync(probe)}, dangling`})`,
+      { hint: 'remove the symlink or point it inside the workspace; to keep the store elsewhere, set FACEPIPE_STORE' },
     );
   return abs;
+}
+
+function lexists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A path as shown to the user: relative to the workspace when inside it, else as given. */

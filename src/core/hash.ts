@@ -1,7 +1,8 @@
 // The one hashing module: sha256 over canonical JSON (cache keys, manifests) and over file bytes.
 // Node's crypto is OpenSSL, which uses the CPU's SHA extensions; large reads keep it fed.
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -45,4 +46,24 @@ export async function hashFile(path: string): Promise<string> {
     await fh.close();
   }
   return h.digest('hex');
+}
+
+/**
+ * sha256 over the relative path and sha256 of every regular file below `dir`, sorted: the digest of a scratch
+ * folder a stage keeps between attempts (e.g. the best weights so far), to check it before trusting it.
+ */
+export async function hashTree(dir: string): Promise<string> {
+  const files: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else files.push(r);
+    }
+  };
+  await walk('');
+  files.sort();
+  const entries: Array<[string, string]> = [];
+  for (const f of files) entries.push([f, await hashFile(join(dir, f))]);
+  return hashValue(entries);
 }

@@ -77,6 +77,7 @@ class Runner {
       executor: o.executor.name,
     });
     this.admission = new Admission(o.jobs, o.memoryBudgetMB ?? defaultMemoryBudgetMB());
+    o.workspace.warnSink = (message) => o.emit({ type: 'warning', message });
     // Cores are shared, not oversubscribed: each of `jobs` stages running at once gets an equal part.
     this.cores = Math.max(1, Math.floor(availableParallelism() / Math.max(1, o.jobs)));
   }
@@ -99,7 +100,7 @@ class Runner {
     try {
       const all: Promise<StageResult>[] = [];
       for (const exp of this.o.experiments) {
-        const last = readLastState(this.ws, exp.name, (message) => this.o.emit({ type: 'warning', message }));
+        const last = readLastState(this.ws, exp.name, (message) => this.ws.warn(message));
         const promises = new Map<string, Promise<StageResult>>();
         for (const s of exp.graph.order) {
           const p = this.stage(exp, last, s, promises);
@@ -107,7 +108,12 @@ class Runner {
           all.push(p);
         }
       }
+      await Promise.allSettled(all);
       await Promise.all(all);
+    } catch (e) {
+      // A bug or an unexpected fault: the record says the run failed, never "running" forever.
+      this.record.write('failed');
+      throw e;
     } finally {
       this.ws.digests.save();
       await this.o.executor.close?.();

@@ -110,12 +110,24 @@ export function schemaIssues(
         continue; // reported by the 'pattern' error that follows
       case 'pattern': {
         const name = e.propertyName ?? e.data;
+        // A schema may word its pattern for people: x-pattern-message, x-hint.
+        const own = e.parentSchema as { 'x-pattern-message'?: string; 'x-hint'?: string } | undefined;
+        if (own?.['x-pattern-message'] && e.propertyName === undefined) {
+          issue = {
+            code: 'bad-value',
+            path,
+            atKey: false,
+            message: `${label(path)} ${own['x-pattern-message']}, got ${describe(e.data)}`,
+            hint: own['x-hint'],
+          };
+          break;
+        }
         issue = {
           code: 'bad-name',
           path,
           atKey: e.propertyName !== undefined,
           message: `${e.propertyName !== undefined ? 'name' : label(path)} ${JSON.stringify(name)} does not match ${(e.params as { pattern: string }).pattern}`,
-          hint: 'use letters, digits, "_" and "-", starting with a letter',
+          hint: 'use letters, digits, "_" and "-", starting with a letter; at most 64 characters',
         };
         if (e.propertyName !== undefined) issue.path = [...path, e.propertyName];
         break;

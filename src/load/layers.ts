@@ -3,7 +3,7 @@
 import { dirname, resolve } from 'node:path';
 import { didYouMean, type Diagnostic } from '../core/errors.js';
 import { displayPath } from '../core/fsutil.js';
-import { isPlainObject } from '../core/objects.js';
+import { defineOwn, isPlainObject, PROTOTYPE_KEYS } from '../core/objects.js';
 import { schemaIssues, validator } from './ajv.js';
 import { at, readYaml, type Where } from './files.js';
 import { configSchema } from './pipeline-schema.js';
@@ -25,6 +25,8 @@ export function parseSet(text: string): { path: string[]; value: unknown } | str
   const path = m[1].trim().split('.');
   if (path.length < 2 || path.some((s) => !s))
     return `the key must be <stage>.<param>[.<param>...], e.g. triarchy.loss.margin`;
+  const proto = path.find((s) => PROTOTYPE_KEYS.has(s));
+  if (proto !== undefined) return `'${proto}' is not allowed in a key (it names an object's prototype)`;
   let value: unknown = m[2];
   try {
     value = yamlLib().parse(m[2], { schema: 'core' });
@@ -43,8 +45,8 @@ export function setLayer(sets: string[], diags: Diagnostic[], label = '--set'): 
       continue;
     }
     const [stage, ...rest] = parsed.path;
-    const target = (layer.values[stage] ??= {});
-    setPath(target, rest, parsed.value);
+    if (!Object.prototype.hasOwnProperty.call(layer.values, stage)) defineOwn(layer.values, stage, {});
+    setPath(layer.values[stage], rest, parsed.value);
     layer.origins!.push({ path: parsed.path, text: `${label} ${text}` });
   }
   return layer;

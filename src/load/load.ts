@@ -4,11 +4,11 @@ import { resolve } from 'node:path';
 import type { KindCatalog, OutputSpec, StageKind } from '../contracts/stage-kind.js';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
 import { displayPath } from '../core/fsutil.js';
-import { deepMerge, isPlainObject } from '../core/objects.js';
+import { deepMerge, isPlainObject, nonFinitePaths } from '../core/objects.js';
 import { schemaIssues, validator } from './ajv.js';
 import { at, readYaml, type Where } from './files.js';
 import { readLayers, whereParam, type OverrideLayer } from './layers.js';
-import { pipelineSchema } from './pipeline-schema.js';
+import { experimentNameProblem, pipelineSchema } from './pipeline-schema.js';
 import { checkReferences } from './references.js';
 import { resolveInputs, type InputRef } from './stage-inputs.js';
 import type { YamlCache, YamlFile } from './yaml.js';
@@ -49,8 +49,10 @@ export interface LoadOptions {
   /** Extra layers applied after --config and before --set (sweep points). */
   extraLayers?: OverrideLayer[];
   catalog: KindCatalog;
-  /** Parse cache for YAML files; written only when everything validated. */
+  /** Parse cache for YAML files; the caller commits it once everything (sweeps, options too) validated. */
   yamlCache?: YamlCache;
+  /** --experiment: the name outputs go under, checked with the rest (default: the pipeline's name). */
+  experiment?: string;
 }
 
 interface StageContextForLoad {
@@ -84,9 +86,21 @@ function resolveParams(
 ): { params: Record<string, unknown>; ok: boolean } {
   let params: Record<string, unknown> = isPlainObject(own) ? structuredClone(own) : {};
   for (const l of c.layers) {
-    const over = l.values[name];
+    const over = Object.prototype.hasOwnProperty.call(l.values, name) ? l.values[name] : undefined;
     if (isPlainObject(over)) params = deepMerge(params, over);
   }
+  // .inf and .nan are YAML numbers, but no param means them, and a key cannot hash them.
+  const infinite = nonFinitePaths(params);
+  for (const path of infinite) {
+    const w = whereParam(c.layers, c.y, own, name, path.map(String), false);
+    c.diags.push({
+      code: 'bad-value',
+      message: `${name}.${path.join('.')} is ${String(valueAt(params, path))}; params must be finite numbers`,
+      hint: 'use a finite number (YAML .inf, -.inf and .nan are not params)',
+      ...w,
+    });
+  }
+  if (infinite.length) return { params, ok: false };
   const pv = validator(kind.paramsSchema);
   const ok = pv(params);
   if (ok) return { params, ok };
@@ -138,6 +152,35 @@ function resolveStage(
   return { spec: { name, kind, params, inputs, outputs: outputs ?? [], where, inputWhere }, outputsKnown: !!outputs };
 }
 
+function valueAt(v: unknown, path: Array<string | number>): unknown {
+  return path.reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], v);
+}
+
+/**
+ * The experiment name this load will write under, checked: --experiment, else the file name when there is no
+ * name: key (which the schema checks itself).
+ */
+function checkExperimentName(
+  y: YamlFile,
+  raw: Record<string, unknown>,
+  given: string | undefined,
+  diags: Diagnostic[],
+) {
+  if (given === undefined && raw.name !== undefined) return;
+  const name = given ?? y.file.replace(/^.*\//, '').replace(/\.ya?ml$/, '');
+  const problem = experimentNameProblem(name);
+  if (!problem) return;
+  diags.push({
+    code: 'bad-name',
+    file: given !== undefined ? 'command line' : y.file,
+    message: `experiment name ${JSON.stringify(name.length > 80 ? name.slice(0, 80) + '…' : name)} is not a plain folder name: ${problem}`,
+    hint:
+      given !== undefined
+        ? '--experiment takes a short name of letters, digits, "_", "-" and "."'
+        : 'name the experiment with a name: key in the pipeline or --experiment NAME',
+  });
+}
+
 function checkPipelineSchema(y: YamlFile, diags: Diagnostic[]): void {
   const v = validator(pipelineSchema);
   if (v(y.value)) return;
@@ -187,8 +230,8 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
     stages.push(r.spec);
   }
   checkReferences(stages, stageNames, outputsUnknown, diags);
+  checkExperimentName(y, raw, opts.experiment, diags);
   if (diags.length) throw new FacepipeError(diags);
-  opts.yamlCache?.commit();
   return {
     file: displayPath(workspace, pipelinePath),
     name: typeof raw.name === 'string' ? raw.name : pipelinePath.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),

@@ -1,8 +1,8 @@
 // Reading a sweep file (--sweep-file): its YAML, and where each key is for diagnostics. Its shape is checked by
 // the sweep module (src/plan/sweep.ts), which also reads a pipeline's own sweep: section.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
+import { readSettingsText } from './files.js';
 import { locate, parseYaml, type YamlFile } from './yaml.js';
 
 export interface SweepSource {
@@ -16,13 +16,9 @@ export function sweepWhere(yaml: YamlFile, prefix: string[]): SweepSource['where
 }
 
 /** A sweep file holds the sweep mapping itself, or a `sweep:` key holding it. */
-export function readSweepFile(workspace: string, file: string): SweepSource {
-  let text: string;
-  try {
-    text = readFileSync(resolve(workspace, file), 'utf8');
-  } catch {
-    throw new FacepipeError({ code: 'file-missing', file, message: `cannot read sweep file ${file}` });
-  }
+export function readSweepFile(workspace: string, given: string): SweepSource {
+  const { file, text, diagnostic } = readSettingsText(workspace, resolve(workspace, given), 'sweep file');
+  if (text === undefined) throw new FacepipeError(diagnostic!);
   const { yaml, diagnostics } = parseYaml(file, text);
   if (!yaml) throw new FacepipeError(diagnostics);
   const inner = (yaml.value as { sweep?: unknown })?.sweep !== undefined;

@@ -3,11 +3,12 @@
 // errors, and alias expansion is capped (no billion-laughs).
 import type { Document, LineCounter, Node } from 'yaml';
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Diagnostic } from '../core/errors.js';
 import { sha256 } from '../core/hash.js';
-import { writeFileAtomic } from '../core/fsutil.js';
+import { isPlainObject, prototypeKeyPaths } from '../core/objects.js';
+import { readSealed, writeSealed } from '../core/sealed.js';
 
 // The yaml package is CommonJS and costly to load and to run cold (~100 ms for a 50-stage pipeline), so it is
 // required only when a file is not in the parse cache or a diagnostic needs positions.
@@ -29,29 +30,36 @@ export interface YamlFile {
 
 /**
  * Values of YAML files that parsed cleanly before, by sha256 of their text. Entries are written only by
- * commit(), which the loader calls after the whole pipeline validated, so bad input writes nothing.
+ * commit(), which the loader calls after the whole pipeline validated, so bad input writes nothing. Each entry is
+ * sealed (a digest of its own content) and names the text it is the value of: an edited, emptied or swapped
+ * entry is not used (the file is parsed again, with a warning) and is rewritten.
  */
 export class YamlCache {
   private pending = new Map<string, unknown>();
-  constructor(private readonly dir: string) {}
+  private damaged = new Set<string>();
+  constructor(
+    private readonly dir: string,
+    private readonly warn: (file: string, why: string, then: string) => void = () => {},
+  ) {}
   get(hash: string): { value: unknown } | undefined {
     const p = join(this.dir, `${hash}.json`);
-    if (!existsSync(p)) return undefined;
-    try {
-      return { value: JSON.parse(readFileSync(p, 'utf8')) };
-    } catch {
-      return undefined;
-    }
+    const r = readSealed(p, (v): v is { text: string; value: unknown } => isPlainObject(v) && 'value' in v);
+    if (r.state === 'absent') return undefined;
+    if (r.state === 'ok' && r.value.text === hash) return { value: r.value.value };
+    this.warn(p, r.state === 'bad' ? r.why : 'it is the entry of another text', 'the YAML file is parsed again');
+    this.damaged.add(hash);
+    return undefined;
   }
   put(hash: string, value: unknown): void {
     this.pending.set(hash, value);
   }
   commit(): void {
     for (const [h, v] of this.pending) {
-      if (!existsSync(join(this.dir, `${h}.json`)))
-        writeFileAtomic(join(this.dir, `${h}.json`), JSON.stringify(v ?? null), { durable: false });
+      const p = join(this.dir, `${h}.json`);
+      if (this.damaged.has(h) || !existsSync(p)) writeSealed(p, { text: h, value: v ?? null }, { durable: false });
     }
     this.pending.clear();
+    this.damaged.clear();
   }
 }
 
@@ -156,7 +164,21 @@ export function parseYaml(file: string, text: string): { yaml?: YamlFile; diagno
       ],
     };
   }
-  return { yaml: { file, text, doc, lineCounter, value }, diagnostics };
+  const yaml: YamlFile = { file, text, doc, lineCounter, value };
+  for (const path of prototypeKeyPaths(value)) {
+    const pos = locate(yaml, path, { key: true });
+    diagnostics.push({
+      code: 'forbidden-key',
+      message: `key '${path[path.length - 1]}' is not allowed (it names an object's prototype)`,
+      file,
+      line: pos.line,
+      column: pos.column,
+      keyPath: path.join('.'),
+      source: text,
+      hint: 'rename or remove this key; __proto__, constructor and prototype are never param names',
+    });
+  }
+  return diagnostics.length ? { diagnostics } : { yaml, diagnostics };
 }
 
 function firstLine(s: string): string {

@@ -6,7 +6,9 @@ import { loadPipeline, type PipelineSpec } from '../load/load.js';
 import { readSweepFile, sweepWhere } from '../load/sweep-file.js';
 import { yamlLib } from '../load/yaml.js';
 import { buildGraph, type StageGraph } from './graph.js';
+import { FacepipeError } from '../core/errors.js';
 import {
+  DEFAULT_MAX_POINTS,
   expandSweep,
   parseSweepArg,
   pointName,
@@ -25,13 +27,13 @@ export interface Experiment {
   point?: Record<string, unknown>;
 }
 
-/** How the command line asks for a sweep. */
+/** How the command line asks for a sweep (numbers already checked by the CLI). */
 export interface SweepRequest {
   /** --sweep arguments, or false for --no-sweep. */
   sweep?: string[] | false;
   sweepFile?: string;
-  samples?: string;
-  sweepSeed?: string;
+  samples?: number;
+  sweepSeed?: number;
 }
 
 function value(s: string): unknown {
@@ -46,9 +48,13 @@ function value(s: string): unknown {
 export function sweepSpec(req: SweepRequest, workspace: string, pipeline: PipelineSpec): SweepSpec | undefined {
   if (req.sweep === false) return undefined;
   if (Array.isArray(req.sweep) && req.sweep.length) {
-    const params: Record<string, Domain> = Object.fromEntries(req.sweep.map((s) => parseSweepArg(s, value)));
-    const samples = req.samples !== undefined ? Number(req.samples) : undefined;
-    return { method: samples ? 'random' : 'grid', samples, seed: Number(req.sweepSeed ?? 0), params };
+    const args = req.sweep.map((s) => [s, ...parseSweepArg(s, value)] as const);
+    const params: Record<string, Domain> = Object.fromEntries(args.map(([, p, d]) => [p, d]));
+    const where = Object.fromEntries(
+      args.map(([text, p]) => [p, { file: 'command line', keyPath: `--sweep ${text}` }]),
+    );
+    const samples = req.samples;
+    return { method: samples ? 'random' : 'grid', samples, seed: req.sweepSeed ?? 0, params, where };
   }
   if (req.sweepFile) {
     const src = readSweepFile(workspace, req.sweepFile);
@@ -68,9 +74,17 @@ export interface ExperimentBase {
   catalog: KindCatalog;
 }
 
-export function buildExperiments(base: ExperimentBase, name: string, spec: SweepSpec | undefined): Experiment[] {
+export function buildExperiments(
+  base: ExperimentBase,
+  name: string,
+  spec: SweepSpec | undefined,
+  maxPoints = DEFAULT_MAX_POINTS,
+): Experiment[] {
   if (!spec) return [{ name, pipeline: base.pipeline, graph: base.graph }];
-  return expandSweep(spec).map((point) => {
+  const points = expandSweep(spec, maxPoints);
+  if (!points.length)
+    throw new FacepipeError({ code: 'bad-sweep', message: 'the sweep has no points', hint: 'give each param a value' });
+  return points.map((point) => {
     const pointExp = pointName(name, point);
     const pipeline = loadPipeline({
       workspace: base.workspace,

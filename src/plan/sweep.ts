@@ -3,7 +3,7 @@
 import seedrandom from 'seedrandom';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
-import { isPlainObject } from '../core/objects.js';
+import { defineOwn, isPlainObject, PROTOTYPE_KEYS } from '../core/objects.js';
 
 export type Domain =
   | { values: unknown[] }
@@ -16,34 +16,107 @@ export interface SweepSpec {
   samples?: number;
   seed: number;
   params: Record<string, Domain>;
+  /** Where each param was given (file:line:col of a sweep section, or the command line), for errors. */
+  where?: Record<string, Partial<Diagnostic>>;
 }
 
 export type Point = Record<string, unknown>;
 
+/** Most points a sweep may have unless --max-points raises it: every point is an experiment. */
+export const DEFAULT_MAX_POINTS = 10_000;
+
 const round = (x: number) => Number(x.toPrecision(6));
 
-function gridValues(path: string, d: Domain): unknown[] {
-  if ('values' in d) return d.values;
-  if ('range' in d) {
-    const [a, b, step] = d.range;
-    if (!(step > 0)) throw new FacepipeError({ code: 'bad-sweep', message: `sweep ${path}: range step must be > 0` });
-    const out: number[] = [];
-    for (let x = a; x <= b + step * 1e-9; x += step) out.push(round(x));
-    return out;
-  }
-  throw new FacepipeError({
+function sweepError(s: SweepSpec, path: string, message: string, hint: string): FacepipeError {
+  return new FacepipeError({
     code: 'bad-sweep',
-    message: `sweep ${path}: ${'uniform' in d ? 'uniform' : 'loguniform'} ranges need method: random (a grid needs a list of values)`,
-    hint: 'add `method: random` and `samples: N`, or give a list',
+    message: `sweep ${path}: ${message}`,
+    hint,
+    file: 'command line',
+    ...s.where?.[path],
   });
 }
 
-export function expandSweep(s: SweepSpec): Point[] {
+/** How many values a domain has on a grid; counted, never expanded, so a huge range costs nothing. */
+function domainSize(s: SweepSpec, path: string, d: Domain): number {
+  if ('values' in d) return d.values.length;
+  if ('range' in d) {
+    const [a, b, step] = d.range;
+    if (![a, b, step].every(Number.isFinite))
+      throw sweepError(s, path, 'range bounds must be finite', 'e.g. range(0, 1, 0.25)');
+    if (!(step > 0)) throw sweepError(s, path, `range step must be > 0, got ${step}`, 'e.g. range(0, 1, 0.25)');
+    return b < a ? 0 : Math.floor((b - a) / step + 1e-9) + 1;
+  }
+  throw sweepError(
+    s,
+    path,
+    `${'uniform' in d ? 'uniform' : 'loguniform'} ranges need method: random (a grid needs a list of values)`,
+    'add `method: random` and `samples: N` (or --samples N), or give a list',
+  );
+}
+
+/** The i-th value of a range (by index, so a step below the bounds' precision cannot loop forever). */
+const rangeValue = (d: { range: [number, number, number] }, i: number) => round(d.range[0] + i * d.range[2]);
+
+function gridValues(s: SweepSpec, path: string, d: Domain): unknown[] {
+  if ('values' in d) return d.values;
+  const n = domainSize(s, path, d);
+  const r = d as { range: [number, number, number] };
+  const out = Array.from({ length: n }, (_, i) => rangeValue(r, i));
+  if (new Set(out).size !== out.length)
+    throw sweepError(
+      s,
+      path,
+      `range(${r.range.join(', ')}) repeats values once rounded to 6 significant digits`,
+      'use a larger step or smaller bounds',
+    );
+  return out;
+}
+
+/**
+ * How many points the sweep has, checked before anything is expanded: every domain has a value, and the
+ * count is within maxPoints. Returns the count.
+ */
+export function countPoints(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): number {
+  let count = 1;
+  for (const [path, d] of Object.entries(s.params)) {
+    if ('uniform' in d || 'loguniform' in d) {
+      if (s.method === 'grid') domainSize(s, path, d); // throws: a grid needs values
+      continue;
+    }
+    const n = domainSize(s, path, d);
+    if (n === 0)
+      throw sweepError(
+        s,
+        path,
+        'has no values, so the sweep has no points',
+        'give at least one value (range(a, b, step) needs a <= b)',
+      );
+    if (s.method === 'grid') count *= n;
+  }
+  if (s.method === 'random') count = s.samples ?? 0;
+  if (count > maxPoints) {
+    const sizes = Object.entries(s.params)
+      .filter(([, d]) => 'values' in d || 'range' in d)
+      .map(([p, d]) => `${p}: ${domainSize(s, p, d).toLocaleString('en-US')}`)
+      .join(', ');
+    throw new FacepipeError({
+      code: 'too-many-points',
+      file: 'command line',
+      message: `the sweep has ${count.toLocaleString('en-US')} points (${s.method === 'grid' ? sizes : 'samples'}); the limit is ${maxPoints.toLocaleString('en-US')}`,
+      hint: `sweep fewer values, use --samples N for a random sample, or raise the limit with --max-points ${Math.min(count, Number.MAX_SAFE_INTEGER)}`,
+    });
+  }
+  return count;
+}
+
+export function expandSweep(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): Point[] {
+  countPoints(s, maxPoints);
   const paths = Object.keys(s.params);
   if (s.method === 'grid') {
     let points: Point[] = [{}];
     for (const p of paths) {
-      const vals = gridValues(p, s.params[p]);
+      const vals = gridValues(s, p, s.params[p]);
       points = points.flatMap((pt) => vals.map((v) => ({ ...pt, [p]: v })));
     }
     return points;
@@ -63,14 +136,11 @@ export function expandSweep(s: SweepSpec): Point[] {
     for (const p of paths) {
       const d = s.params[p];
       if ('values' in d) pt[p] = d.values[Math.floor(rng() * d.values.length)];
-      else if ('range' in d) {
-        const v = gridValues(p, d);
-        pt[p] = v[Math.floor(rng() * v.length)];
-      } else if ('uniform' in d) pt[p] = round(d.uniform[0] + rng() * (d.uniform[1] - d.uniform[0]));
+      else if ('range' in d) pt[p] = rangeValue(d, Math.floor(rng() * domainSize(s, p, d)));
+      else if ('uniform' in d) pt[p] = round(d.uniform[0] + rng() * (d.uniform[1] - d.uniform[0]));
       else {
         const [a, b] = d.loguniform;
-        if (!(a > 0 && b > 0))
-          throw new FacepipeError({ code: 'bad-sweep', message: `sweep ${p}: loguniform bounds must be > 0` });
+        if (!(a > 0 && b > 0)) throw sweepError(s, p, 'loguniform bounds must be > 0', 'e.g. loguniform(1e-4, 1e-2)');
         pt[p] = round(Math.exp(Math.log(a) + rng() * (Math.log(b) - Math.log(a))));
       }
     }
@@ -99,6 +169,14 @@ export function parseSweepArg(text: string, parseValue: (s: string) => unknown):
     });
   }
   const path = m[1].trim();
+  const proto = path.split('.').find((seg) => PROTOTYPE_KEYS.has(seg) || !seg);
+  if (proto !== undefined)
+    throw new FacepipeError({
+      code: 'bad-sweep',
+      file: 'command line',
+      message: `bad --sweep ${JSON.stringify(text)}: ${proto ? `'${proto}' is not allowed in a key (it names an object's prototype)` : 'empty key segment'}`,
+      hint: 'use --sweep stage.param=v1,v2,...',
+    });
   const fn = /^(range|uniform|loguniform)\(([^)]*)\)$/.exec(m[2].trim());
   if (fn) {
     const nums = fn[2].split(',').map((x) => Number(x.trim()));
@@ -148,8 +226,14 @@ export function readSweepSection(raw: unknown, where: (path: string[]) => Partia
     );
   else {
     for (const [p, v] of Object.entries(raw.params)) {
-      if (p.split('.').length < 2) {
+      spec.where = { ...spec.where, [p]: { keyPath: `sweep.params.${p}`, ...where(['params', p]) } };
+      if (p.split('.').length < 2 || p.split('.').some((seg) => !seg)) {
         bad(['params', p], `sweep param '${p}' must be <stage>.<param>`);
+        continue;
+      }
+      const proto = p.split('.').find((seg) => PROTOTYPE_KEYS.has(seg));
+      if (proto !== undefined) {
+        bad(['params', p], `'${proto}' is not allowed in a sweep param (it names an object's prototype)`);
         continue;
       }
       if (Array.isArray(v)) {
@@ -166,7 +250,7 @@ export function readSweepSection(raw: unknown, where: (path: string[]) => Partia
           (k === 'range' || k === 'uniform' || k === 'loguniform') &&
           Array.isArray(arr) &&
           arr.length === want &&
-          arr.every((x) => typeof x === 'number')
+          arr.every((x) => typeof x === 'number' && Number.isFinite(x))
         ) {
           spec.params[p] = { [k]: arr } as Domain;
           continue;
@@ -185,11 +269,15 @@ export function readSweepSection(raw: unknown, where: (path: string[]) => Partia
 /** Turn a point into per-stage override values (the shape a config file has). */
 export function pointToOverrides(pt: Point): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
+  const child = (o: Record<string, unknown>, k: string) => {
+    if (!Object.prototype.hasOwnProperty.call(o, k)) defineOwn(o, k, {});
+    return o[k] as Record<string, unknown>;
+  };
   for (const [path, v] of Object.entries(pt)) {
     const [stage, ...rest] = path.split('.');
-    let o = (out[stage] ??= {});
-    for (const seg of rest.slice(0, -1)) o = (o[seg] ??= {}) as Record<string, unknown>;
-    o[rest[rest.length - 1]] = v;
+    let o = child(out, stage);
+    for (const seg of rest.slice(0, -1)) o = child(o, seg);
+    defineOwn(o, rest[rest.length - 1], v);
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sealJson, unsealJson } from '../../src/core/sealed.js';
 import {
   finalStates,
   makeWorkspace,
@@ -47,6 +48,13 @@ const status = async (...extra: string[]) => {
   return parseStatus(r.stdout);
 };
 const report = () => readFileSync(join(ws, 'results/cache/c/r/r.txt'), 'utf8');
+/** The value of a sealed state file (records, last states are sealed: a digest of their own content). */
+function stateValue(path: string): unknown {
+  const u = unsealJson(readFileSync(path, 'utf8'));
+  assert.ok(u.ok, `${path} is sealed`);
+  return u.value;
+}
+
 const storeRecords = () => readdirSync(join(ws, '.facepipe/store/stages')).length;
 
 test('first run runs every stage ("never run"); the second run is fully cached', async () => {
@@ -173,7 +181,7 @@ function objectOfA(): string {
   const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
     stages: Record<string, { key: string }>;
   };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.a.key}.json`), 'utf8')) as {
+  const rec = stateValue(join(ws, '.facepipe/store/stages', `${exp.stages.a.key}.json`)) as {
     outputs: { o: { digest: string } };
   };
   const d = rec.outputs.o.digest;
@@ -211,7 +219,7 @@ test('a corrupted file inside a folder output is detected too', async () => {
   const exp = JSON.parse(readFileSync(join(ws, 'results/cache/experiment.json'), 'utf8')) as {
     stages: Record<string, { key: string }>;
   };
-  const rec = JSON.parse(readFileSync(join(ws, '.facepipe/store/stages', `${exp.stages.c.key}.json`), 'utf8')) as {
+  const rec = stateValue(join(ws, '.facepipe/store/stages', `${exp.stages.c.key}.json`)) as {
     outputs: { r: { type: string; digest: string } };
   };
   assert.equal(rec.outputs.r.type, 'dir');
@@ -258,12 +266,9 @@ test('a stage added to the pipeline is "never run"; the others stay cached', asy
 
 test('status explains a kind version change (simulated: the last run recorded an older version of the kind)', async () => {
   const lastFile = join(ws, '.facepipe/state/last/cache.json');
-  const last = JSON.parse(readFileSync(lastFile, 'utf8')) as Record<
-    string,
-    { key: string; material: { kindVersion: string } }
-  >;
+  const last = stateValue(lastFile) as Record<string, { key: string; material: { kindVersion: string } }>;
   last.b.material.kindVersion = '0';
-  writeFileSync(lastFile, JSON.stringify(last));
+  writeFileSync(lastFile, sealJson(last)); // sealed, as an older facepipe would have written it
   // A new kind version means a new key: its cache entry does not exist yet.
   rmSync(join(ws, '.facepipe/store/stages', `${last.b.key}.json`));
   const st = await status();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { didYouMean, FacepipeError } from '../../src/core/errors.js';
 import { canonicalJson, sha256 } from '../../src/core/hash.js';
 import { Digests } from '../../src/execute/store/digests.js';
+import { sealJson, unsealJson } from '../../src/core/sealed.js';
 import { acquireLock } from '../../src/execute/lock.js';
 import { diffParams, keyMaterial, rerunReasons, stageKey, type KeyMaterial } from '../../src/plan/keys.js';
 import { formatParamChange, formatReasons } from '../../src/plan/reasons.js';
@@ -93,18 +94,17 @@ test('Digests: an unchanged file is not re-read (stat cache), an in-place edit i
     const d1 = new Digests(cacheFile);
     assert.equal((await d1.fileDigest(file)).digest, sha256('hello world\n'));
     d1.save();
-    // Spy by planting a marker digest in the persisted stat cache: a new instance returns it only if it
-    // trusts the cache instead of hashing the file again.
-    const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, { sig: string; digest: string }>;
-    saved[file].digest = 'marker-from-stat-cache';
-    writeFileSync(cacheFile, JSON.stringify(saved));
+    // Spy by planting a marker digest in the persisted stat cache (sealed again, as only facepipe could): a new
+    // instance returns it only if it trusts the cache instead of hashing the file again.
+    const MARKER = 'f'.repeat(64);
+    const u = unsealJson(readFileSync(cacheFile, 'utf8'));
+    assert.ok(u.ok, 'the stat cache is sealed');
+    const saved = u.value as Record<string, { sig: string; digest: string }>;
+    saved[file].digest = MARKER;
+    writeFileSync(cacheFile, sealJson(saved));
     const d2 = new Digests(cacheFile);
-    assert.equal(
-      (await d2.fileDigest(file)).digest,
-      'marker-from-stat-cache',
-      'unchanged file: digest comes from the stat cache',
-    );
-    assert.equal((await d2.fileDigest(file)).digest, 'marker-from-stat-cache');
+    assert.equal((await d2.fileDigest(file)).digest, MARKER, 'unchanged file: digest comes from the stat cache');
+    assert.equal((await d2.fileDigest(file)).digest, MARKER);
 
     const T = new Date('2020-01-02T03:04:05Z');
     utimesSync(file, T, T);

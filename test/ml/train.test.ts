@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -184,16 +184,39 @@ for (const stochastic of [false, true])
     assert.equal(r.history.length, 4);
     assert.equal(r.steps, 12);
     assert.deepEqual(values(resumed), values(straight));
-    straight.dispose();
     resumed.dispose();
 
-    await writeFile(join(dirB, CHECKPOINT_FILE), 'garbage');
-    const net = tinyNet(1, stochastic);
-    await assert.rejects(
-      trainNet({ ...opts, net, loss: lossFor(net), checkpointDir: dirB }),
-      /checkpoint .* is damaged/,
-    );
-    net.dispose();
+    // A damaged checkpoint is never resumed: one flipped bit (the weights would differ) or garbage. It is
+    // removed, the caller is told, and training restarts from scratch by itself, matching the uninterrupted run.
+    for (const damage of ['flip', 'garbage'] as const) {
+      const dirC = await mkdtemp(join(tmpdir(), 'ckC-'));
+      const pre = tinyNet(1, stochastic);
+      await trainNet({ ...opts, epochs: 2, net: pre, loss: lossFor(pre), checkpointDir: dirC });
+      pre.dispose();
+      const bytes = await readFile(join(dirC, CHECKPOINT_FILE));
+      if (damage === 'flip') bytes[bytes.length - 3] ^= 0x10;
+      await writeFile(join(dirC, CHECKPOINT_FILE), damage === 'flip' ? bytes : 'garbage');
+      const net = tinyNet(1, stochastic);
+      const warnings: string[] = [];
+      const again = await trainNet({
+        ...opts,
+        net,
+        loss: lossFor(net),
+        checkpointDir: dirC,
+        onWarning: (m) => warnings.push(m),
+      });
+      assert.equal(again.resumedFrom, 0, `${damage}: not resumed`);
+      assert.equal(warnings.length, 1, `${damage}: one warning`);
+      assert.match(
+        warnings[0],
+        damage === 'flip'
+          ? /checkpoint .* is damaged \(its bytes do not match its digest\); removed it, training restarts from scratch/
+          : /checkpoint .* is damaged \(not a facepipe checkpoint of this version\)/,
+      );
+      assert.deepEqual(values(net), values(straight), `${damage}: same weights as the uninterrupted run`);
+      net.dispose();
+    }
+    straight.dispose();
   });
 
 test('an aborted signal stops training between steps with an AbortError', async () => {

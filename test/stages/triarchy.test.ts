@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CHECKPOINT_FILE } from '../../src/ml/train/checkpoint.js';
 import { kind } from '../../src/stages/triarchy/kind.js';
 import { run, validationEpochs } from '../../src/stages/triarchy/run.js';
 import { CMU_FACES, fakeContext } from './fake-context.js';
@@ -76,6 +78,80 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
   } finally {
     straight.cleanup();
     interrupted.cleanup();
+  }
+});
+
+test('triarchy: damaged scratch state (selection.json, best weights, epoch checkpoint) is never trusted', async () => {
+  const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
+  const params = { ...tinyTriarchyParams, init: 'scratch', epochs: 3 };
+  const straight = fakeContext(kind, params, inputs);
+  const controller = new AbortController();
+  const interrupted = fakeContext(kind, params, inputs, { signal: controller.signal });
+  const resumed: Array<ReturnType<typeof fakeContext>> = [];
+  try {
+    await run(straight);
+    // Interrupted in epoch 2: the scratch holds selection.json (epoch 1 validated), best-1/ and a checkpoint.
+    const progress = interrupted.progress.bind(interrupted);
+    interrupted.progress = (t) => {
+      progress(t);
+      if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt'));
+    };
+    await assert.rejects(run(interrupted), /aborted/);
+    assert.deepEqual(readdirSync(interrupted.workDir).sort(), ['best-1', 'checkpoint', 'selection.json']);
+    const damages: Record<string, [(work: string) => void, RegExp]> = {
+      'selection.json of garbage': [
+        (w) => writeFileSync(join(w, 'selection.json'), 'garbage'),
+        /ignoring .*selection\.json: not a sealed facepipe state file; the stage restarts from scratch/,
+      ],
+      'selection.json edited': [
+        (w) =>
+          writeFileSync(
+            join(w, 'selection.json'),
+            readFileSync(join(w, 'selection.json'), 'utf8').replace('"lastValidated":1', '"lastValidated":2'),
+          ),
+        /ignoring .*selection\.json: its content does not match its digest; the stage restarts from scratch/,
+      ],
+      'best weights edited': [
+        (w) => {
+          const f = join(w, 'best-1', 'weights.bin');
+          const b = readFileSync(f);
+          b[7] ^= 1;
+          writeFileSync(f, b);
+        },
+        /ignoring .*selection\.json: the best weights in best-1\/ are not the ones it names; the stage restarts/,
+      ],
+      'one bit of the checkpoint flipped': [
+        (w) => {
+          const f = join(w, 'checkpoint', CHECKPOINT_FILE);
+          const b = readFileSync(f);
+          b[b.length - 5] ^= 0x40;
+          writeFileSync(f, b);
+        },
+        /checkpoint .* is damaged \(its bytes do not match its digest\); removed it, training restarts from scratch/,
+      ],
+    };
+    for (const [what, [damage, said]] of Object.entries(damages)) {
+      const root = mkdtempSync(join(tmpdir(), 'triarchy-damaged-'));
+      cpSync(interrupted.workDir, join(root, 'work'), { recursive: true });
+      damage(join(root, 'work'));
+      const ctx = fakeContext(kind, params, inputs, { root });
+      resumed.push(ctx);
+      await run(ctx);
+      assert.ok(
+        ctx.logs.some((l) => said.test(l)),
+        `${what}: the stage says so (logs: ${ctx.logs.join(' | ')})`,
+      );
+      for (const f of ['weights.bin', 'training.json', 'model.json'])
+        assert.deepEqual(
+          readFileSync(join(ctx.outputs.model, f)),
+          readFileSync(join(straight.outputs.model, f)),
+          `${what}: ${f} is that of an uninterrupted run`,
+        );
+    }
+  } finally {
+    straight.cleanup();
+    interrupted.cleanup();
+    for (const c of resumed) c.cleanup();
   }
 });
 

@@ -31,6 +31,11 @@ export async function gcCommand(o: GcOptions): Promise<number> {
       hint: 'e.g. --keep-last 5',
     });
   const ws = new Workspace(resolve(o.workspace ?? process.cwd()));
+  ws.assertConfined();
+  if (!ws.storeIsLocal)
+    ws.warn(
+      `the store is ${ws.store.root} (FACEPIPE_STORE); gc keeps only what this workspace's runs use, so other workspaces sharing it may rerun stages`,
+    );
   const release = await acquireLock(ws.lockPath, {
     command: 'facepipe gc',
     wait: true,

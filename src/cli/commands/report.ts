@@ -1,7 +1,8 @@
 // facepipe report: one self-contained HTML page comparing the workspace's experiments (table, metric plots,
 // ROC curves), by default results/report.html.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { resolveForWrite } from '../../core/fsutil.js';
 import { loadExperiments, loadRocImage, loadRocs, type RocSeries } from '../../compare/load.js';
 import { renderReport } from '../../compare/report.js';
 import { buildTable } from '../../compare/table.js';
@@ -29,7 +30,8 @@ export function reportCommand(o: ReportOptions): number {
     if (image) rocImages.set(r.experiment.name, image);
   }
   const html = renderReport({ table, rocs, rocImages, workspace: root, generatedAt: new Date() });
-  const out = o.out ? resolve(o.out) : resolve(root, 'results', 'report.html');
+  // --out is the user's explicit choice of a path, anywhere (as for cp); the default stays inside the workspace.
+  const out = o.out ? resolve(o.out) : resolveForWrite(root, join('results', 'report.html'), 'report');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, html);
   const withRoc = [...rocs.values()].filter((r) => r.length).length;

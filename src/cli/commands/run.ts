@@ -4,6 +4,7 @@ import { resolveForWrite } from '../../core/fsutil.js';
 import type { Experiment, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
+import { experimentNameProblem } from '../../load/pipeline-schema.js';
 import { loadAll, type CommonOptions } from '../context.js';
 import { positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
@@ -32,17 +33,18 @@ export async function runCommand(
   o: RunCliOptions,
   experimentsOverride?: (base: Awaited<ReturnType<typeof loadAll>>) => Promise<Experiment[]>,
 ): Promise<number> {
-  const loaded = await loadAll(pipelineArg, o);
+  const loaded = await loadAll(pipelineArg, o, undefined, true);
   const experiments = experimentsOverride
     ? await experimentsOverride(loaded)
     : [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }];
   // results/<experiment> must be one plain folder inside the workspace: no '..', no separators, no symlink out.
   for (const e of experiments) {
-    if (!e.name || e.name === '.' || e.name === '..' || e.name === 'runs' || /[/\\]/.test(e.name))
+    const problem = experimentNameProblem(e.name);
+    if (problem)
       throw new FacepipeError({
         code: 'bad-name',
         file: 'command line',
-        message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name (nor 'runs', which holds the run records)`,
+        message: `experiment name ${JSON.stringify(e.name)} is not a plain folder name: ${problem}`,
         hint: 'use letters, digits, "_", "-" and "."; no "/" and no ".."',
       });
     resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
@@ -59,13 +61,14 @@ export async function runCommand(
         hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
       });
   }
-  if (o.dryRun) {
-    printPlan(await planExperiments(loaded.ws, experiments, force));
-    return 0;
-  }
   const jobs = positiveInt('--jobs', o.jobs, 1);
   const memoryBudgetMB = positiveMiB('--max-memory', o.maxMemory);
-  const backend = resolveBackend(o.backend, loaded.pipeline.backend);
+  const backend = o.dryRun ? '' : resolveBackend(o.backend, loaded.pipeline.backend);
+  loaded.commitParseCache(); // everything validated: the first write of this command
+  if (o.dryRun) {
+    printPlan(await planExperiments(loaded.ws, experiments, force, (m) => loaded.ws.warn(m)));
+    return 0;
+  }
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

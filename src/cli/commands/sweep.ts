@@ -1,14 +1,30 @@
 // facepipe run / status with a sweep: the sweep request from the options, the experiments it makes
 // (src/plan/experiments.ts), and the list of points printed before the run.
-import { buildExperiments, sweepSpec, type Experiment, type SweepRequest } from '../../plan/experiments.js';
+import { buildExperiments, sweepSpec, type Experiment } from '../../plan/experiments.js';
+import { DEFAULT_MAX_POINTS } from '../../plan/sweep.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Loaded } from '../context.js';
+import { positiveInt, wholeNumber } from '../session.js';
 import { runCommand, type RunCliOptions } from './run.js';
 
-export interface SweepCliOptions extends RunCliOptions, SweepRequest {}
+export interface SweepCliOptions extends RunCliOptions {
+  /** --sweep arguments, or false for --no-sweep. */
+  sweep?: string[] | false;
+  sweepFile?: string;
+  samples?: string;
+  sweepSeed?: string;
+  maxPoints?: string;
+}
 
 export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promise<Experiment[]> {
-  const spec = sweepSpec(o, base.ws.root, base.pipeline);
+  const request = {
+    sweep: o.sweep,
+    sweepFile: o.sweepFile,
+    samples: o.samples === undefined ? undefined : positiveInt('--samples', o.samples, 1),
+    sweepSeed: wholeNumber('--sweep-seed', o.sweepSeed, 0),
+  };
+  const maxPoints = positiveInt('--max-points', o.maxPoints, DEFAULT_MAX_POINTS);
+  const spec = sweepSpec(request, base.ws.root, base.pipeline);
   const experimentBase = {
     workspace: base.ws.root,
     pipelineFile: base.pipelineFile,
@@ -18,7 +34,7 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
     graph: base.graph,
     catalog: await loadKinds(),
   };
-  return buildExperiments(experimentBase, o.experiment ?? base.pipeline.name, spec);
+  return buildExperiments(experimentBase, o.experiment ?? base.pipeline.name, spec, maxPoints);
 }
 
 function describePoints(exps: Experiment[]): string {

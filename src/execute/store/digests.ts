@@ -1,12 +1,12 @@
 // Content digests of files and folders, with a stat cache: a file whose (device, inode, size, mtime, ctime)
 // are unchanged since it was last hashed is not read again. ctime changes on any write (and cannot be set
 // by tools), so an in-place edit is always seen.
-import { readFile } from 'node:fs/promises';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, hashFile, sha256 } from '../../core/hash.js';
 import { FacepipeError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/fsutil.js';
+import { isPlainObject } from '../../core/objects.js';
+import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
 import type { OutputType } from '../../contracts/records.js';
 
 export type { OutputType };
@@ -27,34 +27,48 @@ export interface DirManifest {
   entries: ManifestEntry[];
 }
 
+function isStatCache(v: unknown): v is Record<string, StatEntry> {
+  return (
+    isPlainObject(v) &&
+    Object.values(v).every((e) => isPlainObject(e) && typeof e.sig === 'string' && isSha256(e.digest))
+  );
+}
+
 export class Digests {
   private entries = new Map<string, StatEntry>();
   private dirty = false;
   private loaded = false;
-  /** `file`: where the stat cache persists; undefined keeps it in memory only (a job beside the runner). */
-  constructor(private readonly file?: string) {}
+  /**
+   * `file`: where the stat cache persists; undefined keeps it in memory only (a job beside the runner).
+   * The file is sealed (a digest of its own content): an edited digest in it is never trusted, the whole
+   * cache is dropped with a warning and files are hashed again.
+   */
+  constructor(
+    private readonly file?: string,
+    private readonly warn: (file: string, why: string, then: string) => void = () => {},
+  ) {}
 
-  private async load(): Promise<void> {
+  private load(): void {
     if (this.loaded) return;
     this.loaded = true;
-    if (!this.file || !existsSync(this.file)) return;
-    try {
-      const obj = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, StatEntry>;
-      this.entries = new Map(Object.entries(obj));
-    } catch {
-      /* a damaged stat cache only costs re-hashing */
+    if (!this.file) return;
+    const r = readSealed(this.file, isStatCache);
+    if (r.state === 'ok') this.entries = new Map(Object.entries(r.value));
+    else if (r.state === 'bad') {
+      this.warn(this.file, r.why, 'every file is hashed again');
+      this.dirty = true; // rewrite it sealed
     }
   }
 
   save(): void {
     if (!this.dirty || !this.file) return;
-    writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    writeSealed(this.file, Object.fromEntries(this.entries));
     this.dirty = false;
   }
 
   /** sha256 of a regular file, from the stat cache when the file is provably unchanged. */
   async fileDigest(path: string): Promise<{ digest: string; size: number; exec: boolean }> {
-    await this.load();
+    this.load();
     // Synchronous stat: a folder of many small files costs one thread-pool round trip per call otherwise.
     const st = lstatSync(path, { bigint: true });
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);

@@ -3,16 +3,54 @@
 //   .facepipe/store/stages/<key>.json    the record, written last: no record, no cache hit
 // Objects are written under a temporary name, fsynced and renamed; a record is committed only after all its
 // objects are in place. Restoring re-checks digests (cheaply, through the stat cache), so a corrupt or missing
-// object means a rerun, never silent use.
+// object means a rerun, never silent use. A record is sealed (a digest of its own content) and checked against a
+// small schema and its own key when read: an edited record (metrics included) is treated as absent, with a warning.
 import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { CacheEntry, StageRecord, StoredOutput } from '../../contracts/records.js';
+import type { CacheEntry, KeyMaterial, StageRecord, StoredOutput } from '../../contracts/records.js';
 import { fsyncDir, tmpName, writeFileAtomic } from '../../core/fsutil.js';
-import { sha256 } from '../../core/hash.js';
+import { hashValue, sha256 } from '../../core/hash.js';
+import { isPlainObject } from '../../core/objects.js';
+import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
 import { Digests, manifestDigest, manifestJson, type DirManifest } from './digests.js';
 
 export type { StageRecord, StoredOutput };
+
+export function isKeyMaterial(v: unknown): v is KeyMaterial {
+  return (
+    isPlainObject(v) &&
+    typeof v.kind === 'string' &&
+    typeof v.kindVersion === 'string' &&
+    isPlainObject(v.params) &&
+    isPlainObject(v.inputs) &&
+    Object.values(v.inputs).every((d) => typeof d === 'string')
+  );
+}
+
+function isStoredOutput(v: unknown): v is StoredOutput {
+  return (
+    isPlainObject(v) &&
+    (v.type === 'file' || v.type === 'dir') &&
+    isSha256(v.digest) &&
+    (v.exec === undefined || v.exec === true)
+  );
+}
+
+/** The record's shape, and that it is the record of `key` (its material hashes to it). */
+function recordOf(key: string) {
+  return (v: unknown): v is StageRecord =>
+    isPlainObject(v) &&
+    v.key === key &&
+    typeof v.stage === 'string' &&
+    isKeyMaterial(v.material) &&
+    hashValue(v.material) === key &&
+    isPlainObject(v.outputs) &&
+    Object.values(v.outputs).every(isStoredOutput) &&
+    typeof v.completedAt === 'string' &&
+    typeof v.durationMs === 'number' &&
+    isPlainObject(v.metrics) &&
+    Object.values(v.metrics).every((m) => typeof m === 'number' || typeof m === 'string' || m === null);
+}
 
 export class Store {
   readonly objectsDir: string;
@@ -20,6 +58,7 @@ export class Store {
   constructor(
     readonly root: string,
     readonly digests: Digests,
+    private readonly warn: (file: string, why: string, then: string) => void = () => {},
   ) {
     this.objectsDir = join(root, 'objects');
     this.recordsDir = join(root, 'stages');
@@ -33,19 +72,22 @@ export class Store {
     return join(this.recordsDir, `${key}.json`);
   }
 
+  /** The record of `key`; undefined when there is none or it is damaged (edited, truncated, wrong shape). */
   readRecord(key: string): StageRecord | undefined {
+    const r = this.readRecordChecked(key);
+    return r.state === 'ok' ? r.value : undefined;
+  }
+
+  private readRecordChecked(key: string) {
     const p = this.recordPath(key);
-    if (!existsSync(p)) return undefined;
-    try {
-      return JSON.parse(readFileSync(p, 'utf8')) as StageRecord;
-    } catch {
-      return undefined;
-    }
+    const r = readSealed(p, recordOf(key));
+    if (r.state === 'bad') this.warn(p, r.why, 'the stage runs again');
+    return r;
   }
 
   /** Commit point of a stage: called only after every output object is stored. */
   writeRecord(r: StageRecord): void {
-    writeFileAtomic(this.recordPath(r.key), JSON.stringify(r, null, 1));
+    writeSealed(this.recordPath(r.key), r, { space: 1 });
   }
 
   private async putBytesFrom(src: string, digest: string): Promise<void> {
@@ -116,9 +158,10 @@ export class Store {
 
   /** The cache entry for a key: a record whose every object is present and intact, a damaged one, or none. */
   async lookup(key: string): Promise<CacheEntry> {
-    const record = this.readRecord(key);
-    if (!record) return { state: 'absent' };
-    return (await this.verifyRecord(record)) ? { state: 'intact', record } : { state: 'damaged' };
+    const r = this.readRecordChecked(key);
+    if (r.state === 'absent') return { state: 'absent' };
+    if (r.state === 'bad') return { state: 'damaged' };
+    return (await this.verifyRecord(r.value)) ? { state: 'intact', record: r.value } : { state: 'damaged' };
   }
 
   async verifyRecord(r: StageRecord): Promise<boolean> {

@@ -1,10 +1,14 @@
-// Epoch checkpoints: one file (magic, JSON header, raw tensor bytes), written to a temporary name,
-// fsynced and renamed, so a killed process leaves either the previous or the new checkpoint.
+// Epoch checkpoints: one file (magic, sha256 of the rest, JSON header, raw tensor bytes), written to a temporary
+// name, fsynced and renamed, so a killed process leaves either the previous or the new checkpoint. A checkpoint
+// whose bytes do not match its digest (one flipped bit is enough) or that cannot be read is never resumed: it is
+// removed, the caller is told why, and training restarts from scratch, which gives what an uninterrupted run does.
+import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 
-const MAGIC = 'FPCK1\n';
+const MAGIC = 'FPCK2\n';
+const DIGEST_BYTES = 32;
 export const CHECKPOINT_FILE = 'epoch-checkpoint.fpck';
 
 export interface CheckpointTensor {
@@ -50,9 +54,12 @@ export async function writeCheckpoint(
   len.writeUInt32LE(header.length);
   const path = join(dir, file);
   const tmp = `${path}.${process.pid}.tmp`;
+  const h = createHash('sha256').update(len).update(header);
+  for (const t of contents.tensors) h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   const fh = await open(tmp, 'w');
   try {
     await fh.write(Buffer.from(MAGIC));
+    await fh.write(h.digest());
     await fh.write(len);
     await fh.write(header);
     for (const t of contents.tensors)
@@ -65,8 +72,75 @@ export async function writeCheckpoint(
   return path;
 }
 
-/** The checkpoint in `dir`, or undefined when there is none. A damaged file is an error naming it. */
-export async function readCheckpoint(dir: string, file = CHECKPOINT_FILE): Promise<CheckpointContents | undefined> {
+type HeaderEntry = { name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number };
+
+function isHeader(v: unknown): v is { meta: Record<string, unknown>; tensors: HeaderEntry[] } {
+  const h = v as { meta?: unknown; tensors?: unknown } | null;
+  return (
+    typeof h === 'object' &&
+    h !== null &&
+    typeof h.meta === 'object' &&
+    h.meta !== null &&
+    Array.isArray(h.tensors) &&
+    h.tensors.every(
+      (e: Partial<HeaderEntry> | null) =>
+        typeof e?.name === 'string' &&
+        Array.isArray(e.shape) &&
+        e.shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+        (e.dtype === 'float32' || e.dtype === 'int32') &&
+        Number.isSafeInteger(e.offset) &&
+        Number.isSafeInteger(e.length) &&
+        e.length === e.shape.reduce((a, b) => a * b, 1),
+    )
+  );
+}
+
+/** Why the bytes of a checkpoint file cannot be used, or its contents. */
+function parseCheckpoint(buf: Buffer): CheckpointContents | string {
+  if (buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) return 'not a facepipe checkpoint of this version';
+  const start = MAGIC.length + DIGEST_BYTES + 4;
+  if (buf.length < start) return 'truncated';
+  const digest = buf.subarray(MAGIC.length, MAGIC.length + DIGEST_BYTES);
+  if (
+    !createHash('sha256')
+      .update(buf.subarray(MAGIC.length + DIGEST_BYTES))
+      .digest()
+      .equals(digest)
+  )
+    return 'its bytes do not match its digest';
+  const hlen = buf.readUInt32LE(MAGIC.length + DIGEST_BYTES);
+  if (buf.length < start + hlen) return 'truncated header';
+  let header: unknown;
+  try {
+    header = JSON.parse(buf.subarray(start, start + hlen).toString('utf8'));
+  } catch {
+    return 'unreadable header';
+  }
+  if (!isHeader(header)) return 'header of the wrong shape';
+  const dataStart = start + hlen;
+  const tensors: CheckpointTensor[] = [];
+  for (const e of header.tensors) {
+    const from = dataStart + e.offset;
+    const bytes = e.length * 4;
+    if (from + bytes > buf.length) return `tensor ${e.name} truncated`;
+    // Copy: the file buffer's offset need not be 4-byte aligned.
+    const raw = new Uint8Array(buf.subarray(from, from + bytes));
+    const data = e.dtype === 'int32' ? new Int32Array(raw.buffer) : new Float32Array(raw.buffer);
+    tensors.push({ name: e.name, shape: e.shape, dtype: e.dtype, data });
+  }
+  return { meta: header.meta, tensors };
+}
+
+/**
+ * The checkpoint in `dir`, or undefined when there is none. A damaged one (digest mismatch, truncated, unreadable,
+ * an older format) is removed and reads as none; `onDamaged` is told which file and why, so the stage can say it
+ * restarts from scratch.
+ */
+export async function readCheckpoint(
+  dir: string,
+  file = CHECKPOINT_FILE,
+  onDamaged: (message: string) => void = () => {},
+): Promise<CheckpointContents | undefined> {
   const path = join(dir, file);
   let buf: Buffer;
   try {
@@ -75,34 +149,11 @@ export async function readCheckpoint(dir: string, file = CHECKPOINT_FILE): Promi
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  const bad = (why: string): never => {
-    throw new Error(`checkpoint ${path} is damaged (${why}); delete it to restart training from scratch`);
-  };
-  if (buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) bad('bad magic');
-  if (buf.length < MAGIC.length + 4) bad('truncated');
-  const hlen = buf.readUInt32LE(MAGIC.length);
-  const start = MAGIC.length + 4;
-  if (buf.length < start + hlen) bad('truncated header');
-  let header: {
-    meta: Record<string, unknown>;
-    tensors: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
-  };
-  try {
-    header = JSON.parse(buf.subarray(start, start + hlen).toString('utf8')) as typeof header;
-  } catch {
-    return bad('unreadable header');
-  }
-  const dataStart = start + hlen;
-  const tensors = header.tensors.map((e) => {
-    const from = dataStart + e.offset;
-    const bytes = e.length * 4;
-    if (from + bytes > buf.length) bad(`tensor ${e.name} truncated`);
-    // Copy: the file buffer's offset need not be 4-byte aligned.
-    const raw = new Uint8Array(buf.subarray(from, from + bytes));
-    const data = e.dtype === 'int32' ? new Int32Array(raw.buffer) : new Float32Array(raw.buffer);
-    return { name: e.name, shape: e.shape, dtype: e.dtype, data };
-  });
-  return { meta: header.meta, tensors };
+  const parsed = parseCheckpoint(buf);
+  if (typeof parsed !== 'string') return parsed;
+  await rm(path, { force: true });
+  onDamaged(`checkpoint ${path} is damaged (${parsed}); removed it, training restarts from scratch`);
+  return undefined;
 }
 
 export async function removeCheckpoint(dir: string, file = CHECKPOINT_FILE): Promise<void> {

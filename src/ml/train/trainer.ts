@@ -54,8 +54,10 @@ export interface TrainOptions {
   adam?: AdamConfig;
   /** Seed of the batch/augmentation RNG (default 0). */
   seed?: number | string;
-  /** Where the epoch checkpoint lives; an existing checkpoint there is resumed. */
+  /** Where the epoch checkpoint lives; an existing checkpoint there is resumed (a damaged one is removed). */
   checkpointDir?: string;
+  /** Told when a damaged checkpoint is removed and training restarts from scratch. */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
   /** Forward/backward in chunks of this many images (see trainStep). */
   microBatch?: number;
@@ -108,7 +110,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
 
   try {
     if (opts.checkpointDir) {
-      const ck = await readCheckpoint(opts.checkpointDir);
+      const ck = await readCheckpoint(opts.checkpointDir, undefined, opts.onWarning);
       if (ck) {
         const meta = restoreCheckpoint(ck.tensors, ck.meta, trainVars, stateVars, adam, opts.checkpointDir);
         if (meta.epoch > epochs)

@@ -21,7 +21,7 @@ export const kind: StageKind<CommandParams> = {
       outputs: {
         type: 'object',
         default: {},
-        propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_-]*$' },
+        propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' },
         additionalProperties: { enum: ['file', 'dir'] },
         description: 'output name -> file or dir',
       },

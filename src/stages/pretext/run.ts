@@ -167,6 +167,10 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       gamma: p.optimizer.gamma,
       seed: p.seed,
       checkpointDir: join(ctx.workDir, 'checkpoint'),
+      onWarning: (m) => {
+        ctx.log(`warning: ${m}`);
+        ctx.progress(`warning: ${m}`);
+      },
       microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
       signal: ctx.signal,
       onStep: (s) => ctx.progress(`epoch ${s.epoch}/${s.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),

@@ -1,6 +1,8 @@
-import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { hashTree } from '../../core/hash.js';
+import { isPlainObject } from '../../core/objects.js';
+import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
 import { tensor4d, type Tensor, type Tensor2D, type Tensor4D } from '@tensorflow/tfjs-core';
 import { fitMicroBatch, imagesPerBinding } from '../../ml/backend/binding-limit.js';
 import { backendMetrics, initBackend } from '../../ml/backend/select.js';
@@ -34,6 +36,8 @@ interface Validation {
   eer: number;
 }
 
+const SELECTION_FILE = 'selection.json';
+
 /** Persistent state in workDir: which epochs were validated and the best so far (the best weights sit in best/). */
 interface SelectionState {
   lastValidated: number;
@@ -41,6 +45,71 @@ interface SelectionState {
   validations: Validation[];
   /** Per-epoch mean losses up to lastValidated. */
   losses: Array<{ epoch: number; loss: number; parts: Record<string, number> }>;
+}
+
+/** selection.json: the state, and which best-<epoch>/ folder holds the best weights, with their digest. */
+interface SelectionFile {
+  state: SelectionState;
+  bestDir: string | null;
+  bestDigest: string | null;
+}
+
+const num = (v: unknown) => typeof v === 'number' || v === null; // NaN is written as null
+const isValidation = (v: unknown): v is Validation =>
+  isPlainObject(v) && Number.isInteger(v.epoch) && num(v.accuracy) && num(v.auc) && num(v.eer);
+
+function isSelectionFile(v: unknown): v is SelectionFile {
+  if (!isPlainObject(v) || !isPlainObject(v.state)) return false;
+  const st = v.state;
+  return (
+    Number.isInteger(st.lastValidated) &&
+    (st.best === null || isValidation(st.best)) &&
+    Array.isArray(st.validations) &&
+    st.validations.every(isValidation) &&
+    Array.isArray(st.losses) &&
+    st.losses.every((l) => isPlainObject(l) && Number.isInteger(l.epoch) && num(l.loss) && isPlainObject(l.parts)) &&
+    (st.best === null) === (v.bestDir === null) &&
+    (v.bestDir === null || (typeof v.bestDir === 'string' && /^best-\d+$/.test(v.bestDir) && isSha256(v.bestDigest)))
+  );
+}
+
+/** Remove every best-* folder of workDir but `keep`. */
+async function removeBestDirs(workDir: string, keep?: string): Promise<void> {
+  for (const d of await readdir(workDir).catch(() => [] as string[]))
+    if (d.startsWith('best') && d !== keep) await rm(join(workDir, d), { recursive: true, force: true });
+}
+
+/**
+ * The selection state to resume from. selection.json is sealed and names the digest of the best weights: a damaged
+ * file, one of the wrong shape, or best weights that do not match make the stage restart from scratch (state, best
+ * weights and epoch checkpoint removed), saying so, instead of resuming from something unchecked.
+ */
+async function resumeSelection(
+  workDir: string,
+  checkpointDir: string,
+  log: (line: string) => void,
+): Promise<{ state: SelectionState; bestDir: string | null; bestDigest: string | null }> {
+  const fresh = {
+    state: { lastValidated: -1, best: null, validations: [], losses: [] },
+    bestDir: null,
+    bestDigest: null,
+  };
+  const path = join(workDir, SELECTION_FILE);
+  const r = readSealed(path, isSelectionFile);
+  if (r.state === 'absent') return fresh;
+  let why = r.state === 'bad' ? r.why : undefined;
+  if (r.state === 'ok' && r.value.bestDir !== null) {
+    const digest = await hashTree(join(workDir, r.value.bestDir)).catch(() => 'missing');
+    if (digest !== r.value.bestDigest)
+      why = `the best weights in ${r.value.bestDir}/ are ${digest === 'missing' ? 'missing' : 'not the ones it names'}`;
+  }
+  if (r.state === 'ok' && why === undefined)
+    return { ...r.value, bestDir: r.value.bestDir && join(workDir, r.value.bestDir) };
+  log(`warning: ignoring ${path}: ${why}; the stage restarts from scratch`);
+  await rm(checkpointDir, { recursive: true, force: true });
+  await removeBestDirs(workDir);
+  await rm(path, { force: true });
+  return fresh;
 }
 
 /** Epochs after which to validate: every `every` epochs and after the last (0 when there is no training). */
@@ -149,10 +218,12 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     // Train in chunks that end at validation epochs. trainNet resumes from its epoch checkpoint, so a chunk
     // interrupted anywhere (even between checkpoint and validation) continues where it stopped.
     const checkpointDir = join(ctx.workDir, 'checkpoint');
-    const bestDir = join(ctx.workDir, 'best');
-    const statePath = join(ctx.workDir, 'selection.json');
-    let state: SelectionState = { lastValidated: -1, best: null, validations: [], losses: [] };
-    if (existsSync(statePath)) state = JSON.parse(await readFile(statePath, 'utf8')) as SelectionState;
+    const statePath = join(ctx.workDir, SELECTION_FILE);
+    const say = (line: string) => {
+      ctx.log(line);
+      ctx.progress(line);
+    };
+    let { state, bestDir, bestDigest } = await resumeSelection(ctx.workDir, checkpointDir, say);
     const score = (v: Omit<Validation, 'epoch'>) => (p.select_by === 'auc' ? v.auc : v.accuracy);
 
     for (const target of validationEpochs(p.epochs, p.validate_every)) {
@@ -173,6 +244,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         gamma: p.optimizer.gamma,
         seed: p.seed,
         checkpointDir,
+        onWarning: (m) => say(`warning: ${m}`),
         microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
         signal: ctx.signal,
         onStep: (s) => ctx.progress(`epoch ${s.epoch}/${p.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
@@ -207,11 +279,14 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       };
       const improved = state.best === null || score(v) > score(state.best);
       if (improved) {
-        // Replace best/ atomically enough: write aside, then swap.
+        // A new folder per best epoch: the state names it only once it is complete, and the one it named before
+        // stays until the new state is written, so a kill at any moment leaves a state and weights that match.
+        bestDir = join(ctx.workDir, `best-${target}`);
         await rm(`${bestDir}.tmp`, { recursive: true, force: true });
         await saveNet(net, `${bestDir}.tmp`);
         await rm(bestDir, { recursive: true, force: true });
         await rename(`${bestDir}.tmp`, bestDir);
+        bestDigest = await hashTree(bestDir);
       }
       state = {
         lastValidated: target,
@@ -219,8 +294,9 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         validations: [...state.validations.filter((x) => x.epoch !== target), v],
         losses,
       };
-      await writeFile(`${statePath}.tmp`, JSON.stringify(state));
-      await rename(`${statePath}.tmp`, statePath);
+      const bestName = bestDir && basename(bestDir);
+      writeSealed(statePath, { state, bestDir: bestName, bestDigest } satisfies SelectionFile);
+      await removeBestDirs(ctx.workDir, bestName ?? undefined);
       const line = `validation after epoch ${target}: accuracy ${v.accuracy.toFixed(4)}, AUC ${v.auc.toFixed(4)}, EER ${v.eer.toFixed(4)}${improved ? ' (best so far, saved)' : ''}`;
       ctx.log(line);
       ctx.progress(line);
@@ -228,7 +304,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
 
     const best = state.best!;
     await mkdir(ctx.outputs.model, { recursive: true });
-    await cp(bestDir, ctx.outputs.model, { recursive: true });
+    await cp(bestDir!, ctx.outputs.model, { recursive: true });
     // Deterministic training record (no timings).
     await writeFile(
       join(ctx.outputs.model, 'training.json'),
