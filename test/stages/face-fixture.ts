@@ -1,6 +1,6 @@
 // A tiny face-verification pipeline for the stage tests: 8 CMU identities x 8 images (via a manifest),
 // a 32 px backbone of width/depth 0.1. Each step is memoised per process.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CMU_FACES_PATTERN } from '../../src/ml/data/dataset.js';
@@ -24,9 +24,13 @@ export const tinyTriarchyParams = {
   validate_every: 1,
 };
 
-/** A manifest of the first 8 identities, 8 images each spread over poses. */
-export function tinyManifest(dir: string): string {
+/**
+ * A dataset folder under `dir`: the first 8 CMU identities, 8 images each spread over poses (copied, same relative
+ * paths as in data/cmu-faces), and manifest.csv listing them. The manifest sits inside the folder, as it must.
+ */
+export function tinyDataset(dir: string): string {
   const root = CMU_FACES();
+  const out = join(dir, 'faces');
   const ids = readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
@@ -37,11 +41,15 @@ export function tinyManifest(dir: string): string {
     const files = readdirSync(join(root, id))
       .filter((f) => f.endsWith('.pgm'))
       .sort();
-    for (let i = 0; i < 8; i++) lines.push(`${id}/${files[Math.floor((i * files.length) / 8)]},${id}`);
+    mkdirSync(join(out, id), { recursive: true });
+    for (let i = 0; i < 8; i++) {
+      const f = files[Math.floor((i * files.length) / 8)];
+      copyFileSync(join(root, id, f), join(out, id, f));
+      lines.push(`${id}/${f},${id}`);
+    }
   }
-  const file = join(dir, 'manifest.csv');
-  writeFileSync(file, lines.join('\n') + '\n');
-  return file;
+  writeFileSync(join(out, 'manifest.csv'), lines.join('\n') + '\n');
+  return out;
 }
 
 const memo = new Map<string, Promise<string>>();
@@ -56,14 +64,15 @@ const scratch = () => mkdtempSync(join(tmpdir(), 'face-fixture-'));
 export const tinySplits = (withAttributes = true) =>
   once(`split${withAttributes}`, async () => {
     const root = scratch();
+    // Later stages read the same relative paths from data/cmu-faces.
     const ctx = fakeContext(
       splitKind,
       {
-        dataset: { manifest: tinyManifest(root), attribute_pattern: withAttributes ? CMU_FACES_PATTERN : null },
+        dataset: { manifest: 'manifest.csv', attribute_pattern: withAttributes ? CMU_FACES_PATTERN : null },
         identities: { validation: 2, test: 2 },
         pairs: { per_set: 6 },
       },
-      { dataset: CMU_FACES() },
+      { dataset: tinyDataset(root) },
       { root },
     );
     await splitRun(ctx);

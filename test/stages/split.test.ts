@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kind } from '../../src/stages/split/kind.js';
 import { run } from '../../src/stages/split/run.js';
@@ -141,4 +141,65 @@ test('split: clear errors for impossible splits and unknown params', async () =>
     identities: { validation: 3, test: 6 },
     pairs: { per_set: null, cross_attribute: 'pose', csv_different_label: 1 },
   });
+});
+
+test('split: every listed image header is checked before anything trains; on_error: skip counts the bad ones', async () => {
+  const ctx = fakeContext(kind, { identities: { validation: 2, test: 2 }, pairs: { per_set: 4 } }, { dataset: '' });
+  try {
+    // 8 identities of 4 copied CMU images each, plus a text file named .png and a truncated PGM.
+    const data = join(ctx.workDir, 'faces');
+    const ids = readdirSync(CMU_FACES(), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort()
+      .slice(0, 8);
+    for (const id of ids) {
+      mkdirSync(join(data, id), { recursive: true });
+      for (const f of readdirSync(join(CMU_FACES(), id))
+        .filter((f) => f.endsWith('.pgm'))
+        .sort()
+        .slice(0, 4))
+        copyFileSync(join(CMU_FACES(), id, f), join(data, id, f));
+    }
+    writeFileSync(join(data, ids[0], 'notes.png'), 'this is not an image\n');
+    const pgm = readdirSync(join(data, ids[1]))[0];
+    const bytes = readFileSync(join(data, ids[1], pgm));
+    writeFileSync(join(data, ids[1], 'cut.pgm'), bytes.subarray(0, bytes.length - 100));
+
+    await assert.rejects(
+      run({ ...ctx, inputs: { dataset: data } }),
+      (e: Error) =>
+        /2 of 34 listed images cannot be read: /.test(e.message) &&
+        e.message.includes(`${ids[0]}/notes.png (`) &&
+        e.message.includes(`${ids[1]}/cut.pgm (truncated file`) &&
+        /set split\.dataset\.on_error: skip/.test(e.message),
+    );
+    const skip = { ...ctx, params: { ...ctx.params, dataset: { ...ctx.params.dataset, on_error: 'skip' as const } } };
+    await run({ ...skip, inputs: { dataset: data } });
+    const s = await readSplits(ctx.outputs.splits);
+    const listed = [
+      ...s.train.map((t) => t.file),
+      ...[...s.validation, ...s.test].flatMap((p) => [p.image1, p.image2]),
+    ];
+    assert.ok(!listed.some((f) => f.endsWith('notes.png') || f.endsWith('cut.pgm')), 'bad images left out');
+    assert.equal(ctx.recorded.skipped, 2);
+    assert.ok(ctx.logs.some((l) => l.startsWith(`skipped ${ids[0]}/notes.png: cannot read image`)));
+  } finally {
+    ctx.cleanup();
+  }
+});
+
+test('split: a manifest outside the dataset folder is refused (it would be read but not hashed)', async () => {
+  const validate = validator(kind.paramsSchema);
+  for (const manifest of ['../faces.csv', '/tmp/faces.csv', 'sub/../../faces.csv'])
+    assert.equal(validate({ dataset: { manifest } }), false, manifest);
+  for (const manifest of ['faces.csv', 'meta/faces.csv', '..faces.csv'])
+    assert.equal(validate({ dataset: { manifest } }), true, manifest);
+  const ctx = fakeContext(kind, {}, { dataset: CMU_FACES() });
+  try {
+    const outside = { ...ctx.params, dataset: { ...ctx.params.dataset, manifest: '../faces.csv' } };
+    await assert.rejects(run({ ...ctx, params: outside }), /manifest \.\.\/faces\.csv is outside the dataset folder/);
+  } finally {
+    ctx.cleanup();
+  }
 });

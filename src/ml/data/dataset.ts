@@ -2,7 +2,7 @@
 // (file, identity, optional attribute columns). Attributes can also come from file names
 // through a regular expression with named groups.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, posix, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { parseCsv } from '../../core/csv.js';
 
 export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.pgm', '.ppm', '.pnm'];
@@ -66,8 +66,14 @@ export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
   };
 
   let raw: DatasetItem[];
-  if (spec.manifest !== undefined) raw = await fromManifest(root, resolve(root, spec.manifest), problem);
-  else raw = await fromFolders(root, exts);
+  if (spec.manifest !== undefined) {
+    // The manifest must be part of the dataset folder, whose digest is in the stage's key.
+    const manifest = resolve(root, spec.manifest);
+    const rel = relative(root, manifest);
+    if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+      throw new DatasetError(`manifest ${spec.manifest} is outside the dataset folder ${root}; move it into that folder`);
+    raw = await fromManifest(root, manifest, problem);
+  } else raw = await fromFolders(root, exts);
 
   const items: DatasetItem[] = [];
   for (const item of raw) {

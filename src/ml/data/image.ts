@@ -2,9 +2,16 @@
 // PGM/PPM are parsed here (sharp cannot) and then resized by sharp from raw pixels.
 // Decoded images are kept as 8-bit RGB (4x smaller than float32 in caches) and converted to
 // float32 [0, 1] only when a batch is assembled.
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { looksLikeNetpbm, netpbmToRgb8, parseNetpbm } from './netpbm.js';
+import {
+  looksLikeNetpbm,
+  NETPBM_MAX_PIXELS,
+  netpbmRasterBytes,
+  netpbmToRgb8,
+  parseNetpbm,
+  parseNetpbmHeader,
+} from './netpbm.js';
 
 export interface ImageSize {
   width: number;
@@ -23,11 +30,72 @@ export interface Rgb8Image {
 export class ImageReadError extends Error {
   constructor(
     readonly file: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`cannot read image ${file}: ${reason}`);
     this.name = 'ImageReadError';
   }
+}
+
+export interface ImageHeader {
+  format: string;
+  width: number;
+  height: number;
+}
+
+/** Bytes read from a file's start to find its format and size (a PGM header with its comments fits). */
+const HEADER_BYTES = 64 * 1024;
+
+/**
+ * Format and size from the file's header only, without decoding: cheap enough to check every image of a dataset
+ * before anything trains. A binary PGM/PPM must also be long enough for its raster. Errors name the file.
+ */
+export async function probeImage(file: string): Promise<ImageHeader> {
+  try {
+    const fh = await open(file, 'r');
+    let head: Buffer;
+    let size: number;
+    try {
+      size = (await fh.stat()).size;
+      head = Buffer.alloc(Math.min(size, HEADER_BYTES));
+      await fh.read(head, 0, head.length, 0);
+    } finally {
+      await fh.close();
+    }
+    if (looksLikeNetpbm(head)) {
+      const h = parseNetpbmHeader(head, file);
+      const need = h.end + 1 + netpbmRasterBytes(h);
+      if (h.binary && size < need)
+        throw new Error(`truncated file: ${size} bytes, ${need} expected for ${h.width}x${h.height}`);
+      return { format: h.channels === 1 ? 'pgm' : 'ppm', width: h.width, height: h.height };
+    }
+    const m = await sharp(file, { failOn: 'error' }).metadata();
+    if (!m.width || !m.height) throw new Error(`no image size in the ${m.format} header`);
+    if (m.width * m.height > NETPBM_MAX_PIXELS)
+      throw new Error(`size ${m.width}x${m.height} is beyond the limit (${NETPBM_MAX_PIXELS} pixels)`);
+    return { format: m.format, width: m.width, height: m.height };
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new ImageReadError(file, msg.startsWith(file) ? msg.slice(file.length + 2) : msg);
+  }
+}
+
+/** probeImage over many files, a few at a time; the problems by file (empty when every header is fine). */
+export async function probeImages(files: string[], concurrency = 8): Promise<Map<string, string>> {
+  const bad = new Map<string, string>();
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++];
+      try {
+        await probeImage(f);
+      } catch (e) {
+        bad.set(f, e instanceof ImageReadError ? e.reason : (e as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
+  return bad;
 }
 
 /** Decode `file` and resize it to `size`. Errors name the file. */

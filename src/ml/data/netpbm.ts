@@ -33,8 +33,18 @@ export function looksLikeNetpbm(buf: Uint8Array): boolean {
   return buf.length >= 2 && buf[0] === 0x50 && (buf[1] === 0x32 || buf[1] === 0x33 || buf[1] === 0x35 || buf[1] === 0x36);
 }
 
-/** Parse a PGM/PPM file's bytes. `file` is only used in error messages. */
-export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
+export interface NetpbmHeader {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  maxval: number;
+  binary: boolean;
+  /** Offset of the byte after maxval (binary rasters start one whitespace byte later). */
+  end: number;
+}
+
+/** Read and validate a PGM/PPM header (enough bytes of the file's start; `file` names it in errors). */
+export function parseNetpbmHeader(buf: Uint8Array, file: string): NetpbmHeader {
   const fail = (reason: string): never => {
     throw new NetpbmError(file, reason);
   };
@@ -43,41 +53,54 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
   if (!['2', '3', '5', '6'].includes(kind)) fail(`unsupported Netpbm magic number "P${kind}" (expected P2, P3, P5 or P6)`);
   const channels: 1 | 3 = kind === '2' || kind === '5' ? 1 : 3;
   const binary = kind === '5' || kind === '6';
-
-  let pos = 2;
-  // Reads one whitespace-separated decimal token, skipping '#' comments (allowed anywhere in the header).
-  const readInt = (what: string): number => {
-    for (;;) {
-      while (pos < buf.length && isSpace(buf[pos])) pos++;
-      if (pos < buf.length && buf[pos] === 0x23) {
-        while (pos < buf.length && buf[pos] !== 0x0a && buf[pos] !== 0x0d) pos++;
-        continue;
-      }
-      break;
-    }
-    if (pos >= buf.length) fail(`truncated file: missing ${what}`);
-    const start = pos;
-    let value = 0;
-    while (pos < buf.length && buf[pos] >= 0x30 && buf[pos] <= 0x39) {
-      value = value * 10 + (buf[pos] - 0x30);
-      if (value > 1e9) fail(`${what} is absurdly large`);
-      pos++;
-    }
-    if (pos === start) fail(`invalid ${what}: expected a decimal number at byte ${start}`);
-    if (pos < buf.length && !isSpace(buf[pos]) && buf[pos] !== 0x23) fail(`invalid ${what}: unexpected byte at ${pos}`);
-    return value;
-  };
-
-  const width = readInt('width');
-  const height = readInt('height');
-  const maxval = readInt('maxval');
+  const r = { pos: 2 };
+  const width = readInt(buf, r, 'width', fail);
+  const height = readInt(buf, r, 'height', fail);
+  const maxval = readInt(buf, r, 'maxval', fail);
   if (width < 1 || height < 1) fail(`invalid size ${width}x${height}`);
   if (width > NETPBM_MAX_SIDE || height > NETPBM_MAX_SIDE || width * height > NETPBM_MAX_PIXELS)
     fail(`size ${width}x${height} is beyond the limit (${NETPBM_MAX_SIDE} per side, ${NETPBM_MAX_PIXELS} pixels)`);
   if (maxval < 1 || maxval > 65535) fail(`maxval ${maxval} is out of range 1..65535`);
+  return { width, height, channels, maxval, binary, end: r.pos };
+}
 
+/** Bytes a binary raster needs after the header's separator byte (0 for ASCII rasters, which have no fixed size). */
+export function netpbmRasterBytes(h: NetpbmHeader): number {
+  return h.binary ? h.width * h.height * h.channels * (h.maxval > 255 ? 2 : 1) : 0;
+}
+
+// Reads one whitespace-separated decimal token at r.pos, skipping '#' comments (allowed anywhere in the header).
+function readInt(buf: Uint8Array, r: { pos: number }, what: string, fail: (reason: string) => never): number {
+  for (;;) {
+    while (r.pos < buf.length && isSpace(buf[r.pos])) r.pos++;
+    if (r.pos < buf.length && buf[r.pos] === 0x23) {
+      while (r.pos < buf.length && buf[r.pos] !== 0x0a && buf[r.pos] !== 0x0d) r.pos++;
+      continue;
+    }
+    break;
+  }
+  if (r.pos >= buf.length) fail(`truncated file: missing ${what}`);
+  const start = r.pos;
+  let value = 0;
+  while (r.pos < buf.length && buf[r.pos] >= 0x30 && buf[r.pos] <= 0x39) {
+    value = value * 10 + (buf[r.pos] - 0x30);
+    if (value > 1e9) fail(`${what} is absurdly large`);
+    r.pos++;
+  }
+  if (r.pos === start) fail(`invalid ${what}: expected a decimal number at byte ${start}`);
+  if (r.pos < buf.length && !isSpace(buf[r.pos]) && buf[r.pos] !== 0x23) fail(`invalid ${what}: unexpected byte at ${r.pos}`);
+  return value;
+}
+
+/** Parse a PGM/PPM file's bytes. `file` is only used in error messages. */
+export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
+  const fail = (reason: string): never => {
+    throw new NetpbmError(file, reason);
+  };
+  const { width, height, channels, maxval, binary, end } = parseNetpbmHeader(buf, file);
   const count = width * height * channels;
   if (binary) {
+    let pos = end;
     // Exactly one whitespace byte separates the header from the raster.
     if (pos >= buf.length) fail('truncated file: no pixel data');
     pos++;
@@ -104,8 +127,9 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
     return { width, height, channels, maxval, data };
   }
   const data = new Uint16Array(count);
+  const r = { pos: end };
   for (let i = 0; i < count; i++) {
-    const v = readInt(`sample ${i} of ${count}`);
+    const v = readInt(buf, r, `sample ${i} of ${count}`, fail);
     if (v > maxval) fail(`sample ${i} (${v}) exceeds maxval ${maxval}`);
     data[i] = v;
   }

@@ -27,8 +27,12 @@ export const paramsSchema = {
         manifest: {
           type: ['string', 'null'],
           default: null,
+          // Inside the dataset folder, whose digest is part of the key: a manifest elsewhere would be read unhashed.
+          pattern: '^(?![/\\\\])(?!(.*[/\\\\])?\\.\\.([/\\\\]|$)).+$',
+          'x-pattern-message': 'must be a path inside the dataset folder (relative to it, without "..")',
+          'x-hint': 'move the manifest into the dataset folder, or point the dataset input at a folder holding both',
           description:
-            'CSV manifest relative to the dataset folder (header with file and identity columns; other columns become attributes). null: one sub-folder per identity.',
+            'CSV manifest relative to the dataset folder and inside it (header with file and identity columns; other columns become attributes). null: one sub-folder per identity.',
         },
         attribute_pattern: {
           type: ['string', 'null'],
@@ -45,7 +49,8 @@ export const paramsSchema = {
         on_error: {
           enum: ['fail', 'skip'],
           default: 'fail',
-          description: 'An entry that does not fit (pattern mismatch, missing file): fail, or skip it and log it.',
+          description:
+            'An entry that does not fit (pattern mismatch, missing file, an image whose header cannot be read): fail, or skip it, log it and count it.',
         },
       },
     },
@@ -97,7 +102,8 @@ export const paramsSchema = {
 
 export const kind: StageKind<SplitParams> = {
   name: 'split',
-  version: '1',
+  // 2: every image header is checked; under on_error: skip an unreadable image is left out of the split.
+  version: '2',
   description:
     'Identity-disjoint train/validation/test split with balanced same/different verification pairs (cross-pose preferred).',
   paramsSchema,

@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { listDataset } from '../../ml/data/dataset.js';
+import { probeImages } from '../../ml/data/image.js';
 import { createRng } from '../../ml/data/rng.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
 import {
@@ -25,7 +27,20 @@ export const run: StageRun<SplitParams> = async (ctx) => {
     onError: p.dataset.on_error,
   });
   for (const s of listing.skipped) ctx.log(`skipped ${s.file}: ${s.reason}`);
-  const items: TrainImage[] = listing.items;
+  // Every listed image's header (format, size) is checked here, so a non-image fails now, not after training.
+  ctx.progress(`checking ${listing.items.length} image headers`);
+  const unreadable = await probeImages(listing.items.map((i) => join(ctx.inputs.dataset, i.file)));
+  const badOf = (i: TrainImage) => unreadable.get(join(ctx.inputs.dataset, i.file));
+  const bad = listing.items.filter((i) => badOf(i) !== undefined);
+  if (bad.length && p.dataset.on_error === 'fail') {
+    const shown = bad.slice(0, 5).map((i) => `${i.file} (${badOf(i)})`);
+    throw new Error(
+      `${bad.length} of ${listing.items.length} listed images cannot be read: ${shown.join('; ')}${bad.length > 5 ? '; ...' : ''}. Fix or remove them, or set split.dataset.on_error: skip`,
+    );
+  }
+  for (const i of bad) ctx.log(`skipped ${i.file}: cannot read image: ${badOf(i)}`);
+  const skippedReason = new Map(bad.map((i) => [i.file, `it cannot be read (${badOf(i)})`]));
+  const items: TrainImage[] = listing.items.filter((i) => badOf(i) === undefined);
   const byFile = new Map(items.map((i) => [i.file, i]));
   const groups = groupByIdentity(items);
 
@@ -42,7 +57,9 @@ export const run: StageRun<SplitParams> = async (ctx) => {
         const item = byFile.get(img);
         if (!item)
           throw new Error(
-            `${file} line ${k + 2}: image ${img} is not in the dataset listing (paths are relative to the dataset folder)`,
+            skippedReason.has(img)
+              ? `${file} line ${k + 2}: image ${img} was skipped: ${skippedReason.get(img)}`
+              : `${file} line ${k + 2}: image ${img} is not in the dataset listing (paths are relative to the dataset folder)`,
           );
         ids.add(item.identity);
       }
@@ -105,7 +122,9 @@ export const run: StageRun<SplitParams> = async (ctx) => {
   };
   await writeSplits(ctx.outputs.splits, { train, validation: pairsOf.validation, test: pairsOf.test, summary });
   ctx.log(`identities: train ${ids.train.length}, validation ${ids.validation.length}, test ${ids.test.length}`);
+  if (listing.skipped.length + bad.length) ctx.log(`skipped ${listing.skipped.length + bad.length} entries in all`);
   ctx.metrics({
+    skipped: listing.skipped.length + bad.length,
     train_identities: ids.train.length,
     train_images: train.length,
     validation_pairs: pairsOf.validation.length,
