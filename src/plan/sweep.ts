@@ -3,7 +3,7 @@
 import seedrandom from 'seedrandom';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
-import { defineOwn, isPlainObject, PROTOTYPE_KEYS } from '../core/objects.js';
+import { defineOwn, isPlainObject, nonFinitePaths, PROTOTYPE_KEYS } from '../core/objects.js';
 
 export type Domain =
   | { values: unknown[] }
@@ -190,7 +190,14 @@ export function parseSweepArg(text: string, parseValue: (s: string) => unknown):
     }
     return [path, { [fn[1]]: nums } as Domain];
   }
-  return [path, { values: m[2].split(',').map((v) => parseValue(v.trim())) }];
+  const values = m[2].split(',').map((v) => parseValue(v.trim()));
+  if (nonFinitePaths(values).length)
+    throw new FacepipeError({
+      code: 'bad-sweep',
+      file: 'command line',
+      message: `--sweep ${text}: values must be finite numbers (.inf and .nan are not params)`,
+    });
+  return [path, { values }];
 }
 
 /** Read a `sweep:` mapping (from a pipeline or a sweep file) into a SweepSpec; problems become diagnostics. */
@@ -237,7 +244,10 @@ export function readSweepSection(raw: unknown, where: (path: string[]) => Partia
         continue;
       }
       if (Array.isArray(v)) {
-        if (v.length) spec.params[p] = { values: v };
+        const infinite = nonFinitePaths(v);
+        if (infinite.length)
+          bad(['params', p, ...infinite[0].map(String)], `sweep param '${p}': values must be finite numbers`);
+        else if (v.length) spec.params[p] = { values: v };
         else bad(['params', p], `sweep param '${p}' has no values`);
         continue;
       }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { countPoints } from '../../src/plan/sweep.js';
 import { makeWorkspace, removeWorkspace, runCli, type CliResult } from './rig.js';
 
 const PIPELINE = `name: hostile
@@ -61,19 +62,19 @@ test('--max-points raises the limit (and lowers it)', async () => {
   await refused(runArgs('--sweep', 'a.env.X=1,2,3', '--max-points', '2'), /the sweep has 3 points .*the limit is 2/);
   const ws = makeWorkspace({ 'pipelines/p.yaml': PIPELINE });
   try {
-    const r = await runCli(ws, [
-      'status',
-      'pipelines/p.yaml',
-      '--sweep',
-      'a.env.X=range(1,20000,1)',
-      '--max-points',
-      '20000',
-    ]);
+    const r = await runCli(ws, ['status', 'pipelines/p.yaml', '--sweep', 'a.env.X=1,2,3', '--max-points', '3']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /sweep: 20000 experiments/);
+    assert.match(r.stdout, /sweep: 3 experiments/);
   } finally {
     removeWorkspace(ws);
   }
+  const big = {
+    method: 'grid' as const,
+    seed: 0,
+    params: { 'a.x': { range: [1, 20_000, 1] as [number, number, number] } },
+  };
+  assert.throws(() => countPoints(big), /the sweep has 20,000 points .*the limit is 10,000/);
+  assert.equal(countPoints(big, 20_000), 20_000);
 });
 
 test('a sweep with zero points is a clear error', async () => {
@@ -137,6 +138,18 @@ test('--set a.env.X=.inf is a clear exit-2 error (no record left at "running")',
   await refused(runArgs('--config', 'c.yaml'), /c\.yaml:1:16: error\[bad-value\]: a\.env\.X is -Infinity/, {
     'c.yaml': 'a: { env: { X: -.inf } }\n',
   });
+});
+
+test('non-finite sweep values are refused too', async () => {
+  await refused(
+    runArgs('--sweep', 'a.env.X=1,.inf'),
+    /error\[bad-sweep\]: --sweep a\.env\.X=1,\.inf: values must be finite/,
+  );
+  await refused(
+    ['run', 'pipelines/s.yaml', '--progress', 'json'],
+    /pipelines\/s\.yaml:11:18: error\[bad-sweep\]: sweep param 'a\.env\.X': values must be finite numbers/,
+    { 'pipelines/s.yaml': `${PIPELINE}sweep:\n  params:\n    a.env.X: [1, .nan]\n` },
+  );
 });
 
 test('a 300-character stage name is refused before anything is written', async () => {
