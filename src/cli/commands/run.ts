@@ -5,7 +5,7 @@ import type { Experiment, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
 import { loadAll, type CommonOptions } from '../context.js';
-import { positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
+import { executorName, positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface RunCliOptions extends CommonOptions {
@@ -17,6 +17,7 @@ export interface RunCliOptions extends CommonOptions {
   verbose?: boolean;
   wait?: boolean;
   maxMemory?: string;
+  executor?: string;
 }
 
 export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): void {
@@ -59,11 +60,13 @@ export async function runCommand(
         hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
       });
   }
+  const executor = executorName(o.executor, loaded);
   if (o.dryRun) {
     printPlan(await planExperiments(loaded.ws, experiments, force));
+    await printJobs(loaded.ws.root);
     return 0;
   }
-  const jobs = positiveInt('--jobs', o.jobs, 1);
+  const jobs = o.jobs === undefined ? undefined : positiveInt('--jobs', o.jobs, 1);
   const memoryBudgetMB = positiveMiB('--max-memory', o.maxMemory);
   const backend = resolveBackend(o.backend, loaded.pipeline.backend);
   const controller = new AbortController();
@@ -90,7 +93,7 @@ export async function runCommand(
       jobs,
       force,
       backend,
-      executor: 'local',
+      executor,
       memoryBudgetMB,
       signal: controller.signal,
     });
@@ -105,6 +108,13 @@ export async function runCommand(
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Jobs of this workspace still queued or running on a cluster (a run in progress, or one whose runner died). */
+async function printJobs(root: string): Promise<void> {
+  const { workspaceJobs } = await import('../../execute/executors/registry.js');
+  const lines = await workspaceJobs(root);
+  if (lines.length) process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */
