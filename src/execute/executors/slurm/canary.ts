@@ -107,7 +107,8 @@ export class Canary {
     } catch {
       /* no report: said below */
     }
-    if (o.kind === 'final' && o.job.state === 'COMPLETED' && report?.ok) {
+    // The canary exits 0 only when every check passed; its report may simply not be visible here yet (NFS).
+    if (o.kind === 'final' && o.job.state === 'COMPLETED' && o.job.exitCode === 0) {
       this.ok = true;
       return;
     }

@@ -84,7 +84,12 @@ function what(f: EndFacts): { text: string; retryable: boolean } {
         retryable: false,
       };
     case 'COMPLETED':
-      return { text: reported ?? `${id} completed${on} but committed no stage record`, retryable: true };
+      return {
+        text:
+          reported ??
+          `${id} completed${on}, but its stage record is not visible here: is the store on a filesystem the nodes share?`,
+        retryable: true,
+      };
     case 'FAILED':
       return {
         text:

@@ -29,6 +29,8 @@ const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
 
 /** After Ctrl-C, how long to wait for Slurm to confirm each job's end before leaving it to the next run. */
 const CANCEL_WAIT_MS = 60_000;
+/** How long a job that committed on its node may take to show its record here (shared filesystem latency). */
+const LATENCY_WAIT_MS = 60_000;
 /** How often the logs (and the jobs' own reports) of running jobs are read: no Slurm call. */
 const FOLLOW_MS = 1000;
 
@@ -290,11 +292,15 @@ export class SlurmExecutor implements Executor {
       if (this.canary && !this.canary.ok) ends.push(this.canary.failed);
       const end = await Promise.race(ends);
       a.log.read(true);
+      // Slurm drops the jobs queued behind a failed canary, maybe in the very round that shows the canary
+      // failed: the run stops with the canary's verdict, not with one "cancelled" per stage.
+      if (typeof end === 'object' && end.kind === 'final' && end.job.reason === 'DependencyNeverSatisfied')
+        await this.canaryVerdict();
       if (end === 'gave-up') {
         a.events.log(`# slurm: job ${a.id} was not confirmed ended ${CANCEL_WAIT_MS / 1000} s after scancel`);
         return { state: 'interrupted' };
       }
-      return this.outcome(a, end, signal);
+      return await this.outcome(a, end, signal);
     } finally {
       this.poller?.unwatch(a.id);
       this.active.delete(a.id);
@@ -305,9 +311,29 @@ export class SlurmExecutor implements Executor {
     }
   }
 
-  private outcome(a: Active, end: PollOutcome | 'committed', signal: AbortSignal): JobOutcome {
-    const report = a.seen ?? readReport(a.report);
+  /** Throws the canary's failure once it is known (waiting at most 30 s for it); returns if none comes. */
+  private async canaryVerdict(): Promise<void> {
+    if (!this.canary || this.canary.ok) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([this.canary.failed, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async outcome(a: Active, end: PollOutcome | 'committed', signal: AbortSignal): Promise<JobOutcome> {
     const job = end === 'committed' ? undefined : end.kind === 'final' ? end.job : undefined;
+    // The job side exits 0 only after committing: a COMPLETED job whose record is not visible yet is the shared
+    // filesystem's latency (NFS attribute caches), not a failure.
+    const committedThere = end === 'committed' || (job?.state === 'COMPLETED' && job.exitCode === 0);
+    let report = a.seen ?? readReport(a.report);
+    let record = this.ws.store.readRecord(a.job.key);
+    for (let waited = 0; committedThere && !record && waited < LATENCY_WAIT_MS && !signal.aborted; waited += 500) {
+      await new Promise((r) => setTimeout(r, 500));
+      record = this.ws.store.readRecord(a.job.key);
+      report ??= readReport(a.report);
+    }
     appendLedger(a.ledgerDir, {
       event: 'ended',
       id: a.id,
@@ -317,12 +343,11 @@ export class SlurmExecutor implements Executor {
       started: report?.started,
       finished: report?.finished,
     });
-    const record = this.ws.store.readRecord(a.job.key);
     // The record is the commit point. Without the job's report (killed right after committing), a record newer
     // than the submission (5 min of clock skew allowed) is this job's.
     const done = report
       ? report.outcome.state === 'done'
-      : !!record && Date.parse(record.completedAt) >= a.submittedAt - 300_000;
+      : committedThere || (!!record && Date.parse(record.completedAt) >= a.submittedAt - 300_000);
     if (done && record) return { state: 'done', record };
     if (signal.aborted) return { state: 'interrupted' };
     const { error, retryable } = describeEnd({
