@@ -28,8 +28,9 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
   common(program.command('run').description('run the pipeline; cached stages are reused'))
     .option('-n, --dry-run', 'say what would run and why, run nothing')
     .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
-    .option('-j, --jobs <n>', 'independent stages run at once', '1')
+    .option('-j, --jobs <n>', 'independent stages run at once (default 1; on Slurm: 1000 jobs queued at once)')
     .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, webgpu, wasm, cpu')
+    .option('--executor <name>', "where stages run: local (default) or slurm (or the config's executor.type)")
     .addOption(
       new Option('--progress <mode>', 'progress display').choices(['auto', 'tty', 'plain', 'json']).default('auto'),
     )
@@ -51,7 +52,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
       setCode(await sweepRunCommand(pipeline, opts));
     });
 
-  common(program.command('status').description('for each stage: cached or will run, and why'))
+  common(program.command('status').description('for each stage: cached or will run, and why; queued and running jobs'))
     .option('-f, --force <stage>', 'as run --force', collect)
     .option('--sweep <key=values>', 'as run --sweep: the status of every point', collect)
     .option('--no-sweep', "ignore the pipeline's sweep: section")
@@ -112,7 +113,7 @@ function workspaceCommands(program: Command, setCode: SetCode): void {
 
   program
     .command('doctor')
-    .description('show the TensorFlow.js backends this machine has')
+    .description('show the TensorFlow.js backends this machine has, and whether Slurm is reachable')
     .action(async () => {
       const { doctorCommand } = await import('./commands/doctor.js');
       setCode(await doctorCommand());

@@ -2,7 +2,7 @@
 // and the executor around one runExperiments call.
 import type { EventSink } from '../contracts/events.js';
 import { FacepipeError } from '../core/errors.js';
-import { createExecutor } from '../execute/executors/registry.js';
+import { createExecutor, EXECUTOR_NAMES } from '../execute/executors/registry.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
 import type { Loaded } from './context.js';
@@ -73,16 +73,34 @@ export interface SessionOptions {
   progress: ProgressMode;
   verbose: boolean;
   wait: boolean;
-  jobs: number;
+  /** --jobs; absent: the executor's default (1 for local, many for a cluster). */
+  jobs?: number;
   force: string[];
   backend: string;
-  executor: string;
+  /** --executor; absent: the config's `executor.type`, else local. */
+  executor?: string;
   memoryBudgetMB?: number;
   failedKeys?: Map<string, string>;
   signal: AbortSignal;
 }
 
+/** The executor a run uses: --executor, else the config's `executor.type`, else local; bad input names the place. */
+export function executorName(flag: string | undefined, loaded: Loaded): string {
+  const settings = loaded.pipeline.executor;
+  const name = flag ?? settings.type ?? 'local';
+  if (EXECUTOR_NAMES.includes(name)) return name;
+  const where = flag === undefined ? settings.where.type : undefined;
+  throw new FacepipeError({
+    code: 'unknown-executor',
+    ...(where ?? { file: 'command line' }),
+    keyPath: where ? 'executor.type' : undefined,
+    message: `${where ? 'executor.type' : '--executor'} ${JSON.stringify(name)}: no such executor`,
+    hint: `use one of ${EXECUTOR_NAMES.join(', ')}`,
+  });
+}
+
 export async function runSession(o: SessionOptions): Promise<RunResult> {
+  const name = executorName(o.executor, o.loaded);
   const renderer = await pickRenderer(o.progress, o.verbose);
   const release = await acquireLock(o.loaded.ws.lockPath, {
     command: o.command,
@@ -91,18 +109,24 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
     onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
   });
   try {
+    const executor = await createExecutor(name, {
+      workspace: o.loaded.ws.root,
+      settings: o.loaded.pipeline.executor,
+      warn: (message) => renderer.sink({ type: 'warning', message }),
+    });
     const result = await runExperiments({
       workspace: o.loaded.ws,
       experiments: o.experiments,
-      jobs: o.jobs,
+      jobs: o.jobs ?? executor.admission?.jobs ?? 1,
       force: o.force,
       backend: o.backend,
-      executor: await createExecutor(o.executor),
+      executor,
       emit: renderer.sink,
       signal: o.signal,
       argv: process.argv.slice(2),
-      memoryBudgetMB: o.memoryBudgetMB,
+      memoryBudgetMB: o.memoryBudgetMB ?? executor.admission?.memoryBudgetMB,
       failedKeys: o.failedKeys,
+      retries: o.loaded.pipeline.executor.retries,
     });
     await renderer.done();
     return result;

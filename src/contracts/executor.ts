@@ -3,6 +3,9 @@
 // stage record last, the same way on every executor; the executor reports the outcome.
 import type { OutputSpec } from './stage-kind.js';
 import type { KeyMaterial, StageRecord } from './records.js';
+import type { ExecutorSettings, StageResources } from './resources.js';
+
+export type { ExecutorSettings, StageResources };
 
 export interface StageJob {
   runId: string;
@@ -22,6 +25,10 @@ export interface StageJob {
   backend: string;
   /** CPU cores this stage may use (shared fairly when several stages run at once). */
   cores: number;
+  /** What the stage asks of its machine (its kind's defaults, then the pipeline's and the config's). */
+  resources: StageResources;
+  /** 1 for the first try, 2 for the first retry, ... */
+  attempt: number;
 }
 
 /** What a job reports while it runs. */
@@ -33,13 +40,35 @@ export interface JobEvents {
 
 export type JobOutcome =
   | { state: 'done'; record: StageRecord }
-  | { state: 'failed'; error: string; /** For FACEPIPE_DEBUG. */ stack?: string }
+  | {
+      state: 'failed';
+      error: string;
+      /** For FACEPIPE_DEBUG. */
+      stack?: string;
+      /** False when another attempt would be wrong (the job was cancelled by someone). */
+      retryable?: boolean;
+    }
   | { state: 'interrupted' };
 
 export interface Executor {
   readonly name: string;
+  /**
+   * How many stages the runner hands over at once, and within what memory, when the user said nothing: a
+   * cluster queues and places jobs itself. Absent: one at a time within 75% of this machine's memory.
+   */
+  readonly admission?: { jobs: number; memoryBudgetMB: number };
   /** Run one job to its end. Aborting `signal` cancels it; the outcome is then 'interrupted'. */
   run(job: StageJob, events: JobEvents, signal: AbortSignal): Promise<JobOutcome>;
   /** Release what the executor holds (pollers, connections) at the end of a run. */
   close?(): Promise<void>;
+}
+
+/** What an executor is built with. */
+export interface ExecutorContext {
+  /** Workspace root (absolute). */
+  workspace: string;
+  /** The configs' `executor:` section. */
+  settings: ExecutorSettings;
+  /** A note for the user (e.g. jobs of an interrupted run that were adopted, or left alone). */
+  warn: (message: string) => void;
 }

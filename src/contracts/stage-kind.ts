@@ -2,6 +2,7 @@
 // src/stages/<name>/ with a light `kind.ts` (schema, inputs, outputs; loaded by every
 // CLI command) and a heavy `run.ts` (loaded only inside the stage's worker process,
 // so that `facepipe status` never pulls in TensorFlow.js).
+import type { StageResources } from './resources.js';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -39,6 +40,11 @@ export interface StageKind<P = Record<string, unknown>> {
    * TensorFlow.js kinds (the wasm heap's ceiling), 256 otherwise.
    */
   memoryMB?(params: P): number;
+  /**
+   * What one run asks of a cluster node by default (GPUs, cores, memory, time); the pipeline's `resources:`
+   * and the config's `executor.resources` override it. `backend` is the one the run asks for.
+   */
+  resources?(params: P, backend: string): StageResources;
 }
 
 export interface StageContext<P = Record<string, unknown>> {

@@ -8,6 +8,7 @@ import type { JobEvents, JobOutcome, StageJob } from '../contracts/executor.js';
 import type { StageRecord, StoredOutput } from '../contracts/records.js';
 import type { StageContext, StageRun } from '../contracts/stage-kind.js';
 import { FacepipeError } from '../core/errors.js';
+import { takeLease } from './leases.js';
 import { Workspace } from './workspace.js';
 
 /** Where a job writes its outputs before they are ingested. */
@@ -46,7 +47,10 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
   const tmp = jobTmpDir(ws, job);
   const workDir = ws.workDir(job.key);
   const metrics: Record<string, number | string> = {};
+  let releaseLease = () => {};
   try {
+    // Until the end, gc must leave this job's temp and scratch folders and its new store objects alone.
+    releaseLease = takeLease(ws, { key: job.key, tmp, workDir });
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
     await mkdir(workDir, { recursive: true });
@@ -94,5 +98,6 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
     return { state: 'failed', error: err instanceof FacepipeError ? err.message : err.message, stack: err.stack };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    releaseLease();
   }
 }

@@ -17,6 +17,7 @@ import { Admission, defaultMemoryBudgetMB, stageMemoryMB } from './admission.js'
 import { inputDigests, type StageInputs } from './inputs.js';
 import { readLastState, writeLastState, type LastState } from './last-state.js';
 import type { Experiment } from '../plan/experiments.js';
+import { stageResources } from './resources.js';
 import { newRunId, RunRecord, type RunStatus, type StageResult } from './run-record.js';
 import type { Workspace } from './workspace.js';
 
@@ -37,6 +38,8 @@ export interface RunOptions {
   memoryBudgetMB?: number;
   /** Keys that failed before (watch mode): not retried until their inputs or params change, i.e. their key. */
   failedKeys?: Map<string, string>;
+  /** Attempts after a failed one, for stages whose own `retries:` says nothing (config: executor.retries). */
+  retries?: number;
 }
 
 export interface RunResult {
@@ -111,7 +114,7 @@ class Runner {
       await Promise.allSettled(all);
       await Promise.all(all);
     } catch (e) {
-      // A bug or an unexpected fault: the record says the run failed, never "running" forever.
+      // A bug, or an executor that cannot go on: the record says the run failed, never "running" forever.
       this.record.write('failed');
       throw e;
     } finally {
@@ -268,21 +271,34 @@ class Runner {
       workspace: this.ws.root,
       backend: this.o.backend,
       cores: this.cores,
+      resources: stageResources(stage, this.o.backend),
+      attempt: 1,
     };
-    const outcome = await this.o.executor.run(
-      job,
-      {
-        progress: (text) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
-        log: writeLog,
-        metrics: (values) => {
-          if (typeof values.adapter === 'string') this.record.adaptersUsed[sid] = values.adapter;
-          if (typeof values.backend !== 'string') return;
-          this.record.backendsUsed[sid] = values.backend;
-          this.o.emit({ type: 'backend', stage: sid, backend: values.backend });
-        },
+    const events = {
+      progress: (text: string) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
+      log: writeLog,
+      metrics: (values: Record<string, number | string>) => {
+        if (typeof values.adapter === 'string') this.record.adaptersUsed[sid] = values.adapter;
+        if (typeof values.backend !== 'string') return;
+        this.record.backendsUsed[sid] = values.backend;
+        this.o.emit({ type: 'backend', stage: sid, backend: values.backend });
       },
-      this.o.signal,
-    );
+    };
+    // facepipe owns retries (Slurm jobs are submitted with --no-requeue): a failed attempt is tried again, from
+    // the stage's scratch folder (checkpoints), unless it was cancelled or the run is stopping.
+    const retries = stage.retries ?? this.o.retries ?? 0;
+    let outcome = await this.o.executor.run(job, events, this.o.signal);
+    while (
+      outcome.state === 'failed' &&
+      outcome.retryable !== false &&
+      job.attempt <= retries &&
+      !this.o.signal.aborted
+    ) {
+      writeLog(`# attempt ${job.attempt} of ${retries + 1} failed: ${outcome.error}; trying again`);
+      this.o.emit({ type: 'stage-progress', stage: sid, text: `attempt ${job.attempt + 1} of ${retries + 1}` });
+      job.attempt++;
+      outcome = await this.o.executor.run(job, events, this.o.signal);
+    }
     const durationMs = Date.now() - t0;
     if (outcome.state === 'done') {
       const record = this.ws.store.readRecord(key);

@@ -16,6 +16,8 @@ export interface OverrideLayer {
   yaml?: YamlFile;
   /** For --set style layers: which argument set which path (dotted, stage first). */
   origins?: Array<{ path: string[]; text: string }>;
+  /** A config file's `executor:` section (not a stage's params). */
+  executor?: Record<string, unknown>;
 }
 
 /** Parse `--set stage.a.b=value`; the value is read as YAML (numbers, booleans, null, [lists]). */
@@ -83,7 +85,9 @@ function configLayer(
   if (cy.value === null || cy.value === undefined) return undefined; // an empty config is fine
   const cv = validator(configSchema);
   if (!cv(cy.value)) {
-    for (const issue of schemaIssues(cv.errors, (p) => (p.length ? `${p[0]} (a stage's params)` : 'a config file'))) {
+    const label = (p: string[]) =>
+      p[0] === 'executor' ? p.join('.') : p.length ? `${p[0]} (a stage's params)` : 'a config file';
+    for (const issue of schemaIssues(cv.errors, label)) {
       diags.push({
         code: issue.code,
         message: issue.message + (issue.path.length === 0 ? ': a config maps stage names to their params' : ''),
@@ -94,7 +98,7 @@ function configLayer(
     }
     return undefined;
   }
-  const values = cy.value as Record<string, Record<string, unknown>>;
+  const { executor, ...values } = cy.value as Record<string, Record<string, unknown>>;
   for (const stage of Object.keys(values)) {
     if (stageNames.includes(stage)) continue;
     const guess = didYouMean(stage, stageNames);
@@ -106,7 +110,7 @@ function configLayer(
       ...at(cy, [stage], true),
     });
   }
-  return { label: displayPath(workspace, abs), values, yaml: cy };
+  return { label: displayPath(workspace, abs), values, yaml: cy, executor };
 }
 
 export interface LayerSources {

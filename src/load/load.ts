@@ -1,11 +1,13 @@
 // Load a pipeline file plus its config layers, validate everything, and return fully resolved stages.
 // All problems of all files are collected and thrown at once as one FacepipeError.
 import { resolve } from 'node:path';
+import type { ExecutorSettings, StageResources } from '../contracts/resources.js';
 import type { KindCatalog, OutputSpec, StageKind } from '../contracts/stage-kind.js';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
 import { displayPath } from '../core/fsutil.js';
 import { deepMerge, isPlainObject, nonFinitePaths } from '../core/objects.js';
 import { schemaIssues, validator } from './ajv.js';
+import { checkResourceForms, executorSettings } from './executor-section.js';
 import { at, readYaml, type Where } from './files.js';
 import { readLayers, whereParam, type OverrideLayer } from './layers.js';
 import { experimentNameProblem, pipelineSchema } from './pipeline-schema.js';
@@ -24,6 +26,10 @@ export interface StageSpec {
   outputs: OutputSpec[];
   where: Where;
   inputWhere: Record<string, Where>;
+  /** The pipeline's `resources:` for this stage, overridden by the configs' `executor.resources.<stage>`. */
+  resources?: StageResources;
+  /** The stage's own `retries:` (else the config's `executor.retries`). */
+  retries?: number;
 }
 
 export interface PipelineSpec {
@@ -39,6 +45,8 @@ export interface PipelineSpec {
   yaml: YamlFile;
   configFiles: string[];
   sets: string[];
+  /** The configs' `executor:` sections, merged. */
+  executor: ExecutorSettings;
 }
 
 export interface LoadOptions {
@@ -149,7 +157,14 @@ function resolveStage(
     }
   }
   const where = at(c.y, ['stages', name], true);
-  return { spec: { name, kind, params, inputs, outputs: outputs ?? [], where, inputWhere }, outputsKnown: !!outputs };
+  const resources = isPlainObject(s.resources)
+    ? checkResourceForms(s.resources, c.y, ['stages', name, 'resources'], c.diags)
+    : {};
+  const retries = typeof s.retries === 'number' ? s.retries : undefined;
+  return {
+    spec: { name, kind, params, inputs, outputs: outputs ?? [], where, inputWhere, resources, retries },
+    outputsKnown: !!outputs,
+  };
 }
 
 function valueAt(v: unknown, path: Array<string | number>): unknown {
@@ -229,6 +244,9 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
     if (!r.outputsKnown) outputsUnknown.add(name);
     stages.push(r.spec);
   }
+  const parts = layers.flatMap((l) => (l.executor && l.yaml ? [{ value: l.executor, yaml: l.yaml }] : []));
+  const executor = executorSettings(parts, stageNames, diags);
+  for (const st of stages) st.resources = { ...st.resources, ...executor.resources[st.name] };
   checkReferences(stages, stageNames, outputsUnknown, diags);
   checkExperimentName(y, raw, opts.experiment, diags);
   if (diags.length) throw new FacepipeError(diags);
@@ -242,5 +260,6 @@ export function loadPipeline(opts: LoadOptions): PipelineSpec {
     yaml: y,
     configFiles,
     sets: opts.sets ?? [],
+    executor: executor.settings,
   };
 }

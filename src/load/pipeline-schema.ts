@@ -1,5 +1,7 @@
 // JSON Schema of a pipeline file. Stage params are checked separately against each kind's own schema,
 // so adding a kind never edits this file.
+import { executorSectionSchema, resourcesSchema, retriesSchema } from './executor-section.js';
+
 // At most 64 characters: names become file names (results/<experiment>/<stage>/<output>, logs, scratch folders),
 // and together they must stay far below the 255 bytes a file name may have.
 export const NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_-]{0,63}$';
@@ -51,14 +53,20 @@ export const pipelineSchema = {
             additionalProperties: {},
           },
           params: { type: 'object' },
+          resources: resourcesSchema,
+          retries: retriesSchema,
         },
       },
     },
   },
 } as const;
 
-/** A config file maps stage names to param overrides; the names are checked against the pipeline in code. */
+/**
+ * A config file maps stage names to param overrides (the names are checked against the pipeline in code), and
+ * may hold an `executor:` section (src/load/executor-section.ts).
+ */
 export const configSchema = {
   type: 'object',
+  properties: { executor: executorSectionSchema },
   additionalProperties: { type: 'object' },
 } as const;

@@ -19,13 +19,13 @@ import { sbatchArgs, splitExtra } from '../../src/execute/executors/slurm/sbatch
 
 // squeue --noheader --states=all --name=... --Format=<SQUEUE_FORMAT>, captured at three moments; the last row's
 // log path was edited to hold a '|'.
-const SQUEUE = `6|PENDING|Resources||0|fp-fx|/tmp/sl/%x-%j.log|
-7|PENDING|Priority||0|fp-fx|/tmp/sl/%x-%j.log|
-4|RUNNING|None|n1|0|fp-fx|/tmp/sl/%x-%j.log|
-5|CANCELLED|None|n2|15|fp-fx|/tmp/sl/%x-%j.log|
-1|FAILED|NonZeroExitCode|n1|768|fp-t1|/tmp/sl/%j.log|
-2|COMPLETED|None|n1|0|fp-t1|/tmp/sl/%j.log|
-3|FAILED|JobLaunchFailure|n1|9|fp-long name|/tmp/a|b/%j.log|
+const SQUEUE = `6|PENDING|Resources||0|fp-fx|3f2a9c|/tmp/sl/%x-%j.log|
+7|PENDING|Priority||0|fp-fx|(null)|/tmp/sl/%x-%j.log|
+4|RUNNING|None|n1|0|fp-fx|(null)|/tmp/sl/%x-%j.log|
+5|CANCELLED|None|n2|15|fp-fx|(null)|/tmp/sl/%x-%j.log|
+1|FAILED|NonZeroExitCode|n1|768|fp-t1|(null)|/tmp/sl/%j.log|
+2|COMPLETED|None|n1|0|fp-t1|(null)|/tmp/sl/%j.log|
+3|FAILED|JobLaunchFailure|n1|9|fp-long name|(null)|/tmp/a|b/%j.log|
 `;
 
 const SCONTROL_FAILED = `JobId=1 JobName=fp-t1
@@ -76,9 +76,11 @@ test('squeue rows: state, reason, node, exit status decoded only once final, log
     rawState: 'PENDING',
     reason: 'Resources',
     name: 'fp-fx',
+    comment: '3f2a9c',
     stdout: '/tmp/sl/fp-fx-6.log',
     source: 'squeue',
   });
+  assert.equal(rows.get('7')!.comment, undefined, "'(null)' is no comment");
   const running = rows.get('4')!;
   assert.equal(running.state, 'RUNNING');
   assert.equal(running.node, 'n1');
@@ -92,6 +94,11 @@ test('squeue rows: state, reason, node, exit status decoded only once final, log
   assert.equal(killed.stdout, '/tmp/a|b/3.log', "a '|' in the last field (the log path) survives");
   assert.deepEqual(parseSqueue(''), []);
   assert.throws(() => parseSqueue('12|RUNNING|None\n'), /unexpected squeue line/);
+  assert.throws(
+    () => parseSqueue('12|RUNNING|None|n1|0|fp-x|/l/%j.log|\n'),
+    /unexpected squeue line/,
+    'no Comment field',
+  );
 });
 
 test('scontrol show job: final state with exit code and log path (spaces kept); pending; cancelled', () => {
@@ -178,6 +185,8 @@ test('sbatch command line: every setting maps to its flag, extra flags come last
     mem: '16G',
     time: '1:30:00',
     chdir: '/ws',
+    comment: 'ab12',
+    afterOk: '41',
     extra: '--constraint=a100 --exclusive',
   });
   assert.deepEqual(args, [
@@ -194,6 +203,9 @@ test('sbatch command line: every setting maps to its flag, extra flags come last
     '--mem=16G',
     '--time=1:30:00',
     '--chdir=/ws',
+    '--comment=ab12',
+    '--dependency=afterok:41',
+    '--kill-on-invalid-dep=yes',
     '--constraint=a100',
     '--exclusive',
     '/ws/.facepipe/slurm/job.sh',
@@ -229,6 +241,8 @@ test('sbatch command line: every setting maps to its flag, extra flags come last
   refused({ time: 0 }, /not a Slurm time limit/);
   refused({ name: ' ' }, /is empty or holds characters/);
   refused({ name: 'fp-a,fp-b' }, /is empty or holds characters/);
+  refused({ comment: 'a b' }, /is not a plain word/);
+  refused({ afterOk: '1;2' }, /is not a job id/);
   assert.deepEqual(splitExtra(['--comment=a b']), ['--comment=a b']);
   assert.throws(
     () => splitExtra('--comment="a b"'),

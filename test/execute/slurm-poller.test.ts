@@ -18,7 +18,7 @@ function scripted(answer: (file: string, args: readonly string[]) => string | Er
 }
 
 const row = (id: string, state: string, node = '', exit = '0') =>
-  `${id}|${state}|None|${node}|${exit}|fp-r|/l/%j.log|\n`;
+  `${id}|${state}|None|${node}|${exit}|fp-r|(null)|/l/%j.log|\n`;
 const invalidId = () =>
   new SlurmCommandError('scontrol show job', 1, {
     stdout: '',

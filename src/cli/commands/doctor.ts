@@ -1,5 +1,5 @@
-// What this machine offers facepipe: Node, the TensorFlow.js backends (the WebGPU adapter and its limits), and how
-// to get the missing ones.
+// What this machine offers facepipe: Node, the TensorFlow.js backends (the WebGPU adapter and its limits), how
+// to get the missing ones, and whether the executors that need a service (Slurm) can reach it.
 import type { BackendProbe } from '../../ml/backend/select.js';
 
 export async function doctorCommand(): Promise<number> {
@@ -26,5 +26,12 @@ export async function doctorCommand(): Promise<number> {
     `${ort.available ? 'ok  ' : 'no  '} onnxruntime ${ort.detail}${providers}  (evaluate's default runtime when ok)\n`,
   );
   if (!ort.available) process.stdout.write(`       how to get it: ${onnx.ORT_HOW_TO_GET}\n`);
+  // Executors other than local (Slurm): reachable or not; only the ones a run asks for must be.
+  const { checkExecutors } = await import('../../execute/executors/registry.js');
+  for (const c of await checkExecutors()) {
+    process.stdout.write(`executor ${c.name}: ${c.summary}\n`);
+    for (const d of c.details ?? []) process.stdout.write(`       ${d}\n`);
+    if (c.hint) process.stdout.write(`       how to get it: ${c.hint}\n`);
+  }
   return best ? 0 : 1;
 }

@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
 import { experimentNameProblem } from '../../load/pipeline-schema.js';
 import { loadAll, type CommonOptions } from '../context.js';
-import { positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
+import { executorName, positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface RunCliOptions extends CommonOptions {
@@ -18,6 +18,7 @@ export interface RunCliOptions extends CommonOptions {
   verbose?: boolean;
   wait?: boolean;
   maxMemory?: string;
+  executor?: string;
 }
 
 export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): void {
@@ -61,12 +62,14 @@ export async function runCommand(
         hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
       });
   }
-  const jobs = positiveInt('--jobs', o.jobs, 1);
+  const executor = executorName(o.executor, loaded);
+  const jobs = o.jobs === undefined ? undefined : positiveInt('--jobs', o.jobs, 1);
   const memoryBudgetMB = positiveMiB('--max-memory', o.maxMemory);
   const backend = o.dryRun ? '' : resolveBackend(o.backend, loaded.pipeline.backend);
   loaded.commitParseCache(); // everything validated: the first write of this command
   if (o.dryRun) {
     printPlan(await planExperiments(loaded.ws, experiments, force, (m) => loaded.ws.warn(m)));
+    await printJobs(loaded.ws.root);
     return 0;
   }
   const controller = new AbortController();
@@ -93,7 +96,7 @@ export async function runCommand(
       jobs,
       force,
       backend,
-      executor: 'local',
+      executor,
       memoryBudgetMB,
       signal: controller.signal,
     });
@@ -108,6 +111,13 @@ export async function runCommand(
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Jobs of this workspace still queued or running on a cluster (a run in progress, or one whose runner died). */
+async function printJobs(root: string): Promise<void> {
+  const { workspaceJobs } = await import('../../execute/executors/registry.js');
+  const lines = await workspaceJobs(root);
+  if (lines.length) process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */

@@ -75,7 +75,6 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       jobs,
       force: [],
       backend: resolveBackend(o.backend, p.backend),
-      executor: 'local',
       failedKeys,
       signal,
     });

@@ -1,14 +1,50 @@
-// The executors, by name: an explicit map, each loaded only when chosen.
-import type { Executor } from '../../contracts/executor.js';
+// The executors, by name: an explicit map, each loaded only when chosen. Besides building one, an executor may
+// say whether this machine can use it (facepipe doctor) and which of its jobs of a workspace are still queued or
+// running (facepipe status).
+import type { Executor, ExecutorContext } from '../../contracts/executor.js';
 
-const EXECUTORS: Record<string, () => Promise<Executor>> = {
-  local: async () => new (await import('./local/local-executor.js')).LocalExecutor(),
+export interface ExecutorCheck {
+  ok: boolean;
+  /** One line: what was found, or what is missing. */
+  summary: string;
+  details?: string[];
+  hint?: string;
+}
+
+interface Entry {
+  create(ctx: ExecutorContext): Promise<Executor>;
+  check?(): Promise<ExecutorCheck>;
+  /** Lines describing the workspace's live jobs; [] when there are none. */
+  jobs?(workspace: string): Promise<string[]>;
+}
+
+const EXECUTORS: Record<string, Entry> = {
+  local: { create: async () => new (await import('./local/local-executor.js')).LocalExecutor() },
+  slurm: {
+    create: async (ctx) => new (await import('./slurm/slurm-executor.js')).SlurmExecutor(ctx),
+    check: async () => (await import('./slurm/workspace-jobs.js')).slurmCheck(),
+    jobs: async (ws) => (await import('./slurm/workspace-jobs.js')).describeWorkspaceJobs(ws),
+  },
 };
 
 export const EXECUTOR_NAMES = Object.keys(EXECUTORS);
 
-export async function createExecutor(name: string): Promise<Executor> {
-  const make = EXECUTORS[name];
-  if (!make) throw new Error(`unknown executor '${name}' (executors: ${EXECUTOR_NAMES.join(', ')})`);
-  return make();
+export async function createExecutor(name: string, ctx: ExecutorContext): Promise<Executor> {
+  const entry = EXECUTORS[name];
+  if (!entry) throw new Error(`unknown executor '${name}' (executors: ${EXECUTOR_NAMES.join(', ')})`);
+  return entry.create(ctx);
+}
+
+/** What each executor that can be checked says about this machine. */
+export async function checkExecutors(): Promise<Array<{ name: string } & ExecutorCheck>> {
+  const out: Array<{ name: string } & ExecutorCheck> = [];
+  for (const [name, e] of Object.entries(EXECUTORS)) if (e.check) out.push({ name, ...(await e.check()) });
+  return out;
+}
+
+/** Live jobs of the workspace, from every executor that keeps some outside this process. */
+export async function workspaceJobs(workspace: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of Object.values(EXECUTORS)) if (e.jobs) out.push(...(await e.jobs(workspace)));
+  return out;
 }

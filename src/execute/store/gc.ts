@@ -1,9 +1,11 @@
 // Garbage collection of the workspace's cache: what no kept run record and no experiment's last state
 // references goes (stage records, store objects, stale scratch and temp folders). "Kept" runs are the run
-// records under results/runs: all of them, or the newest N.
+// records under results/runs: all of them, or the newest N. What a live job may still write (its temp and
+// scratch folders, temp object files, objects and records newer than the oldest live lease) is kept.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { allLastStates } from '../last-state.js';
+import { liveLeases, type Lease } from '../leases.js';
 import type { Workspace } from '../workspace.js';
 
 export interface GcResult {
@@ -41,14 +43,33 @@ function liveKeys(ws: Workspace, keptRuns: string[], warn: (m: string) => void):
   return keys;
 }
 
+/** What live jobs may still write: a store file is theirs when it is a temp file or newer than the oldest lease. */
+function jobsMayWrite(leases: Lease[]): (path: string) => boolean {
+  if (!leases.length) return () => false;
+  const since = Math.min(...leases.map((l) => l.started)) - 60_000;
+  return (path) => {
+    if (/\.tmp-\d+-[0-9a-f]+$/.test(path)) return true;
+    try {
+      return statSync(path).mtimeMs >= since;
+    } catch {
+      return false;
+    }
+  };
+}
+
 /** Objects the live stage records reference (a folder's manifest and every file in it). */
-async function liveObjects(ws: Workspace, keys: Set<string>, remove: (p: string) => void): Promise<Set<string>> {
+async function liveObjects(
+  ws: Workspace,
+  keys: Set<string>,
+  remove: (p: string) => void,
+  busy: (p: string) => boolean,
+): Promise<Set<string>> {
   const live = new Set<string>();
   const recordsDir = ws.store.recordsDir;
   for (const f of existsSync(recordsDir) ? readdirSync(recordsDir) : []) {
     const key = f.replace(/\.json$/, '');
     if (!keys.has(key)) {
-      remove(join(recordsDir, f));
+      if (!busy(join(recordsDir, f))) remove(join(recordsDir, f));
       continue;
     }
     for (const out of Object.values(ws.store.readRecord(key)?.outputs ?? {})) {
@@ -80,13 +101,19 @@ export async function collectGarbage(
   const dropped = runs.slice(0, runs.length - keep);
   for (const r of dropped) remove(join(ws.runsDir, r));
   const keys = liveKeys(ws, runs.slice(runs.length - keep), o.warn ?? (() => {}));
-  const live = await liveObjects(ws, keys, remove);
+  const leases = liveLeases(ws, { dryRun: o.dryRun });
+  const busy = jobsMayWrite(leases);
+  // A lease still being written names no folders: then no temp or scratch folder goes.
+  const leased = (p: string) => leases.some((l) => !l.tmp || l.tmp === p || l.workDir === p);
+  const live = await liveObjects(ws, keys, remove, busy);
   const objects = ws.store.objectsDir;
   for (const d of existsSync(objects) ? readdirSync(objects) : []) {
-    for (const f of readdirSync(join(objects, d))) if (!live.has(d + f)) remove(join(objects, d, f));
+    for (const f of readdirSync(join(objects, d)))
+      if (!live.has(d + f) && !busy(join(objects, d, f))) remove(join(objects, d, f));
   }
   for (const d of existsSync(ws.workRoot) ? readdirSync(ws.workRoot) : [])
-    if (!keys.has(d)) remove(join(ws.workRoot, d));
-  if (existsSync(ws.tmpDir)) for (const d of readdirSync(ws.tmpDir)) remove(join(ws.tmpDir, d));
+    if (!keys.has(d) && !leased(join(ws.workRoot, d))) remove(join(ws.workRoot, d));
+  if (existsSync(ws.tmpDir))
+    for (const d of readdirSync(ws.tmpDir)) if (!leased(join(ws.tmpDir, d))) remove(join(ws.tmpDir, d));
   return { freedBytes, removedEntries, droppedRuns: dropped.length, keptRuns: keep, keptStages: keys.size };
 }

@@ -8,6 +8,7 @@ import {
   type BackboneParams,
   type OptimizerParams,
 } from '../shared/backbone-params.js';
+import { trainingResources } from '../shared/resources.js';
 
 export interface PretextParams {
   seed: number;
@@ -88,6 +89,7 @@ export const kind: StageKind<PretextParams> = {
   ],
   runModule: './run.js',
   usesTensorflow: true,
+  resources: (_params, backend) => trainingResources(backend),
 };
 
 export default kind;

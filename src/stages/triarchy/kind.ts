@@ -8,6 +8,7 @@ import {
   type BackboneParams,
   type OptimizerParams,
 } from '../shared/backbone-params.js';
+import { trainingResources } from '../shared/resources.js';
 
 export interface TriarchyParams {
   seed: number;
@@ -167,6 +168,7 @@ export const kind: StageKind<TriarchyParams> = {
   ],
   runModule: './run.js',
   usesTensorflow: true,
+  resources: (_params, backend) => trainingResources(backend),
 };
 
 export default kind;

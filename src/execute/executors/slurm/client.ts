@@ -67,11 +67,20 @@ export class SlurmClient {
 
   /**
    * Every job of a run that slurmctld still holds, finished ones included (--states=all keeps them for
-   * MinJobAge, 300 s by default), in ONE squeue call. Keyed by job id.
+   * MinJobAge, 300 s by default), in ONE squeue call. Keyed by job id. Several tags (a run and the runs it
+   * adopted jobs from) still take one call: squeue reads --name as a list.
    */
-  async queue(name: string): Promise<Map<string, JobSnapshot>> {
-    checkJobName(name);
-    const args = ['--noheader', '--states=all', `--name=${name}`, `--user=${this.user}`, `--Format=${SQUEUE_FORMAT}`];
+  async queue(name: string | string[]): Promise<Map<string, JobSnapshot>> {
+    const names = typeof name === 'string' ? [name] : name;
+    if (!names.length) return new Map();
+    names.forEach(checkJobName);
+    const args = [
+      '--noheader',
+      '--states=all',
+      `--name=${names.join(',')}`,
+      `--user=${this.user}`,
+      `--Format=${SQUEUE_FORMAT}`,
+    ];
     const { stdout } = await this.run('squeue', args);
     return new Map(parseSqueue(stdout).map((j) => [j.id, j]));
   }

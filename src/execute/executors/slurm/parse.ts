@@ -52,8 +52,11 @@ export function expandLogPath(pattern: string, job: { id: string; name?: string;
   });
 }
 
-/** The --Format that parseSqueue reads: '|' after each field; StdOut last, so a '|' in a path stays harmless. */
-export const SQUEUE_FORMAT = 'JobID:|,State:|,Reason:|,NodeList:|,exit_code:|,Name:|,STDOUT:|';
+/**
+ * The --Format that parseSqueue reads: '|' after each field; StdOut last, so a '|' in a path stays harmless.
+ * Comment carries the stage key facepipe submitted the job for (what a resumed run adopts it by).
+ */
+export const SQUEUE_FORMAT = 'JobID:|,State:|,Reason:|,NodeList:|,exit_code:|,Name:|,Comment:|,STDOUT:|';
 
 /** Rows of `squeue --noheader --Format=SQUEUE_FORMAT`. */
 export function parseSqueue(stdout: string): JobSnapshot[] {
@@ -61,14 +64,15 @@ export function parseSqueue(stdout: string): JobSnapshot[] {
   for (const line of stdout.split('\n')) {
     if (!line.trim()) continue;
     const f = line.split('|');
-    if (f.length < 8) throw new FacepipeError({ code: 'slurm-output', message: `unexpected squeue line: ${line}` }, 1);
-    const [id, rawState, reason, node, exit, name] = f.map((s) => s.trim());
+    if (f.length < 9) throw new FacepipeError({ code: 'slurm-output', message: `unexpected squeue line: ${line}` }, 1);
+    const [id, rawState, reason, node, exit, name, comment] = f.map((s) => s.trim());
     const state = normalizeState(rawState);
     const job: JobSnapshot = { id, state, rawState, source: 'squeue' };
     if (clean(reason)) job.reason = clean(reason);
     if (clean(node)) job.node = clean(node);
     if (clean(name)) job.name = clean(name);
-    const stdoutPath = clean(f.slice(6, -1).join('|'));
+    if (clean(comment)) job.comment = clean(comment);
+    const stdoutPath = clean(f.slice(7, -1).join('|'));
     if (stdoutPath) job.stdout = expandLogPath(stdoutPath, job);
     // squeue prints 0 until the job ends; only a final state makes the status meaningful.
     if (isFinal(state) && /^\d+$/.test(exit)) Object.assign(job, decodeWaitStatus(Number(exit)));
@@ -112,6 +116,8 @@ export function parseScontrolJob(text: string): JobSnapshot | undefined {
   if (node) job.node = node;
   const name = clean(f.get('JobName'));
   if (name) job.name = name;
+  const comment = clean(f.get('Comment'));
+  if (comment) job.comment = comment;
   const stdout = clean(f.get('StdOut'));
   if (stdout) job.stdout = stdout;
   const exit = parseExitPair(f.get('ExitCode') ?? '');

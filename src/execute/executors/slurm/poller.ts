@@ -44,6 +44,7 @@ export class JobPoller {
   private readonly o: Required<Omit<PollerOptions, 'onChange' | 'onPollError'>> &
     Pick<PollerOptions, 'onChange' | 'onPollError'>;
   private readonly watches = new Map<string, Watch>();
+  private readonly names: string[];
   private interval: number;
   private timer?: NodeJS.Timeout;
   private timerDue = 0;
@@ -69,6 +70,12 @@ export class JobPoller {
       ...options,
     };
     this.interval = this.o.minIntervalMs;
+    this.names = [options.name];
+  }
+
+  /** Also poll the jobs of another tag (a run whose jobs were adopted), in the same one squeue call. */
+  addName(name: string): void {
+    if (!this.names.includes(name)) this.names.push(name);
   }
 
   /** Resolves when the job reaches a final state, or is lost. Polling speeds up: a new job is news. */
@@ -87,6 +94,13 @@ export class JobPoller {
     this.poked = true;
     this.schedule(this.o.minIntervalMs);
     return promise;
+  }
+
+  /** Poll soon, at the shortest interval: something happened (a cancel, a job's own report of its end). */
+  wake(): void {
+    this.interval = this.o.minIntervalMs;
+    this.poked = true;
+    this.schedule(this.o.minIntervalMs);
   }
 
   /** Stop watching a job (its promise never settles). */
@@ -126,7 +140,7 @@ export class JobPoller {
     let rows: Map<string, JobSnapshot>;
     try {
       this.stats.squeueCalls++;
-      rows = await this.client.queue(this.o.name);
+      rows = await this.client.queue(this.names);
     } catch (e) {
       this.squeueFailed(e);
       this.interval = Math.min(this.o.maxIntervalMs, this.interval * this.o.backoff);

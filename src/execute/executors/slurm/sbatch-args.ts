@@ -1,4 +1,5 @@
 // sbatch's command line for one facepipe job, built and checked without running anything.
+import { MEM_FORM, TIME_FORM } from '../../../contracts/resources.js';
 import { FacepipeError } from '../../../core/errors.js';
 
 export interface SubmitOptions {
@@ -26,6 +27,10 @@ export interface SubmitOptions {
   chdir?: string;
   /** --signal: sent before the time limit so training can save a checkpoint; false for none. */
   signal?: string | false;
+  /** --comment: facepipe puts the stage key here, so a resumed run can tell which stage a live job computes. */
+  comment?: string;
+  /** --dependency=afterok:<id> (with --kill-on-invalid-dep=yes, so a failed parent never leaves it pending). */
+  afterOk?: string;
 }
 
 export const DEFAULT_SIGNAL = 'B:TERM@60';
@@ -34,8 +39,8 @@ function bad(message: string, hint: string): never {
   throw new FacepipeError({ code: 'slurm-option', message, hint }, 2);
 }
 
-const TIME = /^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$/;
-const MEM = /^\d+[KMGT]?$/i;
+const TIME = TIME_FORM;
+const MEM = MEM_FORM;
 
 /** Split a raw flag string; quotes are refused rather than half-understood. */
 export function splitExtra(extra: string | string[] | undefined): string[] {
@@ -84,6 +89,15 @@ export function sbatchArgs(o: SubmitOptions): string[] {
     args.push(`--time=${time}`);
   }
   if (o.chdir) args.push(`--chdir=${o.chdir}`);
+  if (o.comment !== undefined) {
+    if (!/^[\w.:+-]+$/.test(o.comment))
+      bad(`job comment ${JSON.stringify(o.comment)} is not a plain word`, 'a stage key');
+    args.push(`--comment=${o.comment}`);
+  }
+  if (o.afterOk !== undefined) {
+    if (!/^\d+$/.test(o.afterOk)) bad(`dependency ${JSON.stringify(o.afterOk)} is not a job id`, 'a job id');
+    args.push(`--dependency=afterok:${o.afterOk}`, '--kill-on-invalid-dep=yes');
+  }
   args.push(...splitExtra(o.extra), o.script, ...(o.scriptArgs ?? []));
   return args;
 }

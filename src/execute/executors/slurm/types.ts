@@ -51,6 +51,8 @@ export interface JobSnapshot {
   /** The node(s) it ran on, once it started. */
   node?: string;
   name?: string;
+  /** The job's --comment: facepipe puts the stage key there. */
+  comment?: string;
   /** Exit status of the batch script, once final; `signal` when a signal ended it. */
   exitCode?: number;
   signal?: number;
