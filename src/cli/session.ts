@@ -5,6 +5,7 @@ import { FacepipeError } from '../core/errors.js';
 import { createExecutor } from '../execute/executors/registry.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
+import type { Selection } from '../plan/decide.js';
 import type { Loaded } from './context.js';
 import { jsonRenderer } from './renderers/json.js';
 import { plainRenderer } from './renderers/plain.js';
@@ -61,6 +62,8 @@ export interface SessionOptions {
   wait: boolean;
   jobs: number;
   force: string[];
+  /** Targets and the other ways of forcing (--until, --force-downstream). */
+  selection?: Selection;
   backend: string;
   executor: string;
   memoryBudgetMB?: number;
@@ -82,6 +85,7 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
       experiments: o.experiments,
       jobs: o.jobs,
       force: o.force,
+      selection: o.selection,
       backend: o.backend,
       executor: await createExecutor(o.executor),
       emit: renderer.sink,
