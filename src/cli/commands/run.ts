@@ -1,16 +1,26 @@
 import { join } from 'node:path';
 import { FacepipeError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
-import type { Experiment, StageResult } from '../../execute/runner.js';
+import type { Experiment, RunResult, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
+import { checkSelection, type Selection } from '../../plan/decide.js';
 import { loadAll, type CommonOptions } from '../context.js';
+import { formatSweepBest, sweepBest } from '../headline.js';
+import { jsonRenderer } from '../renderers/json.js';
 import { positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface RunCliOptions extends CommonOptions {
   dryRun?: boolean;
   force?: string[];
+  /** -F: --force all. */
+  forceAll?: boolean;
+  forceDownstream?: string[];
+  /** Targets: run only these stages and what they need (repeatable, comma-separated). */
+  until?: string[];
+  /** The metric that picks a sweep's best point, NAME[:max|:min]. */
+  metric?: string;
   jobs?: string;
   backend?: string;
   progress?: ProgressMode;
@@ -48,19 +58,10 @@ export async function runCommand(
     resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
   }
   resolveForWrite(loaded.ws.root, join('results', 'runs'), 'run records folder');
-  const force = o.force ?? [];
-  for (const f of force) {
-    const stageName = f.includes('/') ? f.split('/')[1] : f;
-    if (!loaded.graph.byName.has(stageName))
-      throw new FacepipeError({
-        code: 'unknown-stage',
-        file: 'command line',
-        message: `--force ${f}: no stage named '${stageName}'`,
-        hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
-      });
-  }
+  const selection = selectionOf(o);
+  checkSelection(loaded.graph, selection);
   if (o.dryRun) {
-    printPlan(await planExperiments(loaded.ws, experiments, force));
+    printPlan(await planExperiments(loaded.ws, experiments, selection));
     return 0;
   }
   const jobs = positiveInt('--jobs', o.jobs, 1);
@@ -88,16 +89,14 @@ export async function runCommand(
       verbose: !!o.verbose,
       wait: o.wait !== false,
       jobs,
-      force,
+      force: [],
+      selection,
       backend,
       executor: 'local',
       memoryBudgetMB,
       signal: controller.signal,
     });
-    if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json')
-      process.stdout.write(outputSummary(loaded.ws.root, result.stages));
-    else if (result.status === 'ok' && o.progress !== 'json')
-      process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
+    printEnd(loaded.ws.root, experiments, result, o);
     for (const s of result.stages.filter((x) => x.state === 'failed'))
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
@@ -105,6 +104,33 @@ export async function runCommand(
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+const list = (v: string[] | undefined) =>
+  (v ?? [])
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+export function selectionOf(o: RunCliOptions): Selection {
+  return {
+    force: [...list(o.force), ...(o.forceAll ? ['all'] : [])],
+    forceDownstream: list(o.forceDownstream),
+    until: list(o.until),
+  };
+}
+
+/** What a finished run prints: where the outputs are and the last figures; a sweep names its best point. */
+function printEnd(root: string, experiments: Experiment[], result: RunResult, o: RunCliOptions): void {
+  const best = experiments.length > 1 ? sweepBest(experiments, result.stages, o.metric) : undefined;
+  if (o.progress === 'json') {
+    if (best) jsonRenderer()(best);
+    return;
+  }
+  if (result.status === 'ok' && experiments.length === 1) process.stdout.write(outputSummary(root, result.stages));
+  else if (result.status === 'ok')
+    process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
+  if (best) process.stdout.write(formatSweepBest(best));
 }
 
 /** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */
