@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { formatError, FacepipeError } from '../core/errors.js';
 import type { CommonOptions } from './context.js';
-import type { ExpsOptions } from './commands/exps.js';
+import type { ApplyOptions, DiffOptions, ExpsOptions } from './commands/exps.js';
 import type { GcOptions } from './commands/gc.js';
 import type { ReportOptions } from './commands/report.js';
 import type { SweepCliOptions } from './commands/sweep.js';
@@ -27,7 +27,10 @@ const common = (c: Command) =>
 function pipelineCommands(program: Command, setCode: SetCode): void {
   common(program.command('run').description('run the pipeline; cached stages are reused'))
     .option('-n, --dry-run', 'say what would run and why, run nothing')
-    .option('-f, --force <stage>', 'rerun this stage even if cached (repeatable)', collect)
+    .option('-u, --until <stage>', 'run only this stage and what it needs (repeatable; a,b: several targets)', collect)
+    .option('-f, --force <stage>', "rerun this stage even if cached (repeatable; 'all': every stage)", collect)
+    .option('-F, --force-all', 'rerun every stage (as --force all)')
+    .option('-R, --force-downstream <stage>', 'rerun this stage and every stage below it (repeatable)', collect)
     .option('-j, --jobs <n>', 'independent stages run at once (default 1; on Slurm: 1000 jobs queued at once)')
     .option('-b, --backend <name>', 'TensorFlow.js backend: auto, tensorflow, webgpu, wasm, cpu')
     .option('--executor <name>', "where stages run: local (default) or slurm (or the config's executor.type)")
@@ -47,13 +50,17 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
     .option('--max-points <n>', 'refuse a sweep of more points than this (default: 10000)')
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
+    .option('--metric <name>', 'a sweep names its best point on this metric, e.g. evaluate.auc or evaluate.eer:min')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       setCode(await sweepRunCommand(pipeline, opts));
     });
 
   common(program.command('status').description('for each stage: cached or will run, and why; queued and running jobs'))
+    .option('-u, --until <stage>', 'as run --until', collect)
     .option('-f, --force <stage>', 'as run --force', collect)
+    .option('-F, --force-all', 'as run --force-all')
+    .option('-R, --force-downstream <stage>', 'as run --force-downstream', collect)
     .option('--sweep <key=values>', 'as run --sweep: the status of every point', collect)
     .option('--no-sweep', "ignore the pipeline's sweep: section")
     .option('--sweep-file <file>', 'as run --sweep-file')
@@ -89,7 +96,62 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     });
 }
 
-/** gc, kinds, doctor, exps, report: the commands about the workspace and the installation. */
+/** exps and its subcommands diff and apply: comparing experiments. */
+function expsCommands(program: Command, setCode: SetCode): void {
+  const exps = program
+    .command('exps')
+    .description('compare experiments: the params that differ, headline metrics, duration, date; one row each')
+    .enablePositionalOptions()
+    .option('--sort <column>', 'sort by this column (a param, a metric, experiment, status, duration, date, ...)')
+    .option('--desc', 'sort descending')
+    .option(
+      '--filter <expr>',
+      "keep rows where this holds, e.g. 'evaluate.auc>0.8' (repeatable; ops = != < <= > >= ~)",
+      collect,
+    )
+    .option('-a, --all', 'every column: constant params and metrics, backends, pipeline, run id')
+    .option('--all-params', 'every param, not only those that differ')
+    .option(
+      '--columns <list>',
+      'show only these columns, comma-separated, e.g. margin,evaluate.auc (repeatable)',
+      collect,
+    )
+    .option('--width <n>', 'the text table fits this many characters', '120')
+    .option('--json', 'print JSON (one object per experiment)')
+    .option('--csv', 'print CSV (RFC 4180)')
+    .option('--md', 'print a Markdown table')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (opts: ExpsOptions) => {
+      const { expsCommand } = await import('./commands/exps.js');
+      setCode(expsCommand(opts));
+    });
+  exps
+    .command('diff')
+    .description('two experiments side by side: the params that differ and the metrics, with the change')
+    .argument('<a>', 'an experiment name (or a unique part of it: its hash)')
+    .argument('<b>', 'another')
+    .option('-a, --all', 'every param, and backends')
+    .option('--json', 'print JSON')
+    .option('--md', 'print Markdown tables')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (a: string, b: string, opts: DiffOptions) => {
+      const { expsDiffCommand } = await import('./commands/exps.js');
+      setCode(expsDiffCommand(a, b, opts));
+    });
+  exps
+    .command('apply')
+    .description("write an experiment's resolved params as a config file, to rerun it or make it the default")
+    .argument('<name>', 'an experiment name (or a unique part of it)')
+    .option('-o, --out <file>', 'where to write it (default: configs/<name>.yaml)')
+    .option('--force', 'replace the file if it exists')
+    .option('-w, --workspace <dir>', 'workspace root')
+    .action(async (name: string, opts: ApplyOptions) => {
+      const { expsApplyCommand } = await import('./commands/exps.js');
+      setCode(expsApplyCommand(name, opts));
+    });
+}
+
+/** gc, kinds, doctor, report: the commands about the workspace and the installation. */
 function workspaceCommands(program: Command, setCode: SetCode): void {
   program
     .command('gc')
@@ -120,38 +182,17 @@ function workspaceCommands(program: Command, setCode: SetCode): void {
     });
 
   program
-    .command('exps')
-    .description('compare experiments: the params that differ and the metrics, one row each')
-    .option('--sort <column>', 'sort by this column (a param, a metric, experiment, status, ...)')
-    .option('--desc', 'sort descending')
-    .option(
-      '--filter <expr>',
-      "keep rows where this holds, e.g. 'evaluate.auc>0.8' (repeatable; ops = != < <= > >= ~)",
-      collect,
-    )
-    .option('--all-params', 'show every param, not only those that differ')
-    .option(
-      '--columns <list>',
-      'show only these columns, comma-separated, e.g. margin,evaluate.auc (repeatable)',
-      collect,
-    )
-    .option('--json', 'print JSON (one object per experiment)')
-    .option('--csv', 'print CSV (RFC 4180)')
-    .option('--md', 'print a Markdown table')
-    .option('-w, --workspace <dir>', 'workspace root')
-    .action(async (opts: ExpsOptions) => {
-      const { expsCommand } = await import('./commands/exps.js');
-      setCode(expsCommand(opts));
-    });
-
-  program
     .command('report')
-    .description('write one self-contained HTML page: experiment table, metric plots, ROC curves')
+    .description(
+      'write one self-contained HTML page: runs, best experiment, table, metric plots, training and ROC curves, wall times',
+    )
     .option('-o, --out <file>', 'where to write it (default: results/report.html in the workspace)')
     .option('--sort <column>', 'sort the table by this column')
     .option('--desc', 'sort descending')
     .option('--filter <expr>', 'only experiments where this holds (repeatable), as in exps', collect)
+    .option('-a, --all', 'every column in the table: constant params and metrics, backends')
     .option('--all-params', 'show every param in the table')
+    .option('--metric <name>', 'pick the best experiment and colour heat maps by this metric, e.g. evaluate.eer:min')
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: ReportOptions) => {
       const { reportCommand } = await import('./commands/report.js');
@@ -167,6 +208,7 @@ async function main(argv: string[]): Promise<number> {
     .description('Declarative, cached experiment pipelines for lightweight face-verification models')
     .version(await import('../core/version.js').then((m) => m.facepipeVersion()))
     .showHelpAfterError()
+    .enablePositionalOptions()
     .exitOverride();
   let code = 0;
   const setCode: SetCode = (c) => {
@@ -174,6 +216,7 @@ async function main(argv: string[]): Promise<number> {
   };
   pipelineCommands(program, setCode);
   workspaceCommands(program, setCode);
+  expsCommands(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -5,6 +5,7 @@ import { FacepipeError } from '../core/errors.js';
 import { createExecutor, EXECUTOR_NAMES } from '../execute/executors/registry.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
+import type { Selection } from '../plan/decide.js';
 import type { Loaded } from './context.js';
 import { jsonRenderer } from './renderers/json.js';
 import { plainRenderer } from './renderers/plain.js';
@@ -76,6 +77,8 @@ export interface SessionOptions {
   /** --jobs; absent: the executor's default (1 for local, many for a cluster). */
   jobs?: number;
   force: string[];
+  /** Targets and the other ways of forcing (--until, --force-downstream). */
+  selection?: Selection;
   backend: string;
   /** --executor; absent: the config's `executor.type`, else local. */
   executor?: string;
@@ -119,6 +122,7 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
       experiments: o.experiments,
       jobs: o.jobs ?? executor.admission?.jobs ?? 1,
       force: o.force,
+      selection: o.selection,
       backend: o.backend,
       executor,
       emit: renderer.sink,

@@ -22,12 +22,28 @@ export interface StageSummary {
   params: Record<string, unknown>;
   metrics: Record<string, number | string>;
   outputs: Record<string, string>;
+  /** How long computing the outputs took, and when it finished (a cached stage: the run that made them). */
+  durationMs?: number;
+  completedAt?: string;
+  /** The metrics that sum the stage up, as its kind declares them. */
+  headline: Array<{ metric: string; goal: 'max' | 'min' }>;
+  /** Figures of an earlier run: the last run that did not complete the stage kept them (which run, what happened). */
+  kept?: { run: string; state: string };
+}
+
+export interface GitState {
+  commit: string;
+  dirty: boolean;
 }
 
 export interface ExperimentRecord {
   name: string;
   pipeline: string;
   lastRun: string;
+  /** When the last run started (ISO), '' when unknown. */
+  date: string;
+  /** The workspace's git commit at the last run; null outside git, undefined in older records. */
+  git?: GitState | null;
   /** The swept params of this experiment (flattened `stage.key.path` -> value), {} if none. */
   point: Record<string, CellValue>;
   /** Every stage param, flattened to `stage.key.path`. */
@@ -37,6 +53,10 @@ export interface ExperimentRecord {
   /** 'ok' when every stage is done or cached, else the first other state with its stage, e.g. 'failed: train'. */
   status: string;
   stages: Record<string, StageSummary>;
+  /** Sum of the stages' compute times (ms), undefined when no stage says. */
+  durationMs?: number;
+  /** Stages whose figures come from an earlier run (this experiment's last run did not complete them). */
+  kept: string[];
   /** The experiment.json this came from, relative to the workspace. */
   file: string;
 }
@@ -94,40 +114,76 @@ export function parseExperiment(text: string, file: string): ExperimentRecord {
   const metrics: Record<string, CellValue> = {};
   let status = 'ok';
   for (const [stage, s] of Object.entries(raw.stages)) {
-    const st = isObject(s) ? s : {};
-    const summary: StageSummary = {
-      state: typeof st.state === 'string' ? st.state : 'unknown',
-      key: typeof st.key === 'string' ? st.key : undefined,
-      params: isObject(st.params) ? st.params : {},
-      metrics: isObject(st.metrics) ? (st.metrics as Record<string, number | string>) : {},
-      outputs: isObject(st.outputs)
-        ? (Object.fromEntries(Object.entries(st.outputs).filter(([, v]) => typeof v === 'string')) as Record<
-            string,
-            string
-          >)
-        : {},
-    };
+    const summary = stageSummary(s);
     stages[stage] = summary;
     flatten(summary.params, stage, params);
     for (const [m, v] of Object.entries(summary.metrics)) metrics[`${stage}.${m}`] = toCell(v);
-    if (status === 'ok' && summary.state !== 'done' && summary.state !== 'cached')
-      status = `${summary.state}: ${stage}`;
+    // A kept stage's own state is its earlier one; what happened in the last run is in `kept`.
+    const state = summary.kept && summary.kept.state !== 'not-run' ? summary.kept.state : summary.state;
+    if (status === 'ok' && state !== 'done' && state !== 'cached' && state !== 'not-run') status = `${state}: ${stage}`;
   }
   const point: Record<string, CellValue> = {};
   if (isObject(raw.point)) for (const [k, v] of Object.entries(raw.point)) point[k] = toCell(v);
   // A swept value the params don't show (should not happen) still belongs in the table.
   for (const [k, v] of Object.entries(point)) if (!(k in params)) params[k] = v;
+  const durations = Object.values(stages).flatMap((s) => (s.durationMs !== undefined ? [s.durationMs] : []));
+  const lastRun = typeof raw.lastRun === 'string' ? raw.lastRun : '';
   return {
     name: raw.experiment,
     pipeline: typeof raw.pipeline === 'string' ? raw.pipeline : '',
-    lastRun: typeof raw.lastRun === 'string' ? raw.lastRun : '',
+    lastRun,
+    date: typeof raw.startedAt === 'string' ? raw.startedAt : runIdDate(lastRun),
+    git: gitState(raw.git),
     point,
     params,
     metrics,
     status,
     stages,
+    durationMs: durations.length ? durations.reduce((a, b) => a + b, 0) : undefined,
+    kept: Object.keys(stages).filter((k) => stages[k].kept),
     file,
   };
+}
+
+function stageSummary(s: unknown): StageSummary {
+  const st = isObject(s) ? s : {};
+  const headline: StageSummary['headline'] = [];
+  for (const h of Array.isArray(st.headline) ? (st.headline as unknown[]) : [])
+    if (isObject(h) && typeof h.metric === 'string' && (h.goal === 'max' || h.goal === 'min'))
+      headline.push({ metric: h.metric, goal: h.goal });
+  const kept =
+    isObject(st.kept) && typeof st.kept.run === 'string' && typeof st.kept.state === 'string'
+      ? { run: st.kept.run, state: st.kept.state }
+      : undefined;
+  return {
+    state: typeof st.state === 'string' ? st.state : 'unknown',
+    key: typeof st.key === 'string' ? st.key : undefined,
+    params: isObject(st.params) ? st.params : {},
+    metrics: isObject(st.metrics) ? (st.metrics as Record<string, number | string>) : {},
+    outputs: isObject(st.outputs)
+      ? (Object.fromEntries(Object.entries(st.outputs).filter(([, v]) => typeof v === 'string')) as Record<
+          string,
+          string
+        >)
+      : {},
+    durationMs: typeof st.durationMs === 'number' && Number.isFinite(st.durationMs) ? st.durationMs : undefined,
+    completedAt: typeof st.completedAt === 'string' ? st.completedAt : undefined,
+    headline,
+    kept,
+  };
+}
+
+function gitState(v: unknown): GitState | null | undefined {
+  if (v === null) return null;
+  if (isObject(v) && typeof v.commit === 'string' && typeof v.dirty === 'boolean')
+    return { commit: v.commit, dirty: v.dirty };
+  return undefined;
+}
+
+/** The start time a run id carries (2026-11-27T23-00-00-000-abcd), as ISO; '' when it has none. */
+export function runIdDate(id: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d)-(\d\d)-(\d\d)-(\d{3})/.exec(id);
+  return m ? `${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z` : '';
 }
 
 /**
@@ -288,4 +344,57 @@ export function loadRocImage(
     }
   }
   return undefined;
+}
+
+/** One figure per epoch of one training stage, from the training.json it wrote beside its model. */
+export interface TrainingCurves {
+  stage: string;
+  /** The training.json, relative to the workspace. */
+  file: string;
+  /** 'loss', its parts ('identity', 'triplet', 'center'), 'validation accuracy', ... -> points by epoch. */
+  series: Record<string, Array<{ epoch: number; value: number }>>;
+  bestEpoch?: number;
+}
+
+/** Short loss-part names the trainer records, for people. */
+const PART_NAMES: Record<string, string> = { id: 'identity', tri: 'triplet', ctr: 'center' };
+
+/** The curves of a training.json (`losses: [{epoch, loss, parts}]`, `validations: [{epoch, ...figures}]`). */
+export function curvesFromTraining(v: unknown, stage: string, file: string): TrainingCurves | undefined {
+  if (!isObject(v)) return undefined;
+  const series: TrainingCurves['series'] = {};
+  const add = (name: string, epoch: unknown, value: unknown) => {
+    if (typeof epoch !== 'number' || typeof value !== 'number' || !Number.isFinite(value)) return;
+    (series[name] ??= []).push({ epoch, value });
+  };
+  for (const l of Array.isArray(v.losses) ? (v.losses as unknown[]) : []) {
+    if (!isObject(l)) continue;
+    add('loss', l.epoch, l.loss);
+    if (isObject(l.parts)) for (const [k, x] of Object.entries(l.parts)) add(PART_NAMES[k] ?? k, l.epoch, x);
+  }
+  for (const m of Array.isArray(v.validations) ? (v.validations as unknown[]) : []) {
+    if (!isObject(m)) continue;
+    for (const [k, x] of Object.entries(m)) if (k !== 'epoch') add(`validation ${k}`, m.epoch, x);
+  }
+  for (const pts of Object.values(series)) pts.sort((a, b) => a.epoch - b.epoch);
+  if (!Object.keys(series).length) return undefined;
+  return { stage, file, series, bestEpoch: typeof v.best_epoch === 'number' ? v.best_epoch : undefined };
+}
+
+/** Every stage output folder of an experiment that holds a training.json with curves, in stage order. */
+export function loadTraining(root: string, exp: ExperimentRecord, maxBytes = 4 * 1024 * 1024): TrainingCurves[] {
+  const out: TrainingCurves[] = [];
+  for (const [stage, s] of Object.entries(exp.stages)) {
+    for (const rel of Object.values(s.outputs)) {
+      const file = join(rel, 'training.json');
+      try {
+        if (statSync(join(root, file)).size > maxBytes) continue;
+        const c = curvesFromTraining(JSON.parse(readFileSync(join(root, file), 'utf8')), stage, file);
+        if (c) out.push(c);
+      } catch {
+        /* none here, or unreadable: no curves */
+      }
+    }
+  }
+  return out;
 }

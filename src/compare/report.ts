@@ -1,9 +1,15 @@
 // `facepipe report`: one self-contained HTML page (no external scripts, styles, fonts or images; a CSP that
-// forbids loading any) holding the experiment table, each metric plotted against each swept param, and the
-// ROC curves of all experiments overlaid. Every name and value is escaped.
-import { compareCells, differs, displayCell, type Column, type Table } from './table.js';
+// forbids loading any): the runs (date, git commit, dirty or not), the best experiment on the selected metric
+// (highlighted), the experiment table, per-stage wall times, each metric against each swept param with a heat
+// map for two-param sweeps, the training curves per epoch and the ROC curves of all experiments overlaid.
+// Every name and value is escaped.
+import { defaultMetricOf, pickBest, type MetricChoice } from './best.js';
+import type { ExperimentRecord, RocSeries, TrainingCurves } from './load.js';
+import { curvesSection, legendLabels, sweepPlots } from './report-plots.js';
 import { escapeHtml, plotSvg, type PlotSeries } from './svg.js';
-import type { CellValue, RocSeries } from './load.js';
+import { differs, displayCell, formatDate, formatSeconds, type Row, type Table } from './table.js';
+
+export { xAxisFor } from './report-plots.js';
 
 export interface ReportInput {
   table: Table;
@@ -11,6 +17,10 @@ export interface ReportInput {
   rocs: Map<string, RocSeries[]>;
   /** Experiment name -> a roc.png of an experiment without ROC points, as a data: URI, with its path. */
   rocImages?: Map<string, { file: string; dataUri: string }>;
+  /** Experiment name -> the training curves of its stages, as loadTraining returns them. */
+  training?: Map<string, TrainingCurves[]>;
+  /** What picks the best experiment and colours the heat maps (default: the first headline metric). */
+  metric?: MetricChoice;
   /** Shown in the header (the workspace folder). */
   workspace: string;
   generatedAt: Date;
@@ -27,6 +37,8 @@ th,td{border:1px solid #ddd;padding:3px 8px;white-space:nowrap;text-align:left}
 th{background:#f0f0f0;cursor:pointer;user-select:none;position:sticky;top:0}
 th.param.swept{background:#e6eefc}th.metric{background:#eaf6ea}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{background:#fff6d5}tr.best td:first-child::before{content:"\\2605  "}td.cached{color:#777}
+.best-note{background:#fff6d5;border:1px solid #e8d48a;padding:6px 10px;display:inline-block}h3{font-size:15px;margin:18px 0 6px}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px}figcaption{font-size:12px;color:#555;max-width:400px;overflow-wrap:anywhere}
@@ -54,11 +66,7 @@ const SORT_SCRIPT = `
 })();
 `;
 
-function numericOrNull(v: CellValue): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
-function tableHtml(t: Table): string {
+function tableHtml(t: Table, best: Row | undefined): string {
   const head = t.columns
     .map(
       (c) =>
@@ -68,11 +76,11 @@ function tableHtml(t: Table): string {
   const rows = t.rows
     .map(
       (r) =>
-        '<tr>' +
+        (r === best ? '<tr class="best" title="best experiment">' : '<tr>') +
         t.columns
           .map((c) => {
             const v = r.cells[c.name] ?? null;
-            const text = displayCell(v);
+            const text = displayCell(v, c);
             if (typeof v === 'number') {
               const exact = String(v);
               return `<td class="num" data-n="${escapeHtml(exact)}"${exact !== text ? ` title="${escapeHtml(exact)}"` : ''}>${escapeHtml(text)}</td>`;
@@ -101,128 +109,6 @@ function constantParamsHtml(t: Table): string {
     )
     .join('\n');
   return `<details><summary>${constant.length} params equal in all experiments shown</summary><ul>\n${items}\n</ul></details>`;
-}
-
-interface AxisValues {
-  scale: 'linear' | 'log' | 'category';
-  categories?: string[];
-  x: (v: CellValue) => number | undefined;
-}
-
-/** How to place a param's values on an x axis: numbers linearly (log when all positive over 2+ decades), else as categories. */
-export function xAxisFor(values: CellValue[]): AxisValues {
-  const present = values.filter((v): v is Exclude<CellValue, null> => v !== null);
-  if (present.length && present.every((v) => typeof v === 'number')) {
-    const nums = present;
-    const lo = Math.min(...nums);
-    const hi = Math.max(...nums);
-    const log = lo > 0 && hi / lo >= 100;
-    return { scale: log ? 'log' : 'linear', x: (v) => (typeof v === 'number' ? v : undefined) };
-  }
-  const cats = [...new Set(present.map((v) => String(v)))];
-  const order = new Map(present.map((v) => [String(v), v] as const));
-  cats.sort((a, b) => compareCells(order.get(a)!, order.get(b)!));
-  return { scale: 'category', categories: cats, x: (v) => (v === null ? undefined : cats.indexOf(String(v))) };
-}
-
-/** The shortest dotted suffix of `name` that no other column in `among` ends with (margin for triarchy.loss.margin). */
-function shortName(name: string, among: Column[]): string {
-  const parts = name.split('.');
-  for (let k = 1; k < parts.length; k++) {
-    const suffix = parts.slice(-k).join('.');
-    if (!among.some((c) => c.name !== name && (c.name === suffix || c.name.endsWith('.' + suffix)))) return suffix;
-  }
-  return name;
-}
-
-/** Legend order: numbers in labels compare numerically (margin=0.1 before margin=0.3). */
-function compareLabels(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  if (a !== '' && b !== '' && Number.isFinite(na) && Number.isFinite(nb)) return na - nb;
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
-function metricPlots(t: Table): { html: string; count: number } {
-  const exps = t.rows.map((r) => r.experiment);
-  const isPlottableParam = (c: Column) => c.kind === 'param' && differs(exps, c);
-  let params = t.known.filter((c) => c.swept && isPlottableParam(c));
-  if (!params.length) params = t.columns.filter(isPlottableParam);
-  const metrics = t.columns.filter(
-    (c) => c.kind === 'metric' && t.rows.some((r) => numericOrNull(r.cells[c.name] ?? null) !== null),
-  );
-  const varying = metrics.filter((c) => differs(exps, c));
-  const constant = metrics.filter((c) => !differs(exps, c));
-  if (!params.length || !varying.length) {
-    const why =
-      t.rows.length < 2
-        ? 'fewer than two experiments'
-        : !params.length
-          ? 'no param differs between the experiments'
-          : 'no numeric metric differs between the experiments';
-    return { html: `<p class="note">No plots: ${escapeHtml(why)}.</p>`, count: 0 };
-  }
-  const figures: string[] = [];
-  let n = 0;
-  for (const p of params) {
-    const axis = xAxisFor(t.rows.map((r) => r.cells[p.name] ?? null));
-    const others = params.filter((o) => o !== p);
-    for (const m of varying) {
-      // One series per combination of the other swept params, so a grid sweep reads as a family of lines.
-      const groups = new Map<string, { label: string; points: Array<{ x: number; y: number; title: string }> }>();
-      for (const r of t.rows) {
-        const x = axis.x(r.cells[p.name] ?? null);
-        const y = numericOrNull(r.cells[m.name] ?? null);
-        if (x === undefined || y === null) continue;
-        // With one other param the legend title names it and entries are its values; with more, short name=value pairs.
-        const label =
-          others.length === 1
-            ? displayCell(r.cells[others[0].name] ?? null)
-            : others.map((o) => `${shortName(o.name, others)}=${displayCell(r.cells[o.name] ?? null)}`).join(', ');
-        let g = groups.get(label);
-        if (!g) groups.set(label, (g = { label, points: [] }));
-        g.points.push({
-          x,
-          y,
-          title: `${r.experiment.name}\n${p.name} = ${displayCell(r.cells[p.name] ?? null)}\n${m.name} = ${displayCell(y)}`,
-        });
-      }
-      const grouped = groups.size > 1 && groups.size <= 10;
-      const series: PlotSeries[] = grouped
-        ? [...groups.values()]
-            .sort((a, b) => compareLabels(a.label, b.label))
-            .map((g) => ({ label: g.label, points: g.points, line: 'mean' as const }))
-        : [
-            {
-              label: '',
-              points: [...groups.values()].flatMap((g) => g.points),
-              line: groups.size <= 1 ? ('mean' as const) : false,
-            },
-          ];
-      const id = `plot-${++n}`;
-      figures.push(
-        `<figure class="metric-plot" id="${id}">${plotSvg(series, {
-          id,
-          title: `${m.name} vs ${p.name}`,
-          xLabel: p.name,
-          yLabel: m.name,
-          xScale: axis.scale,
-          categories: axis.categories,
-          legendTitle:
-            grouped && others.length === 1
-              ? shortName(
-                  others[0].name,
-                  t.known.filter((c) => c.kind === 'param'),
-                )
-              : undefined,
-        })}</figure>`,
-      );
-    }
-  }
-  const skipped = constant.length
-    ? `<p class="note">Not plotted (same value in every experiment): ${constant.map((c) => `<code>${escapeHtml(c.name)}</code>`).join(', ')}.</p>`
-    : '';
-  return { html: `<div class="plots">\n${figures.join('\n')}\n</div>${skipped}`, count: n };
 }
 
 /** At most `max` points of a curve, always keeping both ends (a polyline of thousands of points adds nothing). */
@@ -255,7 +141,8 @@ function rocImagesHtml(names: string[], images: Map<string, { file: string; data
 function rocSection(
   t: Table,
   rocs: Map<string, RocSeries[]>,
-  images?: Map<string, { file: string; dataUri: string }>,
+  images: Map<string, { file: string; dataUri: string }> | undefined,
+  best: Row | undefined,
 ): string {
   const series: PlotSeries[] = [];
   const missing: string[] = [];
@@ -266,7 +153,7 @@ function rocSection(
       continue;
     }
     const label = `${r.experiment.name} (AUC ${auc(curve.far, curve.tar).toFixed(3)})`;
-    series.push({ label, points: thin(curve.far, curve.tar), line: true, markers: false });
+    series.push({ label, points: thin(curve.far, curve.tar), line: true, markers: false, emphasis: r === best });
   }
   const missingNote = missing.length
     ? `<p class="note">No ROC points for: ${missing.map((m) => `<code>${escapeHtml(m)}</code>`).join(', ')} (looked for roc.json, roc.csv or a "roc" entry in metrics.json in the stage output folders).</p>`
@@ -305,11 +192,72 @@ function rocSection(
   return `<div class="plots"><figure class="roc-plot" id="roc-figure">${plot}</figure>${logPlot ? `<figure class="roc-plot" id="roc-log-figure">${logPlot}</figure>` : ''}</div>${missingNote}${pictures}`;
 }
 
+/** The runs the shown experiments come from: id, date, git commit and whether the workspace was dirty. */
+function runsHtml(t: Table): string {
+  const runs = new Map<string, { e: ExperimentRecord; n: number }>();
+  for (const r of t.rows) {
+    const e = r.experiment;
+    const k = e.lastRun || '(unknown)';
+    const got = runs.get(k);
+    if (got) got.n++;
+    else runs.set(k, { e, n: 1 });
+  }
+  if (!runs.size) return '';
+  const git = (e: ExperimentRecord) =>
+    e.git === undefined
+      ? 'commit not recorded'
+      : e.git === null
+        ? 'not in a git repository'
+        : `commit <code>${escapeHtml(e.git.commit.slice(0, 12))}</code>${e.git.dirty ? ' <strong>with uncommitted changes</strong>' : ' (clean)'}`;
+  const items = [...runs.entries()]
+    .sort((a, b) => b[1].e.date.localeCompare(a[1].e.date))
+    .map(
+      ([id, { e, n }]) =>
+        `<li class="run">run <code>${escapeHtml(id)}</code>${e.date ? `, ${escapeHtml(formatDate(e.date))}` : ''}, ${git(e)}: ${n} experiment${n === 1 ? '' : 's'}</li>`,
+    );
+  return `<ul class="runs meta">\n${items.join('\n')}\n</ul>`;
+}
+
+function bestHtml(best: { row: Row; value: number } | undefined, metric: MetricChoice | undefined, label: string) {
+  if (!metric) return '<p class="note">No headline metric to pick a best experiment by (report --metric NAME).</p>';
+  if (!best) return `<p class="note">No experiment has <code>${escapeHtml(metric.name)}</code>.</p>`;
+  return `<p class="best-note" id="best">Best by <code>${escapeHtml(metric.name)}</code> (${metric.goal === 'max' ? 'higher' : 'lower'} is better): <strong>${escapeHtml(best.row.experiment.name)}</strong>${label && label !== best.row.experiment.name ? ` (${escapeHtml(label)})` : ''} = ${escapeHtml(displayCell(best.value))}</p>`;
+}
+
+/** Per-stage wall times: how long computing each stage's outputs took (a cached stage: when they were made). */
+function wallTimesHtml(t: Table): string {
+  const stages = [...new Set(t.rows.flatMap((r) => Object.keys(r.experiment.stages)))];
+  if (!t.rows.some((r) => Object.values(r.experiment.stages).some((s) => s.durationMs !== undefined)))
+    return '<p class="note">No stage timings recorded.</p>';
+  const head = `<tr><th scope="col">experiment</th>${stages.map((s) => `<th scope="col">${escapeHtml(s)}</th>`).join('')}<th scope="col">total</th></tr>`;
+  const rows = t.rows.map((r) => {
+    const cells = stages.map((name) => {
+      const s = r.experiment.stages[name];
+      if (!s || s.durationMs === undefined) return '<td class="num">-</td>';
+      const cached = s.state === 'cached';
+      const note = s.kept
+        ? `kept from run ${s.kept.run} (the last run: ${s.kept.state})`
+        : cached
+          ? `cached in the last run; computed ${s.completedAt ?? ''}`
+          : `computed ${s.completedAt ?? ''}`;
+      return `<td class="num${cached ? ' cached' : ''}" data-n="${s.durationMs / 1000}" title="${escapeHtml(note)}">${escapeHtml(formatSeconds(s.durationMs / 1000))}${cached ? ' (cached)' : ''}${s.kept ? ' (kept)' : ''}</td>`;
+    });
+    const total = r.experiment.durationMs;
+    return `<tr><td>${escapeHtml(r.experiment.name)}</td>${cells.join('')}<td class="num">${total === undefined ? '-' : escapeHtml(formatSeconds(total / 1000))}</td></tr>`;
+  });
+  return `<div class="scroll"><table id="wall-times"><thead>${head}</thead>\n<tbody>\n${rows.join('\n')}\n</tbody></table></div>
+<p class="note">The time each stage took when its outputs were computed; "cached": the last run reused them.</p>`;
+}
+
 export function renderReport(input: ReportInput): string {
   const t = input.table;
   const title = input.title ?? 'facepipe experiments';
   const filtered = t.rows.length !== t.total ? ` (${t.total - t.rows.length} filtered out)` : '';
-  const plots = metricPlots(t);
+  const metric = input.metric ?? defaultMetricOf(t.rows.map((r) => r.experiment));
+  const found = metric ? pickBest(t.rows, (r) => r.experiment.metrics[metric.name], metric.goal) : undefined;
+  const best = found && { row: found.item, value: found.value };
+  const plots = sweepPlots(t, metric);
+  const label = best ? legendLabels(t, t.rows).get(best.row)! : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -322,13 +270,19 @@ export function renderReport(input: ReportInput): string {
 <body>
 <h1>${escapeHtml(title)}</h1>
 <p class="meta">${t.rows.length} experiment${t.rows.length === 1 ? '' : 's'}${escapeHtml(filtered)} in <code>${escapeHtml(input.workspace)}</code>, generated ${escapeHtml(input.generatedAt.toISOString())}</p>
+${runsHtml(t)}
+${t.rows.length ? bestHtml(best, metric, label) : ''}
 <h2 id="table">Experiments</h2>
-${t.rows.length ? tableHtml(t) : '<p class="note">No experiments (run facepipe run first).</p>'}
+${t.rows.length ? tableHtml(t, best?.row) : '<p class="note">No experiments (run facepipe run first).</p>'}
 ${constantParamsHtml(t)}
 <h2 id="metrics">Metrics against swept params</h2>
 ${plots.html}
+<h2 id="training">Training curves</h2>
+${curvesSection(t, input.training ?? new Map<string, TrainingCurves[]>(), best?.row)}
 <h2 id="roc">ROC curves</h2>
-${rocSection(t, input.rocs, input.rocImages)}
+${rocSection(t, input.rocs, input.rocImages, best?.row)}
+<h2 id="times">Wall time per stage</h2>
+${wallTimesHtml(t)}
 <script>${SORT_SCRIPT}</script>
 </body>
 </html>

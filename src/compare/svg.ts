@@ -1,5 +1,7 @@
 // Small inline-SVG plotting for the report: axes with readable ticks (linear, log or categorical x), point and
-// line series, a legend. Every piece of text goes through escapeHtml, so names and values cannot inject markup.
+// line series, a legend, and heat maps. Series with the same points stay visible (the later ones dashed over the
+// first, in their own colours). Every piece of text goes through escapeHtml, so names and values cannot inject
+// markup.
 
 export function escapeHtml(s: string): string {
   return s
@@ -37,6 +39,10 @@ export interface PlotSeries {
   line?: boolean | 'mean';
   /** Draw a marker at each point. */
   markers?: boolean;
+  /** Drawn wider, marked in the legend (the best experiment). */
+  emphasis?: boolean;
+  /** Tooltip of the line and the legend entry (default: the label). */
+  title?: string;
 }
 
 export interface PlotOptions {
@@ -58,6 +64,8 @@ export interface PlotOptions {
   id?: string;
   /** Heading above the legend entries, e.g. the param the series differ in. */
   legendTitle?: string;
+  /** x values are whole numbers (epochs): ticks only there. */
+  xIntegers?: boolean;
 }
 
 /** Round tick positions (1, 2, 5 times a power of ten) covering [lo, hi] with about `count` ticks. */
@@ -119,14 +127,37 @@ function meanByX(points: PlotPoint[]): PlotPoint[] {
   return [...byX.entries()].sort((a, b) => a[0] - b[0]).map(([x, g]) => ({ x, y: g.sum / g.n }));
 }
 
-/** One plot as an <svg> element string: axes, ticks, grid, series, legend (when more than one labelled series). */
-export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
+interface Frame {
+  m: { left: number; right: number; top: number; bottom: number };
+  plotW: number;
+  plotH: number;
+  W: number;
+  H: number;
+  scale: 'linear' | 'log' | 'category';
+  xDom: [number, number];
+  yDom: [number, number];
+  tx: (x: number) => number;
+  ty: (y: number) => number;
+  legendItems: PlotSeries[];
+  showLegend: boolean;
+}
+
+const LEGEND_CHARS = 44;
+
+function xDomain(o: PlotOptions, xs: number[], scale: Frame['scale']): [number, number] {
+  if (o.xDomain) return o.xDomain;
+  if (scale === 'category') return [-0.5, Math.max(0, (o.categories?.length ?? 1) - 1) + 0.5];
+  if (scale === 'log') return [Math.min(...xs) / 1.3, Math.max(...xs) * 1.3];
+  return padDomain(xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1]);
+}
+
+/** Sizes, domains and scales of one plot. */
+function frame(series: PlotSeries[], o: PlotOptions): Frame {
   const legendItems = series.filter((s) => s.label !== '');
-  const showLegend = legendItems.length > 1 || (legendItems.length === 1 && series.length === 1 && o.diagonal);
-  const LEGEND_CHARS = 44;
+  const showLegend = legendItems.length > 1 || (legendItems.length === 1 && series.length === 1 && !!o.diagonal);
   const longest = Math.max(
     o.legendTitle?.length ?? 0,
-    ...legendItems.map((s) => Math.min(LEGEND_CHARS, s.label.length)),
+    ...legendItems.map((s) => Math.min(LEGEND_CHARS, s.label.length + (s.emphasis ? 2 : 0))),
   );
   const legendWidth = showLegend ? Math.min(330, 40 + longest * 6.3) : 0;
   const plotW = o.width ?? 360;
@@ -134,20 +165,14 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   const m = { left: 58, right: 14, top: 28, bottom: 46 };
   const legendRows = legendItems.length + (o.legendTitle ? 1 : 0);
   const legendH = showLegend ? m.top + legendRows * 16 + 8 : 0;
-  const W = m.left + plotW + m.right + legendWidth;
-  const H = Math.max(m.top + plotH + m.bottom, legendH);
   const all = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
-  const xs = all.map((p) => p.x);
-  const ys = all.map((p) => p.y);
   const scale = o.xScale ?? 'linear';
-  let xDom: [number, number];
-  if (o.xDomain) xDom = o.xDomain;
-  else if (scale === 'category') xDom = [-0.5, Math.max(0, (o.categories?.length ?? 1) - 1) + 0.5];
-  else if (scale === 'log') {
-    const lo = Math.min(...xs);
-    const hi = Math.max(...xs);
-    xDom = [lo / 1.3, hi * 1.3];
-  } else xDom = padDomain(xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1]);
+  const xDom = xDomain(
+    o,
+    all.map((p) => p.x),
+    scale,
+  );
+  const ys = all.map((p) => p.y);
   const yDom = o.yDomain ?? padDomain(ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1]);
   const tx = (x: number) => {
     const t =
@@ -157,19 +182,21 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
     return m.left + t * plotW;
   };
   const ty = (y: number) => m.top + plotH - ((y - yDom[0]) / (yDom[1] - yDom[0])) * plotH;
+  const W = m.left + plotW + m.right + legendWidth;
+  const H = Math.max(m.top + plotH + m.bottom, legendH);
+  return { m, plotW, plotH, W, H, scale, xDom, yDom, tx, ty, legendItems, showLegend };
+}
 
+/** Title, grid, ticks, frame, axis labels and the optional diagonal. */
+function axesSvg(f: Frame, o: PlotOptions): string[] {
+  const { m, plotW, plotH, tx, ty, xDom, yDom } = f;
   const parts: string[] = [];
-  parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img"${o.className ? ` class="${escapeHtml(o.className)}"` : ''}>`,
-  );
   parts.push(`<title>${escapeHtml(o.title)}</title>`);
-  parts.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`);
+  parts.push(`<rect x="0" y="0" width="${f.W}" height="${f.H}" fill="#fff"/>`);
   parts.push(
     `<text x="${fmt(m.left + plotW / 2)}" y="16" text-anchor="middle" class="ttl">${escapeHtml(o.title)}</text>`,
   );
-  // Grid and ticks.
-  const yt = niceTicks(yDom[0], yDom[1], 5);
-  for (const v of yt) {
+  for (const v of niceTicks(yDom[0], yDom[1], 5)) {
     const y = fmt(ty(v));
     parts.push(`<line x1="${m.left}" x2="${m.left + plotW}" y1="${y}" y2="${y}" class="grid"/>`);
     parts.push(
@@ -177,9 +204,11 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
     );
   }
   const xt: Array<[number, string]> =
-    scale === 'category'
+    f.scale === 'category'
       ? (o.categories ?? []).map((c, i) => [i, c.length > 14 ? c.slice(0, 13) + '…' : c])
-      : (scale === 'log' ? logTicks(xDom[0], xDom[1]) : niceTicks(xDom[0], xDom[1], 5)).map((v) => [v, tickLabel(v)]);
+      : (f.scale === 'log' ? logTicks(xDom[0], xDom[1]) : niceTicks(xDom[0], xDom[1], 5))
+          .filter((v) => !o.xIntegers || Number.isInteger(v))
+          .map((v) => [v, tickLabel(v)]);
   for (const [v, label] of xt) {
     const x = fmt(tx(v));
     parts.push(`<line x1="${x}" x2="${x}" y1="${m.top}" y2="${m.top + plotH}" class="grid"/>`);
@@ -194,57 +223,225 @@ export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
   parts.push(
     `<text transform="translate(14 ${fmt(m.top + plotH / 2)}) rotate(-90)" text-anchor="middle" class="axis">${escapeHtml(o.yLabel)}</text>`,
   );
-  if (o.diagonal)
-    parts.push(
-      `<line x1="${fmt(tx(Math.max(xDom[0], yDom[0])))}" y1="${fmt(ty(Math.max(xDom[0], yDom[0])))}" x2="${fmt(tx(Math.min(xDom[1], yDom[1])))}" y2="${fmt(ty(Math.min(xDom[1], yDom[1])))}" class="diag"/>`,
-    );
+  if (o.diagonal) {
+    const lo = Math.max(xDom[0], yDom[0]);
+    const hi = Math.min(xDom[1], yDom[1]);
+    parts.push(`<line x1="${fmt(tx(lo))}" y1="${fmt(ty(lo))}" x2="${fmt(tx(hi))}" y2="${fmt(ty(hi))}" class="diag"/>`);
+  }
+  return parts;
+}
 
-  // Series, clipped to the frame.
-  const clip = `clip-${(o.id ?? 'plot').replace(/[^A-Za-z0-9-]/g, '-')}`;
-  parts.push(`<clipPath id="${clip}"><rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}"/></clipPath>`);
-  parts.push(`<g clip-path="url(#${clip})">`);
+interface SeriesStyle {
+  color: string;
+  /** stroke-dasharray, '' for solid. */
+  dash: string;
+  offset: number;
+  width: number;
+  /** Index of the first series with exactly these points, when this one repeats it. */
+  sameAs?: number;
+}
+
+/**
+ * Colours and dashes. A series whose points repeat an earlier one's would hide behind it: the first of such a
+ * group is drawn solid, the k-th of n dashed in slot k of a pattern n dashes long, so every colour shows.
+ */
+export function seriesStyles(series: PlotSeries[]): SeriesStyle[] {
+  const key = (s: PlotSeries) => JSON.stringify(s.points.map((p) => [p.x, p.y]));
+  const groups = new Map<string, number[]>();
   series.forEach((s, i) => {
+    const k = key(s);
+    groups.set(k, [...(groups.get(k) ?? []), i]);
+  });
+  return series.map((s, i) => {
     const color = PALETTE[i % PALETTE.length];
-    const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length];
-    const pts = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (scale !== 'log' || p.x > 0));
-    parts.push(`<g class="series" data-series="${i}">`);
+    const width = s.emphasis ? 3.2 : 1.8;
+    const group = s.points.length ? groups.get(key(s))! : [i];
+    const k = group.indexOf(i);
+    if (group.length < 2 || k === 0) {
+      // Beyond the palette, dashes tell series of one colour apart.
+      return { color, dash: DASHES[Math.floor(i / PALETTE.length) % DASHES.length], offset: 0, width };
+    }
+    const d = 6;
+    return { color, dash: `${d} ${d * (group.length - 1)}`, offset: -d * k, width, sameAs: group[0] };
+  });
+}
+
+/** The series, clipped to the frame. */
+function seriesSvg(series: PlotSeries[], styles: SeriesStyle[], f: Frame, id: string | undefined): string[] {
+  const { m, plotW, plotH, tx, ty } = f;
+  const clip = `clip-${(id ?? 'plot').replace(/[^A-Za-z0-9-]/g, '-')}`;
+  const parts = [
+    `<clipPath id="${clip}"><rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}"/></clipPath>`,
+    `<g clip-path="url(#${clip})">`,
+  ];
+  series.forEach((s, i) => {
+    const st = styles[i];
+    const pts = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (f.scale !== 'log' || p.x > 0));
+    const same = st.sameAs !== undefined ? ` data-same-as="${st.sameAs}"` : '';
+    parts.push(`<g class="series${s.emphasis ? ' emphasis' : ''}" data-series="${i}"${same}>`);
     const linePts = s.line === 'mean' ? meanByX(pts) : pts;
+    const dash = st.dash ? ` stroke-dasharray="${st.dash}"${st.offset ? ` stroke-dashoffset="${st.offset}"` : ''}` : '';
     if (s.line && linePts.length > 1) {
       parts.push(
-        `<polyline fill="none" stroke="${color}" stroke-width="1.8"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${linePts.map((p) => `${fmt(tx(p.x))},${fmt(ty(p.y))}`).join(' ')}"><title>${escapeHtml(s.label)}</title></polyline>`,
+        `<polyline fill="none" stroke="${st.color}" stroke-width="${st.width}"${dash} points="${linePts.map((p) => `${fmt(tx(p.x))},${fmt(ty(p.y))}`).join(' ')}"><title>${escapeHtml(s.title ?? s.label)}</title></polyline>`,
       );
     }
     if (s.markers !== false) {
+      // A repeated series' markers sit inside the first one's, smaller, so both colours show.
+      const r = st.sameAs !== undefined ? 2 : s.emphasis ? 4.5 : 3.5;
       for (const p of pts) {
         parts.push(
-          `<circle cx="${fmt(tx(p.x))}" cy="${fmt(ty(p.y))}" r="3.5" fill="${color}">${p.title ? `<title>${escapeHtml(p.title)}</title>` : ''}</circle>`,
+          `<circle cx="${fmt(tx(p.x))}" cy="${fmt(ty(p.y))}" r="${r}" fill="${st.color}">${p.title ? `<title>${escapeHtml(p.title)}</title>` : ''}</circle>`,
         );
       }
     }
     parts.push('</g>');
   });
   parts.push('</g>');
+  return parts;
+}
 
-  if (showLegend) {
-    const lx = m.left + plotW + m.right + 6;
-    const clipText = (t: string) => (t.length > LEGEND_CHARS ? t.slice(0, LEGEND_CHARS - 1) + '…' : t);
-    if (o.legendTitle)
-      parts.push(
-        `<text x="${lx}" y="${m.top + 8}" dominant-baseline="middle" class="leg-title"><title>${escapeHtml(o.legendTitle)}</title>${escapeHtml(clipText(o.legendTitle))}</text>`,
-      );
-    legendItems.forEach((s, k) => {
-      const j = k + (o.legendTitle ? 1 : 0);
-      const i = series.indexOf(s);
-      const color = PALETTE[i % PALETTE.length];
-      const dash = DASHES[Math.floor(i / PALETTE.length) % DASHES.length];
-      const y = m.top + 8 + j * 16;
-      const text = clipText(s.label);
-      parts.push(
-        `<g class="legend-item"><line x1="${lx}" x2="${lx + 18}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="2.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>` +
-          `<text x="${lx + 24}" y="${y}" dominant-baseline="middle" class="leg"><title>${escapeHtml(s.label)}</title>${escapeHtml(text)}</text></g>`,
-      );
-    });
+function legendSvg(series: PlotSeries[], styles: SeriesStyle[], f: Frame, o: PlotOptions): string[] {
+  if (!f.showLegend) return [];
+  const parts: string[] = [];
+  const lx = f.m.left + f.plotW + f.m.right + 6;
+  const clipText = (t: string) => (t.length > LEGEND_CHARS ? t.slice(0, LEGEND_CHARS - 1) + '…' : t);
+  if (o.legendTitle)
+    parts.push(
+      `<text x="${lx}" y="${f.m.top + 8}" dominant-baseline="middle" class="leg-title"><title>${escapeHtml(o.legendTitle)}</title>${escapeHtml(clipText(o.legendTitle))}</text>`,
+    );
+  f.legendItems.forEach((s, k) => {
+    const j = k + (o.legendTitle ? 1 : 0);
+    const i = series.indexOf(s);
+    const st = styles[i];
+    const y = f.m.top + 8 + j * 16;
+    // A repeat's sparse dashes would not show in a short legend line: solid there, the tooltip says why.
+    const dash = st.dash && st.sameAs === undefined ? ` stroke-dasharray="${st.dash}"` : '';
+    const same =
+      st.sameAs !== undefined ? ` (the same points as ${series[st.sameAs].label}: drawn dashed over it)` : '';
+    const text = clipText((s.emphasis ? '★ ' : '') + s.label);
+    parts.push(
+      `<g class="legend-item${s.emphasis ? ' emphasis' : ''}${st.sameAs !== undefined ? ' same' : ''}"><line x1="${lx}" x2="${lx + 18}" y1="${y}" y2="${y}" stroke="${st.color}" stroke-width="${Math.max(2.5, st.width)}"${dash}/>` +
+        `<text x="${lx + 24}" y="${y}" dominant-baseline="middle" class="leg"><title>${escapeHtml((s.title ?? s.label) + same)}</title>${escapeHtml(text)}</text></g>`,
+    );
+  });
+  return parts;
+}
+
+/** One plot as an <svg> element string: axes, ticks, grid, series, legend (when more than one labelled series). */
+export function plotSvg(series: PlotSeries[], o: PlotOptions): string {
+  const f = frame(series, o);
+  const styles = seriesStyles(series);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${f.W}" height="${f.H}" viewBox="0 0 ${f.W} ${f.H}" role="img"${o.className ? ` class="${escapeHtml(o.className)}"` : ''}>`,
+    ...axesSvg(f, o),
+    ...seriesSvg(series, styles, f, o.id),
+    ...legendSvg(series, styles, f, o),
+    '</svg>',
+  ].join('\n');
+}
+
+export interface HeatCell {
+  /** Column and row indices into the categories. */
+  x: number;
+  y: number;
+  value: number;
+  title?: string;
+  best?: boolean;
+}
+
+export interface HeatmapOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  xCategories: string[];
+  yCategories: string[];
+  /** Which way is better: the better end of the scale is the bright one. */
+  goal?: 'max' | 'min';
+  /** Unique within the page (names the gradient). */
+  id?: string;
+}
+
+// Viridis at five stops: dark (worse) to bright (better), readable in grey too.
+const VIRIDIS = ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'];
+
+function mix(a: string, b: string, t: number): string {
+  const c = (h: string, i: number) => parseInt(h.slice(1 + 2 * i, 3 + 2 * i), 16);
+  return (
+    '#' +
+    [0, 1, 2]
+      .map((i) =>
+        Math.round(c(a, i) + (c(b, i) - c(a, i)) * t)
+          .toString(16)
+          .padStart(2, '0'),
+      )
+      .join('')
+  );
+}
+
+/** A colour for t in [0, 1] along VIRIDIS. */
+export function heatColor(t: number): string {
+  const u = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(u));
+  return mix(VIRIDIS[i], VIRIDIS[i + 1], u - i);
+}
+
+/** A grid of coloured cells (x categories by y categories) with the value in each, and a colour bar. */
+export function heatmapSvg(cells: HeatCell[], o: HeatmapOptions): string {
+  const cw = 64;
+  const ch = 32;
+  const m = { left: 96, top: 30, bottom: 48, right: 86 };
+  const W = m.left + cw * o.xCategories.length + m.right;
+  const H = m.top + ch * o.yCategories.length + m.bottom;
+  const values = cells.map((c) => c.value);
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const t = (v: number) => {
+    const u = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+    return o.goal === 'min' ? 1 - u : u;
+  };
+  const grad = `grad-${(o.id ?? 'heat').replace(/[^A-Za-z0-9-]/g, '-')}`;
+  const clip = (s: string) => (s.length > 12 ? s.slice(0, 11) + '…' : s);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" class="heatmap">`,
+    `<title>${escapeHtml(o.title)}</title>`,
+    `<rect x="0" y="0" width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${fmt(W / 2)}" y="16" text-anchor="middle" class="ttl">${escapeHtml(o.title)}</text>`,
+  ];
+  o.xCategories.forEach((c, i) =>
+    parts.push(
+      `<text x="${m.left + cw * i + cw / 2}" y="${m.top + ch * o.yCategories.length + 16}" text-anchor="middle" class="tick"><title>${escapeHtml(c)}</title>${escapeHtml(clip(c))}</text>`,
+    ),
+  );
+  o.yCategories.forEach((c, j) =>
+    parts.push(
+      `<text x="${m.left - 6}" y="${m.top + ch * j + ch / 2}" text-anchor="end" dominant-baseline="middle" class="tick"><title>${escapeHtml(c)}</title>${escapeHtml(clip(c))}</text>`,
+    ),
+  );
+  parts.push(
+    `<text x="${fmt(m.left + (cw * o.xCategories.length) / 2)}" y="${H - 10}" text-anchor="middle" class="axis">${escapeHtml(o.xLabel)}</text>`,
+    `<text transform="translate(14 ${fmt(m.top + (ch * o.yCategories.length) / 2)}) rotate(-90)" text-anchor="middle" class="axis">${escapeHtml(o.yLabel)}</text>`,
+  );
+  for (const c of cells) {
+    const x = m.left + cw * c.x;
+    const y = m.top + ch * c.y;
+    const fill = heatColor(t(c.value));
+    const ink = t(c.value) > 0.6 ? '#000' : '#fff';
+    parts.push(
+      `<g class="cell${c.best ? ' best' : ''}"><rect x="${x}" y="${y}" width="${cw}" height="${ch}" fill="${fill}"${c.best ? ' stroke="#d62728" stroke-width="3"' : ' stroke="#fff"'}>${c.title ? `<title>${escapeHtml(c.title)}</title>` : ''}</rect>` +
+        `<text x="${x + cw / 2}" y="${y + ch / 2}" text-anchor="middle" dominant-baseline="middle" fill="${ink}" style="fill:${ink}">${escapeHtml(tickLabel(c.value))}</text></g>`,
+    );
   }
-  parts.push('</svg>');
+  // Colour bar: better at the top.
+  const bx = W - m.right + 16;
+  const bh = Math.max(ch * o.yCategories.length, 60);
+  const [top, bottom] = o.goal === 'min' ? [lo, hi] : [hi, lo];
+  parts.push(
+    `<defs><linearGradient id="${grad}" x1="0" y1="1" x2="0" y2="0">${VIRIDIS.map((c, i) => `<stop offset="${i / (VIRIDIS.length - 1)}" stop-color="${c}"/>`).join('')}</linearGradient></defs>`,
+    `<rect x="${bx}" y="${m.top}" width="12" height="${bh}" fill="url(#${grad})"/>`,
+    `<text x="${bx + 16}" y="${m.top + 6}" class="tick">${escapeHtml(tickLabel(top))}</text>`,
+    `<text x="${bx + 16}" y="${m.top + bh}" class="tick">${escapeHtml(tickLabel(bottom))}</text>`,
+    '</svg>',
+  );
   return parts.join('\n');
 }

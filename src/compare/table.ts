@@ -1,6 +1,7 @@
-// The experiment comparison table: one row per experiment, columns for the params that differ between
-// experiments (all params with allParams) and every metric; sorting, filtering and the text, CSV, Markdown
-// and JSON renderings used by `facepipe exps` (the HTML one is in report.ts).
+// The experiment comparison table: one row per experiment; by default the params that differ between
+// experiments, the headline metrics (as the stage kinds declare them), duration and date (everything with
+// `all`); sorting, filtering and the text, CSV, Markdown and JSON renderings used by `facepipe exps` (the HTML
+// one is in report.ts). A later grouping of rows (seed replicates) changes rows, not the column choice.
 import { formatCsv as writeCsv } from '../core/csv.js';
 import { didYouMean, FacepipeError } from '../core/errors.js';
 import type { CellValue, ExperimentRecord } from './load.js';
@@ -8,11 +9,15 @@ import type { CellValue, ExperimentRecord } from './load.js';
 export type ColumnKind = 'meta' | 'param' | 'metric';
 
 export interface Column {
-  /** `experiment`, `pipeline`, `status`, `lastRun`, a param `stage.key.path` or a metric `stage.metric`. */
+  /** A meta column (META), a param `stage.key.path` or a metric `stage.metric`. */
   name: string;
   kind: ColumnKind;
   /** A param some experiment's sweep point set. */
   swept: boolean;
+  /** A headline metric: of the main stage (the last one that declares headline metrics), or of another. */
+  headline?: 'main' | 'other';
+  /** How text formats show the value. */
+  format?: 'duration' | 'date';
 }
 
 export interface Row {
@@ -28,6 +33,8 @@ export interface Table {
   rows: Row[];
   /** How many experiments there were before filtering. */
   total: number;
+  /** Columns left out so that the text table fits its width (fitColumns). */
+  dropped?: Column[];
 }
 
 export type FilterOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | '~';
@@ -43,6 +50,8 @@ export interface Filter {
 export interface TableOptions {
   /** Show every param, not only those that differ. */
   allParams?: boolean;
+  /** Show every column: constant params and metrics, backends, the pipeline and the run id. */
+  all?: boolean;
   /** Column to sort by (default: experiment name). */
   sort?: string;
   desc?: boolean;
@@ -52,7 +61,12 @@ export interface TableOptions {
   columns?: string[];
 }
 
-const META = ['experiment', 'pipeline', 'status', 'lastRun'] as const;
+const META = ['experiment', 'pipeline', 'status', 'kept', 'lastRun', 'duration', 'date'] as const;
+
+/** Metrics that say where a stage ran rather than how well: shown only with `all`. */
+export function isEnvironmentMetric(name: string): boolean {
+  return /(^|\.)(backend|adapter|runtime)$/.test(name);
+}
 
 function metaCell(e: ExperimentRecord, name: string): CellValue {
   switch (name) {
@@ -62,11 +76,33 @@ function metaCell(e: ExperimentRecord, name: string): CellValue {
       return e.pipeline;
     case 'status':
       return e.status;
+    case 'kept':
+      return e.kept.length ? e.kept.join(',') : null;
     case 'lastRun':
       return e.lastRun;
+    case 'duration':
+      return e.durationMs === undefined ? null : Math.round(e.durationMs / 100) / 10;
+    case 'date':
+      return e.date || null;
     default:
       return null;
   }
+}
+
+/** Headline metric columns (`stage.metric`) -> 'main' for the last stage that declares any, 'other' for the rest. */
+function headlineColumns(exps: ExperimentRecord[]): Map<string, 'main' | 'other'> {
+  const out = new Map<string, 'main' | 'other'>();
+  for (const e of exps) {
+    const stages = Object.entries(e.stages).filter(([, s]) => s.headline.length);
+    stages.forEach(([stage, s], i) => {
+      for (const h of s.headline) {
+        const name = `${stage}.${h.metric}`;
+        if (i === stages.length - 1) out.set(name, 'main');
+        else if (!out.has(name)) out.set(name, 'other');
+      }
+    });
+  }
+  return out;
 }
 
 /** Every column the experiments have: meta, then params (swept ones first) and metrics in first-seen order. */
@@ -79,12 +115,27 @@ export function knownColumns(exps: ExperimentRecord[]): Column[] {
     for (const k of Object.keys(e.params)) params.add(k);
     for (const k of Object.keys(e.metrics)) metrics.add(k);
   }
-  const cols: Column[] = META.map((name) => ({ name, kind: 'meta' as const, swept: false }));
+  const cols: Column[] = META.map((name) => ({
+    name,
+    kind: 'meta' as const,
+    swept: false,
+    format: name === 'duration' ? ('duration' as const) : name === 'date' ? ('date' as const) : undefined,
+  }));
   for (const k of swept) cols.push({ name: k, kind: 'param', swept: true });
   for (const k of params) if (!swept.has(k)) cols.push({ name: k, kind: 'param', swept: false });
+  // Headline metrics first (the main stage's in declared order), then the others as first seen.
+  const headline = headlineColumns(exps);
+  const rank = (k: string) => (headline.get(k) === 'main' ? 0 : headline.has(k) ? 1 : 2);
+  const declared = [...headline.keys()];
+  const ordered = [...metrics].sort((a, b) => rank(a) - rank(b) || declared.indexOf(a) - declared.indexOf(b));
   // A metric named like a param of the same stage is told apart by a suffix rather than silently shadowed.
-  for (const k of metrics)
-    cols.push({ name: params.has(k) || swept.has(k) ? `${k}(metric)` : k, kind: 'metric', swept: false });
+  for (const k of ordered)
+    cols.push({
+      name: params.has(k) || swept.has(k) ? `${k}(metric)` : k,
+      kind: 'metric',
+      swept: false,
+      headline: headline.get(k),
+    });
   return cols;
 }
 
@@ -244,14 +295,7 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
   // What differs is judged among the rows shown: filtering to one learning rate hides the learning rate
   // column unless it was swept.
   const kept = rows.length ? rows.map((r) => r.experiment) : exps;
-  const shown = known.filter((c) => {
-    if (c.kind === 'metric') return kept.some((e) => cellOf(e, c) !== null);
-    if (c.name === 'experiment') return true;
-    if (c.name === 'pipeline') return differs(kept, c);
-    if (c.name === 'status') return kept.some((e) => e.status !== 'ok');
-    if (c.kind === 'meta') return false;
-    return o.allParams || c.swept || differs(kept, c);
-  });
+  const shown = chooseColumns(known, kept, o);
   if (o.columns?.length) {
     const picked = o.columns.map((n) => resolveColumn(known, n, '--columns'));
     const experiment = known.find((c) => c.name === 'experiment')!;
@@ -271,16 +315,90 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
   return { columns: shown, known, rows, total: exps.length };
 }
 
+/**
+ * The default columns: the name; the pipeline and status when they differ; the params that differ (swept ones
+ * always); the headline metrics (else the metrics that differ); duration and date. `all`: every column, but a
+ * metric repeating an earlier one's values under the same name (prune.params, evaluate.params) only once.
+ */
+export function chooseColumns(known: Column[], exps: ExperimentRecord[], o: TableOptions = {}): Column[] {
+  const anyHeadline = known.some((c) => c.headline && exps.some((e) => cellOf(e, c) !== null));
+  const hasValue = (c: Column) => exps.some((e) => cellOf(e, c) !== null);
+  const shown = known.filter((c) => {
+    if (c.name === 'experiment') return true;
+    if (c.kind === 'meta') {
+      if (c.name === 'status') return exps.some((e) => e.status !== 'ok');
+      if (c.name === 'kept' || c.name === 'duration' || c.name === 'date') return hasValue(c);
+      return !!o.all && hasValue(c);
+    }
+    if (c.kind === 'param') return o.all || o.allParams || c.swept || differs(exps, c);
+    if (!hasValue(c)) return false;
+    if (o.all) return true;
+    if (isEnvironmentMetric(c.name)) return false;
+    if (anyHeadline) return !!c.headline;
+    return exps.length < 2 || differs(exps, c);
+  });
+  const pipeline = known.find((c) => c.name === 'pipeline')!;
+  if (!o.all && differs(exps, pipeline)) shown.splice(1, 0, pipeline);
+  // Duration and date close the row, after the figures.
+  const last = (c: Column) => c.name === 'duration' || c.name === 'date';
+  const ordered = [...shown.filter((c) => !last(c)), ...shown.filter(last)];
+  return o.all ? withoutRepeats(ordered, exps) : ordered;
+}
+
+/** Numeric metric columns whose last name part and values repeat an earlier metric column's, left out. */
+function withoutRepeats(cols: Column[], exps: ExperimentRecord[]): Column[] {
+  const metrics: Column[] = [];
+  return cols.filter((c) => {
+    if (c.kind !== 'metric' || !exps.some((e) => typeof cellOf(e, c) === 'number')) return true;
+    const tail = c.name.slice(c.name.lastIndexOf('.') + 1);
+    const same = metrics.find(
+      (m) =>
+        m.name.slice(m.name.lastIndexOf('.') + 1) === tail &&
+        exps.every((e) => JSON.stringify(cellOf(e, m)) === JSON.stringify(cellOf(e, c))),
+    );
+    if (!same) metrics.push(c);
+    return !same;
+  });
+}
+
 /** A number for people: at most 6 significant digits, so 0.30000000000000004 reads 0.3. */
 export function formatNumber(n: number): string {
   if (Number.isInteger(n)) return String(n);
   return String(Number(n.toPrecision(6)));
 }
 
-export function displayCell(v: CellValue): string {
+/** 8.5 s, 1m05s, 2h03m (a duration column holds seconds). */
+export function formatSeconds(s: number): string {
+  if (s < 60) return `${s < 10 ? Number(s.toFixed(1)) : Math.round(s)} s`;
+  const r = Math.round(s);
+  if (r < 3600) return `${Math.floor(r / 60)}m${String(r % 60).padStart(2, '0')}s`;
+  return `${Math.floor(r / 3600)}h${String(Math.floor((r % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** An ISO time as local 'YYYY-MM-DD HH:MM' (unparseable text as it is). */
+export function formatDate(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+export function displayCell(v: CellValue, col?: Pick<Column, 'format'>): string {
   if (v === null) return '-';
+  if (col?.format === 'duration' && typeof v === 'number') return formatSeconds(v);
+  if (col?.format === 'date' && typeof v === 'string') return formatDate(v);
   if (typeof v === 'number') return formatNumber(v);
   return String(v);
+}
+
+/** The shortest dotted suffix of `name` that no other of `names` ends with (margin for triarchy.loss.margin). */
+export function shortName(name: string, names: string[]): string {
+  const parts = name.split('.');
+  for (let k = 1; k < parts.length; k++) {
+    const suffix = parts.slice(-k).join('.');
+    if (!names.some((n) => n !== name && (n === suffix || n.endsWith('.' + suffix)))) return suffix;
+  }
+  return name;
 }
 
 // ---- text -------------------------------------------------------------------------------------------------
@@ -291,17 +409,27 @@ function oneLine(s: string, max: number): string {
   return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
 }
 
-/** Aligned plain-text table; numbers right-aligned, long text cut at `maxWidth` characters. */
+/** The text table's header and cells, as formatText prints them (short headers: `margin`, `auc`). */
+function textCells(t: Table, maxWidth: number): { header: string[]; body: string[][]; numeric: boolean[] } {
+  // Headers as short as the shown columns allow (`margin`, `auc`); --sort and --filter take them too when unique.
+  const names = t.columns.map((c) => c.name);
+  const header = t.columns.map((c) => oneLine(c.kind === 'meta' ? c.name : shortName(c.name, names), 1000));
+  const body = t.rows.map((r) => t.columns.map((c) => oneLine(displayCell(r.cells[c.name] ?? null, c), maxWidth)));
+  const numeric = t.columns.map(
+    (c) =>
+      !c.format &&
+      t.rows.every((r) => {
+        const v = r.cells[c.name];
+        return v === null || typeof v === 'number';
+      }),
+  );
+  return { header, body, numeric };
+}
+
+/** Aligned plain-text table; short headers, numbers right-aligned, long text cut at `maxWidth` characters. */
 export function formatText(t: Table, maxWidth = 40): string {
   if (!t.rows.length) return t.total ? `no experiment matches the filters (${t.total} in all)\n` : 'no experiments\n';
-  const header = t.columns.map((c) => oneLine(c.name, 1000));
-  const body = t.rows.map((r) => t.columns.map((c) => oneLine(displayCell(r.cells[c.name] ?? null), maxWidth)));
-  const numeric = t.columns.map((c) =>
-    t.rows.every((r) => {
-      const v = r.cells[c.name];
-      return v === null || typeof v === 'number';
-    }),
-  );
+  const { header, body, numeric } = textCells(t, maxWidth);
   const width = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) =>
     cells
@@ -309,7 +437,46 @@ export function formatText(t: Table, maxWidth = 40): string {
       .join('  ')
       .trimEnd();
   const out = [line(header), width.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
+  if (t.columns.some((c) => c.name === 'kept'))
+    out.push('kept: stages showing their last complete figures (the last run did not complete them)');
+  if (t.dropped?.length)
+    out.push(
+      `${t.dropped.length} more column${t.dropped.length === 1 ? '' : 's'} to fit the width (${t.dropped.map((c) => c.name).join(', ')}): --all, --columns or --width`,
+    );
   return out.join('\n') + '\n';
+}
+
+/**
+ * Leave out columns until the text table fits `width` characters: first other stages' metrics and params
+ * that were not swept, then duration and date, then the main headline metrics beyond the first, then swept
+ * params; the name, status and the sort column stay. What was left out is named under the table.
+ */
+export function fitColumns(t: Table, width = 120, keep: string[] = []): Table {
+  const rank = (c: Column) => {
+    if (c.kind === 'meta') return c.name === 'duration' || c.name === 'date' ? 3 : 9;
+    if (keep.includes(c.name)) return 9;
+    if (c.kind === 'param') return c.swept ? 5 : 1;
+    return c.headline === 'main' ? 4 : 0;
+  };
+  let columns = [...t.columns];
+  const dropped: Column[] = [];
+  const fits = (cols: Column[]) => {
+    const { header, body } = textCells({ ...t, columns: cols }, 40);
+    const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+    return widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1) <= width;
+  };
+  while (!fits(columns)) {
+    // The lowest rank, rightmost first; the first main headline metric stays with the swept params.
+    const candidates = columns.filter(
+      (c) => rank(c) < 9 && !(c.headline === 'main' && c === columns.find((x) => x.headline === 'main')),
+    );
+    if (!candidates.length) break;
+    const low = Math.min(...candidates.map(rank));
+    const drop = candidates.filter((c) => rank(c) === low).at(-1)!;
+    columns = columns.filter((c) => c !== drop);
+    dropped.unshift(drop);
+  }
+  return { ...t, columns, dropped };
 }
 
 // ---- CSV (RFC 4180) ---------------------------------------------------------------------------------------
@@ -354,7 +521,7 @@ export function formatMd(t: Table): string {
   const out = [
     `| ${t.columns.map((c) => mdCell(c.name)).join(' | ')} |`,
     `|${numeric.map((n) => (n ? ' ---: ' : ' --- ')).join('|')}|`,
-    ...t.rows.map((r) => `| ${t.columns.map((c) => mdCell(displayCell(r.cells[c.name] ?? null))).join(' | ')} |`),
+    ...t.rows.map((r) => `| ${t.columns.map((c) => mdCell(displayCell(r.cells[c.name] ?? null, c))).join(' | ')} |`),
   ];
   return out.join('\n') + '\n';
 }

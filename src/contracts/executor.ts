@@ -1,6 +1,7 @@
 // The seam between the runner and where a stage's work happens (a local process, a Slurm job). The runner
 // hands an executor a job; the job side runs the stage, ingests its outputs into the store and commits the
 // stage record last, the same way on every executor; the executor reports the outcome.
+import type { StageReport } from './events.js';
 import type { OutputSpec } from './stage-kind.js';
 import type { KeyMaterial, StageRecord } from './records.js';
 import type { ExecutorSettings, StageResources } from './resources.js';
@@ -34,6 +35,8 @@ export interface StageJob {
 /** What a job reports while it runs. */
 export interface JobEvents {
   progress(text: string): void;
+  /** Structured progress (ctx.report): steps, validation results. */
+  report(r: StageReport): void;
   log(line: string): void;
   metrics(values: Record<string, number | string>): void;
 }

@@ -11,7 +11,8 @@ export interface ParamChange {
 
 export type Reason =
   | { kind: 'never-run' }
-  | { kind: 'forced' }
+  /** `by`: the option that forced it ('--force', '--force all', '--force-downstream triarchy'). */
+  | { kind: 'forced'; by?: string }
   | { kind: 'cached-output-damaged' }
   | { kind: 'kind-changed'; before: string; after: string }
   | { kind: 'kind-version-changed'; before: string; after: string }

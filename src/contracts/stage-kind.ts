@@ -4,7 +4,15 @@
 // so that `facepipe status` never pulls in TensorFlow.js).
 import type { StageResources } from './resources.js';
 
+import type { StageReport } from './events.js';
+
 export type JsonSchema = Record<string, unknown>;
+
+/** A figure that sums a stage up, and which way is better. */
+export interface HeadlineMetric {
+  metric: string;
+  goal: 'max' | 'min';
+}
 
 export interface InputSpec {
   name: string;
@@ -45,6 +53,16 @@ export interface StageKind<P = Record<string, unknown>> {
    * and the config's `executor.resources` override it. `backend` is the one the run asks for.
    */
   resources?(params: P, backend: string): StageResources;
+  /**
+   * The metrics that sum a run of this kind up, most important first: `facepipe exps` shows them by default,
+   * `watch` prints them after each run, and the first one of the last stage picks a sweep's best point.
+   */
+  headline?: HeadlineMetric[] | ((params: P) => HeadlineMetric[]);
+}
+
+/** A stage's headline metrics (its kind's, for its params). */
+export function headlineOf(kind: Pick<StageKind, 'headline'>, params: Record<string, unknown>): HeadlineMetric[] {
+  return typeof kind.headline === 'function' ? kind.headline(params) : (kind.headline ?? []);
 }
 
 export interface StageContext<P = Record<string, unknown>> {
@@ -63,8 +81,10 @@ export interface StageContext<P = Record<string, unknown>> {
   backend: string;
   /** CPU cores this stage may use: all of them for a single run, a fair share when stages run side by side. */
   cores: number;
-  /** Update the live detail line, e.g. "epoch 3/10, loss 1.23". */
+  /** Update the live detail line, e.g. "validating". */
   progress(text: string): void;
+  /** Report progress as data: training steps (a bar with ETA) or a validation result (always shown). */
+  report(r: StageReport): void;
   /** Append a line to the stage's log. */
   log(line: string): void;
   /** Report figures worth recording in the run record (accuracy, params, timings). */

@@ -69,6 +69,7 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
       backend: job.backend,
       cores: job.cores,
       progress: (text) => events.progress(text),
+      report: (r) => events.report(r),
       log: (line) => events.log(line),
       metrics: (values) => {
         Object.assign(metrics, values);

@@ -1,16 +1,20 @@
 // The record of one run: results/runs/<id>/run.json (params, keys, states, reasons, timings, backends,
-// versions), rewritten as stages progress, and, at the end, results/<experiment>/experiment.json, the latest
-// params and metrics of each experiment for comparisons. Progress notes, not commit points (the stage records
-// in the store are those): no fsync.
-import { existsSync, mkdirSync } from 'node:fs';
+// versions, the git commit), rewritten as stages progress, and, at the end, results/<experiment>/experiment.json,
+// the latest params and metrics of each experiment for comparisons. A stage this run did not complete keeps
+// its last complete figures there, marked with the run they come from. Progress notes, not commit points (the
+// stage records in the store are those): no fsync.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { StageState } from '../contracts/events.js';
 import type { StoredOutput } from '../contracts/records.js';
 import type { Reason } from '../contracts/reasons.js';
+import { headlineOf } from '../contracts/stage-kind.js';
 import { writeFileAtomic } from '../core/fsutil.js';
+import { isPlainObject } from '../core/objects.js';
 import { facepipeVersion, packageVersion } from '../core/version.js';
 import type { Experiment } from '../plan/experiments.js';
+import { readGitState, type GitState } from './git.js';
 import type { Workspace } from './workspace.js';
 
 export interface StageResult {
@@ -29,8 +33,48 @@ export interface StageResult {
   inputs: Record<string, string>;
   outputs: Record<string, StoredOutput & { path: string }>;
   metrics: Record<string, number | string>;
+  /** When the outputs were computed and how long that took (a cached stage: the run that made them). */
+  computed?: { durationMs: number; completedAt: string };
   error?: string;
   log?: string;
+}
+
+/** One stage in experiment.json. */
+interface StageSummary {
+  state: StageState | 'not-run';
+  key?: string;
+  params: Record<string, unknown>;
+  metrics: Record<string, number | string>;
+  outputs: Record<string, string>;
+  durationMs?: number;
+  completedAt?: string;
+  headline?: Array<{ metric: string; goal: 'max' | 'min' }>;
+  /** Figures of an earlier run, kept because this one did not complete the stage: which run, and why. */
+  kept?: { run: string; state: string };
+}
+
+const complete = (state: string) => state === 'done' || state === 'cached';
+
+/** The stages of a previous experiment.json that can be carried over (anything else there is ignored). */
+function previousStages(file: string): { run: string; stages: Record<string, StageSummary> } | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(raw) || typeof raw.lastRun !== 'string' || !isPlainObject(raw.stages)) return undefined;
+  const stages: Record<string, StageSummary> = {};
+  for (const [name, v] of Object.entries(raw.stages)) {
+    if (!isPlainObject(v) || typeof v.state !== 'string' || !isPlainObject(v.params) || !isPlainObject(v.outputs))
+      continue;
+    if (!isPlainObject(v.metrics) || !Object.values(v.metrics).every((m) => ['number', 'string'].includes(typeof m)))
+      continue;
+    const kept = isPlainObject(v.kept) && typeof v.kept.run === 'string' ? v.kept.run : undefined;
+    if (!complete(v.state) && !kept) continue;
+    stages[name] = { ...(v as unknown as StageSummary), kept: kept ? { run: kept, state: '' } : undefined };
+  }
+  return { run: raw.lastRun, stages };
 }
 
 export type RunStatus = 'ok' | 'failed' | 'interrupted';
@@ -47,6 +91,8 @@ export class RunRecord {
   /** webgpu stages: the adapter they ran on. */
   readonly adaptersUsed: Record<string, string> = {};
   private readonly started = Date.now();
+  private git: GitState | null | undefined;
+  private readonly gitReady: Promise<void>;
 
   constructor(
     private readonly ws: Workspace,
@@ -57,6 +103,16 @@ export class RunRecord {
     this.dir = join(ws.runsDir, id);
     mkdirSync(join(this.dir, 'logs'), { recursive: true });
     this.path = join(this.dir, 'run.json');
+    this.gitReady = readGitState(ws.root).then((g) => {
+      this.git = g;
+    });
+  }
+
+  /** The last write: the final status in run.json (with the git state), then every experiment.json. */
+  async finish(status: RunStatus): Promise<void> {
+    await this.gitReady;
+    this.write(status);
+    this.writeExperimentSummaries();
   }
 
   logPath(stageId: string): string {
@@ -78,6 +134,7 @@ export class RunRecord {
       configs: first?.configFiles,
       sets: first?.sets,
       executor: this.info.executor,
+      git: this.git,
       backend: { requested: this.info.backend, used: this.backendsUsed, adapters: this.adaptersUsed },
       versions: {
         facepipe: facepipeVersion(),
@@ -98,28 +155,46 @@ export class RunRecord {
     for (const exp of this.experiments) {
       const dir = join(this.ws.resultsDir, exp.name);
       if (!existsSync(dir)) continue;
-      const stages = this.stages.filter((r) => r.experiment === exp.name);
+      const file = join(dir, 'experiment.json');
       const summary = {
         experiment: exp.name,
         pipeline: exp.pipeline.file,
         lastRun: this.id,
+        startedAt: new Date(this.started).toISOString(),
+        git: this.git ?? null,
         point: exp.point ?? {},
-        stages: Object.fromEntries(
-          stages.map((s) => [
-            s.stage,
-            {
-              state: s.state,
-              key: s.key,
-              params: s.params,
-              metrics: s.metrics,
-              outputs: Object.fromEntries(
-                Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(this.ws.root.length + 1)]),
-              ),
-            },
-          ]),
-        ),
+        stages: this.stageSummaries(exp, previousStages(file)),
       };
-      writeFileAtomic(join(dir, 'experiment.json'), JSON.stringify(summary, null, 2), { durable: false });
+      writeFileAtomic(file, JSON.stringify(summary, null, 2), { durable: false });
     }
+  }
+
+  private stageSummaries(exp: Experiment, previous: ReturnType<typeof previousStages>): Record<string, StageSummary> {
+    const out: Record<string, StageSummary> = {};
+    for (const spec of exp.pipeline.stages) {
+      const s = this.stages.find((r) => r.experiment === exp.name && r.stage === spec.name);
+      const old = previous?.stages[spec.name];
+      if (s && complete(s.state)) {
+        out[spec.name] = {
+          state: s.state,
+          key: s.key,
+          params: s.params,
+          metrics: s.metrics,
+          outputs: Object.fromEntries(
+            Object.entries(s.outputs).map(([k, v]) => [k, v.path.slice(this.ws.root.length + 1)]),
+          ),
+          durationMs: s.computed?.durationMs,
+          completedAt: s.computed?.completedAt,
+          headline: headlineOf(spec.kind, spec.params),
+        };
+      } else if (old) {
+        // Interrupted, failed or not taken by this run (--until): the last complete figures, marked.
+        const run = old.kept?.run ?? previous?.run ?? '';
+        out[spec.name] = { ...old, kept: { run, state: s?.state ?? 'not-run' } };
+      } else if (s) {
+        out[spec.name] = { state: s.state, key: s.key, params: s.params, metrics: {}, outputs: {} };
+      }
+    }
+    return out;
   }
 }

@@ -6,16 +6,17 @@
 import { appendFileSync, existsSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { EventSink, StageState } from '../contracts/events.js';
-import type { Executor, StageJob } from '../contracts/executor.js';
+import type { Executor, JobEvents, StageJob } from '../contracts/executor.js';
 import type { KeyMaterial, StageRecord } from '../contracts/records.js';
 import type { Reason } from '../contracts/reasons.js';
 import type { StageSpec } from '../load/load.js';
-import { decide, type Decision } from '../plan/decide.js';
+import { decide, pickStages, type Decision, type Selection, type StagePick } from '../plan/decide.js';
 import { keyMaterial } from '../plan/keys.js';
 import { formatReasons } from '../plan/reasons.js';
 import { Admission, defaultMemoryBudgetMB, stageMemoryMB } from './admission.js';
 import { inputDigests, type StageInputs } from './inputs.js';
 import { readLastState, writeLastState, type LastState } from './last-state.js';
+import { StepClock } from './progress.js';
 import type { Experiment } from '../plan/experiments.js';
 import { stageResources } from './resources.js';
 import { newRunId, RunRecord, type RunStatus, type StageResult } from './run-record.js';
@@ -28,6 +29,8 @@ export interface RunOptions {
   experiments: Experiment[];
   jobs: number;
   force: string[];
+  /** Targets (--until) and the other ways of forcing (--force-downstream); `force` adds to its force list. */
+  selection?: Selection;
   backend: string;
   executor: Executor;
   emit: EventSink;
@@ -71,9 +74,16 @@ class Runner {
   private readonly admission: Admission;
   private readonly shared = new Map<string, Promise<Execution>>();
   private readonly cores: number;
+  private readonly picks = new Map<Experiment, StagePick>();
 
   constructor(private readonly o: RunOptions) {
     this.many = o.experiments.length > 1;
+    const sel = { ...o.selection, force: [...o.force, ...(o.selection?.force ?? [])] };
+    for (const e of o.experiments)
+      this.picks.set(
+        e,
+        pickStages(e.graph, (s) => qualifiedId(e, s, this.many), sel),
+      );
     this.record = new RunRecord(o.workspace, o.runId ?? newRunId(), o.experiments, {
       argv: o.argv,
       backend: o.backend,
@@ -90,7 +100,9 @@ class Runner {
   }
 
   async run(): Promise<RunResult> {
-    const ids = this.o.experiments.flatMap((e) => e.graph.order.map((s) => qualifiedId(e, s.name, this.many)));
+    const ids = this.o.experiments.flatMap((e) =>
+      this.picks.get(e)!.stages.map((s) => qualifiedId(e, s.name, this.many)),
+    );
     this.o.emit({
       type: 'run-start',
       runId: this.record.id,
@@ -105,7 +117,7 @@ class Runner {
       for (const exp of this.o.experiments) {
         const last = readLastState(this.ws, exp.name, (message) => this.ws.warn(message));
         const promises = new Map<string, Promise<StageResult>>();
-        for (const s of exp.graph.order) {
+        for (const s of this.picks.get(exp)!.stages) {
           const p = this.stage(exp, last, s, promises);
           promises.set(s.name, p);
           all.push(p);
@@ -128,8 +140,7 @@ class Runner {
         : results.some((r) => r.state === 'failed' || r.state === 'skipped')
           ? 'failed'
           : 'ok';
-    this.record.write(status);
-    this.record.writeExperimentSummaries();
+    await this.record.finish(status);
     const recordPath = this.record.path.slice(this.ws.root.length + 1);
     this.o.emit({ type: 'run-end', runId: this.record.id, status, durationMs: this.record.durationMs, recordPath });
     return { id: this.record.id, status, stages: results, recordPath: this.record.path };
@@ -187,12 +198,11 @@ class Runner {
     }
     res.inputs = inputs.digests;
     const material = keyMaterial(stage, inputs.digests);
-    const forced = this.o.force.includes(stage.name) || this.o.force.includes(sid);
     const decision = await decide({
       stage,
       material,
       last: last[stage.name]?.material,
-      forced,
+      forced: this.picks.get(exp)!.forced.get(stage.name),
       inputLabels: inputs.labels,
       cache: this.ws.store,
       failedBefore: (key) => this.o.failedKeys?.get(key),
@@ -258,6 +268,7 @@ class Runner {
       this.o.emit({ type: 'stage-log', stage: sid, line });
     };
     writeLog(`# ${sid}: ${formatReasons(reasons)}`);
+    const clock = new StepClock(t0);
     const job: StageJob = {
       runId: this.record.id,
       id: sid,
@@ -274,10 +285,11 @@ class Runner {
       resources: stageResources(stage, this.o.backend),
       attempt: 1,
     };
-    const events = {
-      progress: (text: string) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
+    const events: JobEvents = {
+      progress: (text) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
+      report: (r) => this.o.emit(clock.event(sid, r)),
       log: writeLog,
-      metrics: (values: Record<string, number | string>) => {
+      metrics: (values) => {
         if (typeof values.adapter === 'string') this.record.adaptersUsed[sid] = values.adapter;
         if (typeof values.backend !== 'string') return;
         this.record.backendsUsed[sid] = values.backend;
@@ -331,6 +343,7 @@ class Runner {
     res.log = out.log;
     if (out.record) {
       res.metrics = out.record.metrics;
+      res.computed = { durationMs: out.record.durationMs, completedAt: out.record.completedAt };
       try {
         for (const [name, so] of Object.entries(out.record.outputs)) {
           const dest = this.ws.outputPath(exp.name, stage.name, name);

@@ -1,7 +1,7 @@
 // What a run would do, without running anything: for each stage, cached, will run or may run, and why. It asks
 // the same decision (plan/decide.ts) as the runner; stages below one that will rerun "may run" (early cutoff).
 import type { Reason } from '../contracts/reasons.js';
-import { decide } from '../plan/decide.js';
+import { decide, pickStages, type Selection } from '../plan/decide.js';
 import { keyMaterial } from '../plan/keys.js';
 import { formatReasons } from '../plan/reasons.js';
 import { inputDigests, type PlacedOutputs } from './inputs.js';
@@ -23,13 +23,14 @@ async function planExperiment(
   ws: Workspace,
   exp: Experiment,
   many: boolean,
-  force: string[],
+  sel: Selection,
   warn: (message: string) => void,
 ): Promise<StagePlan[]> {
   const last = readLastState(ws, exp.name, warn);
   const known = new Map<string, PlacedOutputs>();
   const plans: StagePlan[] = [];
-  for (const s of exp.graph.order) {
+  const pick = pickStages(exp.graph, (s) => qualifiedId(exp, s, many), sel);
+  for (const s of pick.stages) {
     const id = qualifiedId(exp, s.name, many);
     const rerunning = (exp.graph.upstream.get(s.name) ?? []).filter((u) => !known.has(u));
     const inputs = rerunning.length ? undefined : await inputDigests(ws, s, (n) => known.get(n));
@@ -37,7 +38,7 @@ async function planExperiment(
       stage: s,
       material: inputs && keyMaterial(s, inputs.digests),
       last: last[s.name]?.material,
-      forced: force.includes(s.name) || force.includes(id),
+      forced: pick.forced.get(s.name),
       inputLabels: inputs?.labels ?? {},
       rerunningUpstream: rerunning,
       cache: ws.store,
@@ -60,11 +61,11 @@ async function planExperiment(
 export async function planExperiments(
   ws: Workspace,
   experiments: Experiment[],
-  force: string[],
+  sel: Selection,
   warn: (message: string) => void = () => {},
 ): Promise<StagePlan[]> {
   const plans: StagePlan[] = [];
-  for (const exp of experiments) plans.push(...(await planExperiment(ws, exp, experiments.length > 1, force, warn)));
+  for (const exp of experiments) plans.push(...(await planExperiment(ws, exp, experiments.length > 1, sel, warn)));
   ws.digests.save();
   return plans;
 }

@@ -1,7 +1,10 @@
 // The one decision for a stage: cached, run (and why), not retried, or (when upstream outputs are not known yet)
-// may run. `facepipe run`, `status` and `run --dry-run` all ask this function.
+// may run; and which stages a run takes at all (targets) and which it forces. `facepipe run`, `status` and
+// `run --dry-run` all ask these functions.
 import type { CacheEntry, KeyMaterial, StageRecord } from '../contracts/records.js';
+import { didYouMean, FacepipeError } from '../core/errors.js';
 import type { StageSpec } from '../load/load.js';
+import type { StageGraph } from './graph.js';
 import { definitionChanges, rerunReasons, stageKey } from './keys.js';
 import type { Reason } from './reasons.js';
 
@@ -21,7 +24,8 @@ export interface DecideInput {
   material: KeyMaterial | undefined;
   /** What this stage of this experiment ran with last time. */
   last: KeyMaterial | undefined;
-  forced: boolean;
+  /** The option that forces a rerun ('--force', '--force all', '--force-downstream triarchy'), or undefined. */
+  forced: string | undefined;
   /** Input name -> what to call it in a reason (an upstream stage's name or a path). */
   inputLabels: Record<string, string>;
   /** Upstream stages that will rerun (when material is undefined). */
@@ -32,7 +36,7 @@ export interface DecideInput {
 }
 
 export async function decide(o: DecideInput): Promise<Decision> {
-  const forced: Reason[] = o.forced ? [{ kind: 'forced' }] : [];
+  const forced: Reason[] = o.forced ? [{ kind: 'forced', by: o.forced }] : [];
   if (!o.material) {
     const own = [...forced, ...(o.last ? definitionChanges(o.stage, o.last) : [{ kind: 'never-run' } as const])];
     return own.length
@@ -48,4 +52,68 @@ export async function decide(o: DecideInput): Promise<Decision> {
   if (o.forced) return { action: 'run', key, reasons: forced };
   if (entry.state === 'damaged') return { action: 'run', key, reasons: [{ kind: 'cached-output-damaged' }] };
   return { action: 'run', key, reasons: rerunReasons(o.stage, o.material, o.last, o.inputLabels) };
+}
+
+/** What the command line asked for, as in Snakemake: targets, -f STAGE, -F (--force all), -R STAGE. */
+export interface Selection {
+  /** Stages to rerun even if cached: names, `experiment/stage` ids, or 'all'. */
+  force?: string[];
+  /** Stages to rerun together with every stage downstream of them. */
+  forceDownstream?: string[];
+  /** Run only these stages and the stages they need (default: every stage). */
+  until?: string[];
+}
+
+export interface StagePick {
+  /** The stages to take, in graph order. */
+  stages: StageSpec[];
+  /** Forced stage name -> the option that forced it. */
+  forced: Map<string, string>;
+}
+
+function closure(start: string[], edges: Map<string, string[]>): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...start];
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    todo.push(...(edges.get(s) ?? []));
+  }
+  return seen;
+}
+
+/** The stages of one experiment a run takes, and which of them it forces. `id` qualifies a name (sweeps). */
+export function pickStages(graph: StageGraph, id: (stage: string) => string, sel: Selection): StagePick {
+  const until = sel.until ?? [];
+  const taken = until.length ? closure(until, graph.upstream) : undefined;
+  const forced = new Map<string, string>();
+  const force = sel.force ?? [];
+  for (const s of graph.order) {
+    if (force.includes('all')) forced.set(s.name, '--force all');
+    else if (force.includes(s.name) || force.includes(id(s.name))) forced.set(s.name, '--force');
+  }
+  for (const d of sel.forceDownstream ?? [])
+    for (const s of closure([d], graph.downstream)) if (!forced.has(s)) forced.set(s, `--force-downstream ${d}`);
+  return { stages: graph.order.filter((s) => !taken || taken.has(s.name)), forced };
+}
+
+/** Bad input when an option names a stage the pipeline does not have (checked before anything runs). */
+export function checkSelection(graph: StageGraph, sel: Selection): void {
+  const names = [...graph.byName.keys()];
+  const check = (option: string, given: string, allowAll: boolean, qualified: boolean) => {
+    if (allowAll && given === 'all') return;
+    const name = qualified && given.includes('/') ? given.slice(given.indexOf('/') + 1) : given;
+    if (graph.byName.has(name)) return;
+    const guess = didYouMean(name, allowAll ? [...names, 'all'] : names);
+    throw new FacepipeError({
+      code: 'unknown-stage',
+      file: 'command line',
+      message: `${option} ${given}: no stage named '${name}'${guess ? `; did you mean '${guess}'?` : ''}`,
+      hint: `stages: ${names.join(', ')}${allowAll ? "; or 'all' (every stage)" : ''}`,
+    });
+  };
+  for (const f of sel.force ?? []) check('--force', f, true, true);
+  for (const f of sel.forceDownstream ?? []) check('--force-downstream', f, false, false);
+  for (const u of sel.until ?? []) check('--until', u, false, false);
 }

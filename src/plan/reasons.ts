@@ -17,7 +17,7 @@ export function formatReason(r: Reason): string {
     case 'never-run':
       return 'never run';
     case 'forced':
-      return 'forced (--force)';
+      return `forced (${r.by ?? '--force'})`;
     case 'cached-output-damaged':
       return 'cached output missing or corrupt';
     case 'kind-changed':

@@ -1,6 +1,8 @@
 // A fake workspace of finished experiments for the comparison tests: a 3 x 2 grid sweep (margin x learning
-// rate) with evaluate metrics and ROC points in the three formats loadRocs reads, one experiment without
-// ROC points, and one whose name, params and metrics carry markup and quote characters.
+// rate) with evaluate metrics (headline auc, accuracy, eer), ROC points in the three formats loadRocs reads,
+// training curves that depend on the margin only (so the two learning rates of a margin have identical curves),
+// one experiment without ROC points, one whose name, params and metrics carry markup and quote characters, and
+// the base experiment outside the sweep (margin null, no point).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,25 @@ export const HOSTILE_NAME = `evil-<script>alert(1)</script>"'&`;
 const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
 export const MARGINS = [0.1, 0.3, 0.5];
 export const RATES = [1e-4, 1e-3];
+export const BASE = 'face-verification';
+export const EPOCHS = 4;
+export const COMMIT = 'a'.repeat(40);
+
+/** A triarchy training.json whose figures depend on the margin only. */
+export function trainingJson(margin: number | null): string {
+  const m = margin ?? 0.2;
+  const epochs = Array.from({ length: EPOCHS }, (_, i) => i + 1);
+  return JSON.stringify({
+    select_by: 'auc',
+    best_epoch: EPOCHS,
+    validations: epochs.map((epoch) => ({ epoch, accuracy: 0.5 + m / 2, auc: 0.6 + epoch * m * 0.05, eer: 0.3 })),
+    losses: epochs.map((epoch) => ({
+      epoch,
+      loss: 8 - epoch * (1 + m),
+      parts: { id: 3 - epoch * 0.1, tri: 1.3 - epoch * m * 0.1, ctr: 0 },
+    })),
+  });
+}
 
 export interface FixtureExperiment {
   folder: string;
@@ -39,6 +60,8 @@ function summary(
     experiment: name,
     pipeline: 'pipelines/face-verification.yaml',
     lastRun: '2026-11-27T23-00-00-000-abcd',
+    startedAt: '2026-11-27T23:00:00.000Z',
+    git: { commit: COMMIT, dirty: true },
     point,
     stages: {
       split: {
@@ -47,10 +70,14 @@ function summary(
         params: { seed: 0, validation_identities: 4 },
         metrics: { pairs: 400 },
         outputs: { splits: `results/${folder}/split/splits` },
+        durationMs: 1500,
+        completedAt: '2026-11-27T22:00:00.000Z',
+        headline: [],
       },
       triarchy: {
         state,
         key: 'k2',
+        durationMs: 65_000,
         params: {
           epochs: 3,
           loss: { margin, weights: { softmax: 1, triplet: 1 } },
@@ -67,6 +94,12 @@ function summary(
         params: { batch_size: 64 },
         metrics,
         outputs: { report: `results/${folder}/evaluate/report` },
+        durationMs: 2500,
+        headline: [
+          { metric: 'auc', goal: 'max' },
+          { metric: 'accuracy', goal: 'max' },
+          { metric: 'eer', goal: 'min' },
+        ],
       },
     },
   };
@@ -105,6 +138,8 @@ export function makeCompareWorkspace(): { root: string; grid: FixtureExperiment[
       const dir = join(root, 'results', folder);
       const report = join(dir, 'evaluate', 'report');
       mkdirSync(report, { recursive: true });
+      mkdirSync(join(dir, 'triarchy', 'model'), { recursive: true });
+      writeFileSync(join(dir, 'triarchy', 'model', 'training.json'), trainingJson(margin));
       writeFileSync(join(dir, 'experiment.json'), JSON.stringify(exp, null, 2));
       // Three ROC formats: roc.json, roc.csv, metrics.json with per-set curves; the last one has none.
       const inverted = { far: roc.tar, tar: roc.far }; // curves above the diagonal
@@ -118,7 +153,7 @@ export function makeCompareWorkspace(): { root: string; grid: FixtureExperiment[
           join(report, 'roc.csv'),
           'set,far,tar\n' + inverted.far.map((f, j) => `test,${f},${inverted.tar[j]}`).join('\n') + '\n',
         );
-      else if (i < 5)
+      else if (i > 2)
         writeFileSync(
           join(report, 'metrics.json'),
           JSON.stringify({ test: { auc: 1 - auc, roc: inverted }, validation: { auc: 1 - auc } }),
@@ -144,6 +179,25 @@ export function makeCompareWorkspace(): { root: string; grid: FixtureExperiment[
   writeFileSync(
     join(root, 'results', 'evil', 'evaluate', 'report', 'roc.json'),
     JSON.stringify({ far: [0, 0.5, 1], tar: [0, 0.5, 1] }),
+  );
+  // The base experiment, outside the sweep: the default margin (null: soft margin), no sweep point.
+  const base = summary(
+    BASE,
+    BASE,
+    {},
+    0.3,
+    1e-4,
+    {},
+    { auc: 0.7, eer: 0.3, accuracy: 0.7, backend: 'wasm', params: 4663420 },
+  );
+  (base.stages.triarchy.params.loss as { margin: number | null }).margin = null;
+  mkdirSync(join(root, 'results', BASE, 'evaluate', 'report'), { recursive: true });
+  mkdirSync(join(root, 'results', BASE, 'triarchy', 'model'), { recursive: true });
+  writeFileSync(join(root, 'results', BASE, 'experiment.json'), JSON.stringify(base, null, 2));
+  writeFileSync(join(root, 'results', BASE, 'triarchy', 'model', 'training.json'), trainingJson(null));
+  writeFileSync(
+    join(root, 'results', BASE, 'evaluate', 'report', 'roc.json'),
+    JSON.stringify({ far: [0, 0.2, 1], tar: [0, 0.7, 1] }),
   );
   // Not experiments: the run records folder and a stray file.
   mkdirSync(join(root, 'results', 'runs', 'r1'), { recursive: true });

@@ -80,8 +80,7 @@ test('the face-verification pipeline runs, caches, reruns only what a margin cha
       'triarchy.loss.weights.center=0.5',
     ];
     const killed = startCli(ws, args, (e, child) => {
-      if (e.type === 'stage-progress' && e.stage === 'triarchy' && /validation after epoch 1/.test(e.text))
-        child.kill('SIGKILL');
+      if (e.type === 'stage-validation' && e.stage === 'triarchy' && e.epoch === 1) child.kill('SIGKILL');
     });
     const k = await killed.done;
     assert.equal(k.signal, 'SIGKILL', 'the run should have been killed during triarchy');

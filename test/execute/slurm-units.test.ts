@@ -128,7 +128,7 @@ test('an end without a record names the Slurm state, the log path and its last l
   }
 });
 
-test("a job's log is followed as it grows: whole lines only, marked lines become progress and metrics", () => {
+test("a job's log is followed as it grows: whole lines only, marked lines become progress, reports and metrics", () => {
   const ws = makeWorkspace();
   try {
     const path = join(ws, 'x.log');
@@ -137,6 +137,7 @@ test("a job's log is followed as it grows: whole lines only, marked lines become
       log: (l) => got.push(`log ${l}`),
       progress: (t) => got.push(`progress ${t}`),
       metrics: (m) => got.push(`metrics ${JSON.stringify(m)}`),
+      report: (r) => got.push(`report ${r.kind}`),
     });
     f.read();
     assert.deepEqual(got, [], 'no log yet (a pending job)');
@@ -146,6 +147,12 @@ test("a job's log is followed as it grows: whole lines only, marked lines become
     appendFileSync(path, `o é\n${MARK}metrics {"backend":"wasm"}\nlast`);
     f.read(true);
     assert.deepEqual(got.slice(2), ['log two é', 'metrics {"backend":"wasm"}', 'log last']);
+    appendFileSync(
+      path,
+      `\n${MARK}report {"kind":"validation","epoch":1,"epochs":2,"metrics":{"auc":0.9},"best":true}\n${MARK}report {"kind":"bogus"}\n`,
+    );
+    f.read(true);
+    assert.deepEqual(got.slice(5), ['report validation', `log ${MARK}report {"kind":"bogus"}`]);
   } finally {
     removeWorkspace(ws);
   }

@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { StageReport } from '../../src/contracts/events.js';
 import type { StageContext, StageKind } from '../../src/contracts/stage-kind.js';
 import { validator } from '../../src/load/ajv.js';
 import { packageRoot } from '../../src/core/package-root.js';
@@ -21,6 +22,7 @@ export function withDefaults<P>(kind: StageKind<P>, params: Record<string, unkno
 export interface FakeContext<P> extends StageContext<P> {
   logs: string[];
   progressLines: string[];
+  reports: StageReport[];
   recorded: Record<string, number | string>;
   cleanup(): void;
 }
@@ -45,6 +47,7 @@ export function fakeContext<P>(
   mkdirSync(workDir, { recursive: true });
   const logs: string[] = [];
   const progressLines: string[] = [];
+  const reports: StageReport[] = [];
   const recorded: Record<string, number | string> = {};
   return {
     stage: opts.stage ?? kind.name,
@@ -58,6 +61,9 @@ export function fakeContext<P>(
     progress: (t) => {
       progressLines.push(t);
     },
+    report: (r) => {
+      reports.push(r);
+    },
     log: (l) => {
       logs.push(l);
     },
@@ -67,6 +73,7 @@ export function fakeContext<P>(
     signal: opts.signal ?? new AbortController().signal,
     logs,
     progressLines,
+    reports,
     recorded,
     cleanup: () => rmSync(root, { recursive: true, force: true }),
   };

@@ -30,6 +30,14 @@ test('pretext: attribute task on pose + expression writes the backbone', async (
       ctx.logs.some((l) => /pose 4 classes, expression 4 classes/.test(l)),
       ctx.logs.join('\n'),
     );
+    // Its steps as a bar: numbered over all epochs up to the total it announces.
+    const steps = ctx.reports.flatMap((r) => (r.kind === 'steps' ? [r.step] : []));
+    const last = ctx.reports.at(-1)!;
+    assert.ok(last.kind === 'steps' && steps.length === last.total, JSON.stringify(last));
+    assert.deepEqual(
+      steps,
+      steps.map((_, i) => i + 1),
+    );
     const model = JSON.parse(readFileSync(join(ctx.outputs.backbone, 'model.json'), 'utf8'));
     assert.equal(model.modelTopology.facepipe.kind, 'backbone');
     assert.equal(model.modelTopology.facepipe.backbone.inputSize, 32);

@@ -32,6 +32,27 @@ test('triarchy: from the pretext backbone, validates each epoch and keeps the be
     assert.equal(training.best_epoch, accs.indexOf(Math.max(...accs)) + 1);
     assert.equal(ctx.recorded.best_epoch, training.best_epoch);
     assert.equal(training.losses.length, 2);
+    // Structured progress: every step over all epochs (a bar out of epochs x batches), and each validation.
+    const steps = ctx.reports.flatMap((r) => (r.kind === 'steps' ? [r] : []));
+    const total = steps[0].total;
+    assert.equal(total % 2, 0, 'two epochs of the same number of batches');
+    assert.deepEqual(
+      steps.map((r) => r.step),
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
+    assert.ok(steps.every((r) => r.total === total && r.epochs === 2 && typeof r.loss === 'number'));
+    assert.equal(steps.at(-1)!.epoch, 2);
+    const validations = ctx.reports.flatMap((r) => (r.kind === 'validation' ? [r] : []));
+    assert.deepEqual(
+      validations.map((v) => [v.epoch, v.epochs, Object.keys(v.metrics)]),
+      [
+        [1, 2, ['accuracy', 'auc', 'eer']],
+        [2, 2, ['accuracy', 'auc', 'eer']],
+      ],
+    );
+    assert.equal(validations[0].best, true);
+    assert.equal(validations[1].best, training.best_epoch === 2);
+    assert.equal(validations[1].metrics.accuracy, training.validations[1].accuracy);
     const model = JSON.parse(readFileSync(join(ctx.outputs.model, 'model.json'), 'utf8'));
     assert.equal(model.modelTopology.facepipe.kind, 'triarchy');
     assert.equal(model.modelTopology.facepipe.numClasses, 4);
@@ -56,14 +77,19 @@ test('triarchy: an interrupted run resumes from its epoch checkpoint to the same
   try {
     await run(straight);
     // Abort as soon as epoch 2 starts (after epoch 1's checkpoint and validation).
-    const progress = interrupted.progress.bind(interrupted);
-    interrupted.progress = (t) => {
-      progress(t);
-      if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt'));
+    const report = interrupted.report.bind(interrupted);
+    interrupted.report = (r) => {
+      report(r);
+      if (r.kind === 'steps' && r.epoch === 2) controller.abort(new Error('test interrupt'));
     };
     await assert.rejects(run(interrupted), /aborted/);
     const resumed = fakeContext(kind, params, inputs, { root: join(interrupted.workDir, '..') });
     await run(resumed);
+    const first = resumed.reports.find((r) => r.kind === 'steps');
+    assert.ok(
+      first?.kind === 'steps' && first.epoch === 2 && first.step === first.total / 3 + 1,
+      'steps go on from epoch 2',
+    );
     assert.ok(
       resumed.logs.every((l) => !/validation after epoch 1/.test(l)),
       'epoch 1 was validated before the interruption',

@@ -1,17 +1,27 @@
 import { join } from 'node:path';
 import { FacepipeError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
-import type { Experiment, StageResult } from '../../execute/runner.js';
+import type { Experiment, RunResult, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
 import { planExperiments } from '../../execute/status.js';
 import { experimentNameProblem } from '../../load/pipeline-schema.js';
+import { checkSelection, type Selection } from '../../plan/decide.js';
 import { loadAll, type CommonOptions } from '../context.js';
+import { formatSweepBest, sweepBest } from '../headline.js';
+import { jsonRenderer } from '../renderers/json.js';
 import { executorName, positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
 
 export interface RunCliOptions extends CommonOptions {
   dryRun?: boolean;
   force?: string[];
+  /** -F: --force all. */
+  forceAll?: boolean;
+  forceDownstream?: string[];
+  /** Targets: run only these stages and what they need (repeatable, comma-separated). */
+  until?: string[];
+  /** The metric that picks a sweep's best point, NAME[:max|:min]. */
+  metric?: string;
   jobs?: string;
   backend?: string;
   progress?: ProgressMode;
@@ -51,24 +61,15 @@ export async function runCommand(
     resolveForWrite(loaded.ws.root, join('results', e.name), 'results folder');
   }
   resolveForWrite(loaded.ws.root, join('results', 'runs'), 'run records folder');
-  const force = o.force ?? [];
-  for (const f of force) {
-    const stageName = f.includes('/') ? f.split('/')[1] : f;
-    if (!loaded.graph.byName.has(stageName))
-      throw new FacepipeError({
-        code: 'unknown-stage',
-        file: 'command line',
-        message: `--force ${f}: no stage named '${stageName}'`,
-        hint: `stages: ${[...loaded.graph.byName.keys()].join(', ')}`,
-      });
-  }
+  const selection = selectionOf(o);
+  checkSelection(loaded.graph, selection);
   const executor = executorName(o.executor, loaded);
   const jobs = o.jobs === undefined ? undefined : positiveInt('--jobs', o.jobs, 1);
   const memoryBudgetMB = positiveMiB('--max-memory', o.maxMemory);
   const backend = o.dryRun ? '' : resolveBackend(o.backend, loaded.pipeline.backend);
   loaded.commitParseCache(); // everything validated: the first write of this command
   if (o.dryRun) {
-    printPlan(await planExperiments(loaded.ws, experiments, force, (m) => loaded.ws.warn(m)));
+    printPlan(await planExperiments(loaded.ws, experiments, selection, (m) => loaded.ws.warn(m)));
     await printJobs(loaded.ws.root);
     return 0;
   }
@@ -94,16 +95,14 @@ export async function runCommand(
       verbose: !!o.verbose,
       wait: o.wait !== false,
       jobs,
-      force,
+      force: [],
+      selection,
       backend,
       executor,
       memoryBudgetMB,
       signal: controller.signal,
     });
-    if (result.status === 'ok' && experiments.length === 1 && o.progress !== 'json')
-      process.stdout.write(outputSummary(loaded.ws.root, result.stages));
-    else if (result.status === 'ok' && o.progress !== 'json')
-      process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
+    printEnd(loaded.ws.root, experiments, result, o);
     for (const s of result.stages.filter((x) => x.state === 'failed'))
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
@@ -118,6 +117,33 @@ async function printJobs(root: string): Promise<void> {
   const { workspaceJobs } = await import('../../execute/executors/registry.js');
   const lines = await workspaceJobs(root);
   if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+}
+
+const list = (v: string[] | undefined) =>
+  (v ?? [])
+    .flatMap((x) => x.split(','))
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+export function selectionOf(o: RunCliOptions): Selection {
+  return {
+    force: [...list(o.force), ...(o.forceAll ? ['all'] : [])],
+    forceDownstream: list(o.forceDownstream),
+    until: list(o.until),
+  };
+}
+
+/** What a finished run prints: where the outputs are and the last figures; a sweep names its best point. */
+function printEnd(root: string, experiments: Experiment[], result: RunResult, o: RunCliOptions): void {
+  const best = experiments.length > 1 ? sweepBest(experiments, result.stages, o.metric) : undefined;
+  if (o.progress === 'json') {
+    if (best) jsonRenderer()(best);
+    return;
+  }
+  if (result.status === 'ok' && experiments.length === 1) process.stdout.write(outputSummary(root, result.stages));
+  else if (result.status === 'ok')
+    process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
+  if (best) process.stdout.write(formatSweepBest(best));
 }
 
 /** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */

@@ -5,6 +5,7 @@ import { resolve, isAbsolute } from 'node:path';
 import { formatError } from '../../core/errors.js';
 import type { PipelineSpec } from '../../load/load.js';
 import { loadAll } from '../context.js';
+import { headlineLines } from '../headline.js';
 import { positiveInt, runSession } from '../session.js';
 import type { RunCliOptions } from './run.js';
 import { resolveBackend } from './backend-option.js';
@@ -65,9 +66,10 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
     }
     const p = loaded.pipeline;
     setWatched(filesOf(p, root));
+    const experiment = { name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph };
     const result = await runSession({
       loaded,
-      experiments: [{ name: o.experiment ?? p.name, pipeline: p, graph: loaded.graph }],
+      experiments: [experiment],
       command: `facepipe watch ${loaded.pipelineFile}`,
       progress: o.progress === 'json' ? 'json' : 'plain',
       verbose: !!o.verbose,
@@ -79,6 +81,8 @@ export async function watchCommand(pipelineArg: string | undefined, o: WatchOpti
       signal,
     });
     for (const s of result.stages) if (s.state === 'failed' && s.key && s.error) failedKeys.set(s.key, s.error);
+    // The figures this run ended with, so a change's effect shows without opening a file.
+    if (o.progress !== 'json') for (const line of headlineLines(experiment, result.stages)) say(line);
   };
 
   const start = () => {

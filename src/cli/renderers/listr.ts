@@ -1,11 +1,15 @@
 // The interactive renderer: a listr2 task per stage, driven by the same events as the other renderers.
 import type { RunEvent, StageState } from '../../contracts/events.js';
+import { stepsText, validationText } from './progress-text.js';
 
 interface Slot {
   resolve: () => void;
   reject: (e: Error) => void;
   task?: { title: string; output: string; skip(msg?: string): void };
   title: string;
+  /** The live lines under the title: the step bar (or progress text), then the last validation results. */
+  detail: string;
+  validations: string[];
 }
 
 export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; done: () => Promise<void> }> {
@@ -25,10 +29,11 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
           resolve = res;
           reject = rej;
         });
-        const slot: Slot = { resolve, reject, title: `${id}: waiting` };
+        const slot: Slot = { resolve, reject, title: `${id}: waiting`, detail: '', validations: [] };
         slots.set(id, slot);
         return {
           title: `${id}: waiting`,
+          rendererOptions: { persistentOutput: true },
           task: (_: unknown, task: Slot['task']) => {
             slot.task = task;
             task!.title = slot.title;
@@ -56,14 +61,19 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
         s.resolve();
       } else if (e.state === 'done') {
         setTitle(`${e.stage}: done in ${((e.durationMs ?? 0) / 1000).toFixed(1)} s`);
+        // Done: the bar goes, the validation results stay.
+        if (s.task) s.task.output = s.validations.join('\n');
         s.resolve();
       } else if (e.state === 'skipped' || e.state === 'interrupted') {
         s.task?.skip(`${e.stage}: ${e.state} (${e.reason})`);
         s.resolve();
       } else s.reject(new Error(`${e.stage}: ${e.error ?? 'failed'}`));
-    } else if (e.type === 'stage-progress') {
+    } else if (e.type === 'stage-progress' || e.type === 'stage-steps' || e.type === 'stage-validation') {
       const s = slots.get(e.stage);
-      if (s?.task) s.task.output = e.text;
+      if (!s) return;
+      if (e.type === 'stage-validation') s.validations = [...s.validations, validationText(e)].slice(-3);
+      else s.detail = e.type === 'stage-steps' ? stepsText(e) : e.text;
+      if (s.task) s.task.output = [s.detail, ...s.validations].filter(Boolean).join('\n');
     } else if (e.type === 'backend') {
       if (!notes.some((n) => n.startsWith(`TensorFlow.js backend: ${e.backend} `)))
         notes.push(`TensorFlow.js backend: ${e.backend} (first used by ${e.stage})`);

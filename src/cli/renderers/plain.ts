@@ -1,9 +1,18 @@
-// One line per state change: readable in CI logs and files.
+// One line per state change: readable in CI logs and files. Progress lines are sampled; validation results
+// are always printed.
 import type { RunEvent } from '../../contracts/events.js';
+import { stepsText, validationText } from './progress-text.js';
 
 export function plainRenderer(write: (s: string) => void = (s) => process.stdout.write(s), verbose = false) {
   const lastProgress = new Map<string, number>();
   let lastBackend: string | undefined;
+  // At most one progress line (text or steps) every 2 s per stage, so long trainings don't flood the log.
+  const sampled = (stage: string) => {
+    const now = Date.now();
+    if (now - (lastProgress.get(stage) ?? 0) < 2000) return false;
+    lastProgress.set(stage, now);
+    return true;
+  };
   return (e: RunEvent) => {
     const t = new Date().toISOString().slice(11, 19);
     switch (e.type) {
@@ -26,15 +35,15 @@ export function plainRenderer(write: (s: string) => void = (s) => process.stdout
           `[${t}] ${e.stage}: ${e.state}${e.state === 'running' || e.state === 'skipped' || e.state === 'interrupted' ? ` (${e.reason})` : ''}${e.durationMs && e.state !== 'cached' ? ` in ${(e.durationMs / 1000).toFixed(1)} s` : ''}${e.error ? `\n  ${e.error}` : ''}\n`,
         );
         break;
-      case 'stage-progress': {
-        // At most one progress line every 2 s per stage, so long trainings don't flood the log.
-        const now = Date.now();
-        if (now - (lastProgress.get(e.stage) ?? 0) >= 2000) {
-          lastProgress.set(e.stage, now);
-          write(`[${t}] ${e.stage}: ${e.text}\n`);
-        }
+      case 'stage-progress':
+        if (sampled(e.stage)) write(`[${t}] ${e.stage}: ${e.text}\n`);
         break;
-      }
+      case 'stage-steps':
+        if (sampled(e.stage)) write(`[${t}] ${e.stage}: ${stepsText(e)}\n`);
+        break;
+      case 'stage-validation':
+        write(`[${t}] ${e.stage}: ${validationText(e)}\n`);
+        break;
       case 'stage-log':
         if (verbose) write(`  ${e.stage}| ${e.line}\n`);
         break;

@@ -5,6 +5,10 @@ export interface CommandParams {
   cmd: string;
   outputs: Record<string, 'file' | 'dir'>;
   env: Record<string, string | number | boolean>;
+  /** A file output holding a JSON object whose numbers and strings become the stage's metrics. */
+  metrics?: string;
+  /** Its headline metrics, most important first; `name:min` when lower is better. */
+  headline?: string[];
 }
 
 export const kind: StageKind<CommandParams> = {
@@ -31,12 +35,29 @@ export const kind: StageKind<CommandParams> = {
         additionalProperties: { type: ['string', 'number', 'boolean'] },
         description: 'extra environment variables (numbers and booleans are written as text)',
       },
+      metrics: {
+        type: 'string',
+        pattern: '^[A-Za-z][A-Za-z0-9_-]*$',
+        description:
+          'name of a file output holding a JSON object (e.g. {"loss": 0.3}); its numbers and strings become the stage\'s metrics (facepipe exps, report)',
+      },
+      headline: {
+        type: 'array',
+        items: { type: 'string', pattern: '^[A-Za-z0-9_.-]+(:(min|max))?$' },
+        description:
+          'the metrics that sum the stage up, most important first (exps shows them; a sweep picks its best point by the first); name:min when lower is better',
+      },
     },
   },
   inputs: () => 'any',
   outputs: (p) =>
     Object.entries(p.outputs ?? {}).map(([name, type]) => ({ name, type, description: `declared output ${name}` })),
   runModule: './run.js',
+  headline: (p) =>
+    (p.headline ?? []).map((h) => {
+      const [metric, goal] = h.split(':');
+      return { metric, goal: goal === 'min' ? 'min' : 'max' };
+    }),
 };
 
 export default kind;

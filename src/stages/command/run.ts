@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import type { StageRun } from '../../contracts/stage-kind.js';
+import { readFileSync } from 'node:fs';
+import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
 import type { CommandParams } from './kind.js';
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -59,9 +60,38 @@ export const run: StageRun<CommandParams> = (ctx) =>
     child.on('error', reject);
     child.on('exit', (code, sig) => {
       ctx.signal.removeEventListener('abort', kill);
-      if (code === 0) resolve();
-      else reject(new Error(sig ? `command killed by ${sig}` : `command exited with code ${code}`));
+      if (code === 0) {
+        try {
+          reportMetrics(ctx);
+          resolve();
+        } catch (e) {
+          reject(e as Error);
+        }
+      } else reject(new Error(sig ? `command killed by ${sig}` : `command exited with code ${code}`));
     });
   });
+
+/** The metrics file's numbers and strings as the stage's metrics (`metrics: OUTPUT`). */
+function reportMetrics(ctx: StageContext<CommandParams>): void {
+  const name = ctx.params.metrics;
+  if (name === undefined) return;
+  if (ctx.params.outputs[name] !== 'file')
+    throw new Error(`metrics: '${name}' must name a file output (outputs: { ${name}: file })`);
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(ctx.outputs[name], 'utf8'));
+  } catch (e) {
+    throw new Error(`metrics file '${name}' is not JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new Error(`metrics file '${name}' must hold a JSON object, e.g. {"loss": 0.3}`);
+  const values = Object.fromEntries(
+    Object.entries(v).filter(
+      (e): e is [string, number | string] =>
+        (typeof e[1] === 'number' && Number.isFinite(e[1])) || typeof e[1] === 'string',
+    ),
+  );
+  ctx.metrics(values);
+}
 
 export default run;

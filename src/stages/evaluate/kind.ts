@@ -47,7 +47,8 @@ export const paramsSchema = {
 
 export const kind: StageKind<EvaluateParams> = {
   name: 'evaluate',
-  version: '3',
+  // 4: roc.png marks the EER point and has a log-FAR panel beside the linear one.
+  version: '4',
   description:
     'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
   paramsSchema,
@@ -61,11 +62,16 @@ export const kind: StageKind<EvaluateParams> = {
       name: 'report',
       type: 'dir',
       description:
-        'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves), roc.json (their points: far, tar, thresholds per set).',
+        'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves, linear and log FAR, EER point marked), roc.json (their points: far, tar, thresholds per set).',
     },
   ],
   runModule: './run.js',
   usesTensorflow: true,
+  headline: [
+    { metric: 'auc', goal: 'max' },
+    { metric: 'accuracy', goal: 'max' },
+    { metric: 'eer', goal: 'min' },
+  ],
 };
 
 export default kind;

@@ -12,6 +12,7 @@ import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
 import { readSplits, type TrainImage } from '../shared/splits-format.js';
 import { backboneConfig } from '../shared/backbone-params.js';
+import { stepReporter } from '../shared/train-progress.js';
 import type { PretextParams } from './kind.js';
 
 /** Rotates each square HWC image of `x` by labels[i] * 90 degrees counter-clockwise. */
@@ -173,12 +174,9 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       },
       microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
       signal: ctx.signal,
-      onStep: (s) => ctx.progress(`epoch ${s.epoch}/${s.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
-      onEpoch: (e) => {
-        const line = formatEpoch(e);
-        ctx.progress(line);
-        ctx.log(line);
-      },
+      // dropLast: floor(images / batch) batches an epoch.
+      onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
+      onEpoch: (e) => ctx.log(formatEpoch(e)),
     });
     if (result.resumedFrom > 0) ctx.log(`resumed after epoch ${result.resumedFrom}`);
     await saveBackbone(net, ctx.outputs.backbone);

@@ -163,12 +163,16 @@ export const kind: StageKind<TriarchyParams> = {
       name: 'model',
       type: 'dir',
       description:
-        'The best checkpoint: full training model (backbone, embedding, identity head, centres) and its config.',
+        'The best checkpoint: full training model (backbone, embedding, identity head, centres) and its config; training.json: the loss and its parts per epoch, the validation figures, the best epoch.',
     },
   ],
   runModule: './run.js',
   usesTensorflow: true,
   resources: (_params, backend) => trainingResources(backend),
+  headline: [
+    { metric: 'val_auc', goal: 'max' },
+    { metric: 'val_accuracy', goal: 'max' },
+  ],
 };
 
 export default kind;

@@ -6,7 +6,7 @@ import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
 import { tensor4d, type Tensor, type Tensor2D, type Tensor4D } from '@tensorflow/tfjs-core';
 import { fitMicroBatch, imagesPerBinding } from '../../ml/backend/binding-limit.js';
 import { backendMetrics, initBackend } from '../../ml/backend/select.js';
-import { makeBatchProvider } from '../../ml/data/batches.js';
+import { epochIndices, makeBatchProvider } from '../../ml/data/batches.js';
 import { ImageCache } from '../../ml/data/cache.js';
 import { identityIndex } from '../../ml/data/dataset.js';
 import { rgb8ToFloat } from '../../ml/data/image.js';
@@ -27,6 +27,7 @@ import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { readSplits, type Pair } from '../shared/splits-format.js';
+import { stepReporter } from '../shared/train-progress.js';
 import type { TriarchyParams } from './kind.js';
 
 interface Validation {
@@ -200,15 +201,18 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     }
 
     const cache = new ImageCache();
-    const batches = makeBatchProvider({
+    const batchOptions = {
       root,
       items: train,
       labels: { identity: train.map((t) => ids.get(t.identity)!) },
-      sampler: { kind: 'pk', p: P, k: p.sampler.images },
+      sampler: { kind: 'pk' as const, p: P, k: p.sampler.images },
       size: { width: cfg.inputSize, height: cfg.inputSize },
       augment: { flip: p.augment.flip },
       cache,
-    });
+    };
+    const batches = makeBatchProvider(batchOptions);
+    // Every epoch has as many batches (floor(identities / P)), whatever the RNG draws.
+    const onStep = stepReporter(ctx, epochIndices(batchOptions, createRng('steps')).length, p.epochs);
     const lossCfg = {
       epsilon: p.loss.label_smoothing,
       margin: p.loss.margin,
@@ -247,12 +251,8 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         onWarning: (m) => say(`warning: ${m}`),
         microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
         signal: ctx.signal,
-        onStep: (s) => ctx.progress(`epoch ${s.epoch}/${p.epochs}, step ${s.step}, loss ${s.loss.toPrecision(3)}`),
-        onEpoch: (e) => {
-          const line = formatEpoch({ ...e, epochs: p.epochs });
-          ctx.progress(line);
-          ctx.log(line);
-        },
+        onStep,
+        onEpoch: (e) => ctx.log(formatEpoch({ ...e, epochs: p.epochs })),
       });
       if (result.resumedFrom > 0 && result.history.length > 0 && result.resumedFrom > state.lastValidated) {
         ctx.log(`resumed after epoch ${result.resumedFrom}`);
@@ -299,7 +299,8 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       await removeBestDirs(ctx.workDir, bestName ?? undefined);
       const line = `validation after epoch ${target}: accuracy ${v.accuracy.toFixed(4)}, AUC ${v.auc.toFixed(4)}, EER ${v.eer.toFixed(4)}${improved ? ' (best so far, saved)' : ''}`;
       ctx.log(line);
-      ctx.progress(line);
+      const metrics = { accuracy: v.accuracy, auc: v.auc, eer: v.eer };
+      ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: improved });
     }
 
     const best = state.best!;

@@ -84,6 +84,7 @@ export class LocalExecutor implements Executor {
       signal.addEventListener('abort', onAbort, { once: true });
       child.on('message', (m: FromWorker) => {
         if (m.type === 'progress') events.progress(m.text);
+        else if (m.type === 'report') events.report(m.report);
         else if (m.type === 'log') events.log(m.line);
         else if (m.type === 'metrics') events.metrics(m.values);
         else if (m.type === 'outcome') outcome = m.outcome;

@@ -29,6 +29,7 @@ process.on('message', (m: ToWorker) => {
     m.job,
     {
       progress: (text) => send({ type: 'progress', text }),
+      report: (report) => send({ type: 'report', report }),
       log: (line) => send({ type: 'log', line }),
       metrics: (values) => send({ type: 'metrics', values }),
     },

@@ -55,6 +55,7 @@ async function runJob(path: string): Promise<number> {
   });
   say(`# facepipe job ${jobId} on ${where()}: stage ${job.id}, attempt ${job.attempt}, key ${job.key}`);
   let lastProgress = 0;
+  let lastSteps = 0;
   const outcome: JobOutcome = await executeJob(
     job,
     {
@@ -64,6 +65,13 @@ async function runJob(path: string): Promise<number> {
         if (now - lastProgress < 500) return;
         lastProgress = now;
         say(`${MARK}progress ${text.replace(/\n/g, ' ')}`);
+      },
+      // Step counts are sampled like progress; validation results always reach the log.
+      report: (r) => {
+        const now = Date.now();
+        if (r.kind === 'steps' && now - lastSteps < 500 && r.step < r.total) return;
+        if (r.kind === 'steps') lastSteps = now;
+        say(`${MARK}report ${JSON.stringify(r)}`);
       },
       log: say,
       metrics: (values) => say(`${MARK}metrics ${JSON.stringify(values)}`),

@@ -2,6 +2,7 @@
 // one, and hands back whole lines. The job side's marked lines become progress and metrics again.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
+import type { StageReport } from '../../../contracts/events.js';
 import type { JobEvents } from '../../../contracts/executor.js';
 import { MARK } from './protocol.js';
 
@@ -56,6 +57,27 @@ export class LogFollower {
       } catch {
         this.events.log(l);
       }
+    } else if (what === 'report') {
+      const r = parseReport(value);
+      if (r) this.events.report(r);
+      else this.events.log(l);
     } else this.events.log(l);
   }
+}
+
+/** A report line written by the job side, checked before it is trusted. */
+function parseReport(text: string): StageReport | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const r = v as Partial<Record<string, unknown>> | null;
+  if (!r || typeof r !== 'object') return undefined;
+  if (r.kind === 'steps' && typeof r.step === 'number' && typeof r.total === 'number')
+    return r as unknown as StageReport;
+  if (r.kind === 'validation' && typeof r.epoch === 'number' && r.metrics && typeof r.metrics === 'object')
+    return r as unknown as StageReport;
+  return undefined;
 }
