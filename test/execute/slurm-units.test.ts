@@ -149,7 +149,7 @@ test("a job's log is followed as it grows: whole lines only, marked lines become
     assert.deepEqual(got.slice(2), ['log two é', 'metrics {"backend":"wasm"}', 'log last']);
     appendFileSync(
       path,
-      `\n${MARK}report {"kind":"validation","epoch":1,"epochs":2,"metrics":{"auc":0.9},"best":true}\n${MARK}report {"kind":"bogus"}\n`,
+      `${MARK}report {"kind":"validation","epoch":1,"epochs":2,"metrics":{"auc":0.9},"best":true}\n${MARK}report {"kind":"bogus"}\n`,
     );
     f.read(true);
     assert.deepEqual(got.slice(5), ['report validation', `log ${MARK}report {"kind":"bogus"}`]);

@@ -117,10 +117,10 @@ test('triarchy: damaged scratch state (selection.json, best weights, epoch check
   try {
     await run(straight);
     // Interrupted in epoch 2: the scratch holds selection.json (epoch 1 validated), best-1/ and a checkpoint.
-    const progress = interrupted.progress.bind(interrupted);
-    interrupted.progress = (t) => {
-      progress(t);
-      if (/^epoch 2\/3, step/.test(t)) controller.abort(new Error('test interrupt'));
+    const report = interrupted.report.bind(interrupted);
+    interrupted.report = (r) => {
+      report(r);
+      if (r.kind === 'steps' && r.epoch === 2) controller.abort(new Error('test interrupt'));
     };
     await assert.rejects(run(interrupted), /aborted/);
     assert.deepEqual(readdirSync(interrupted.workDir).sort(), ['best-1', 'checkpoint', 'selection.json']);
