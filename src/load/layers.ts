@@ -1,9 +1,11 @@
-// Param overrides in layers, later wins: the pipeline's own params, its base config, each --config, sweep
-// points, then --set. Also: where a param was last set, for diagnostics that point at the right file.
+// Param overrides in layers, later wins: the pipeline's base config (`config:`), the pipeline's own stage params,
+// each --config, sweep points, then --set. A file's own values beat the defaults it names (Hydra's `_self_` last),
+// so an explicit value in the pipeline is never silently overridden by its base config. Also: where a param was
+// last set, for diagnostics that point at the right file.
 import { dirname, resolve } from 'node:path';
 import { didYouMean, type Diagnostic } from '../core/errors.js';
 import { displayPath } from '../core/fsutil.js';
-import { defineOwn, isPlainObject, PROTOTYPE_KEYS } from '../core/objects.js';
+import { deepMerge, defineOwn, isPlainObject, PROTOTYPE_KEYS } from '../core/objects.js';
 import { schemaIssues, validator } from './ajv.js';
 import { at, readYaml, type Where } from './files.js';
 import { configSchema } from './pipeline-schema.js';
@@ -18,6 +20,8 @@ export interface OverrideLayer {
   origins?: Array<{ path: string[]; text: string }>;
   /** A config file's `executor:` section (not a stage's params). */
   executor?: Record<string, unknown>;
+  /** The pipeline's base config: applies beneath the pipeline's own params (every other layer applies above). */
+  base?: true;
 }
 
 /** Parse `--set stage.a.b=value`; the value is read as YAML (numbers, booleans, null, [lists]). */
@@ -129,13 +133,13 @@ export interface LayerSources {
 export function readLayers(o: LayerSources, diags: Diagnostic[]): { layers: OverrideLayer[]; configFiles: string[] } {
   const layers: OverrideLayer[] = [];
   const configFiles: string[] = [];
-  const add = (abs: string, what: string) => {
+  const add = (abs: string, what: string, base?: true) => {
     configFiles.push(displayPath(o.workspace, abs));
     const layer = configLayer(o.workspace, abs, what, o.stageNames, diags, o.cache);
-    if (layer) layers.push(layer);
+    if (layer) layers.push(base ? { ...layer, base } : layer);
   };
   if (o.baseConfig !== undefined)
-    add(resolve(dirname(o.pipelinePath), o.baseConfig), 'base config (config: in the pipeline)');
+    add(resolve(dirname(o.pipelinePath), o.baseConfig), 'base config (config: in the pipeline)', true);
   for (const c of o.configFiles) add(resolve(o.workspace, c), 'config');
   layers.push(...o.extraLayers);
   const sets = setLayer(o.sets, diags);
@@ -168,7 +172,25 @@ function isPrefix(a: string[], b: string[]): boolean {
   return a.length <= b.length && a.every((s, i) => s === b[i]);
 }
 
-/** Where a param path of a stage was last set: the top-most layer holding it, else the pipeline file. */
+/** A stage's params: the base config, then its own params, then every other layer in order (later wins). */
+export function mergeLayers(layers: OverrideLayer[], stage: string, own: unknown): Record<string, unknown> {
+  let params: Record<string, unknown> = {};
+  const merge = (v: unknown) => {
+    if (isPlainObject(v)) params = deepMerge(params, v);
+  };
+  // Own keys only: a stage named like an Object.prototype member must not read the prototype.
+  const of = (l: OverrideLayer) =>
+    Object.prototype.hasOwnProperty.call(l.values, stage) ? l.values[stage] : undefined;
+  for (const l of layers) if (l.base) merge(of(l));
+  merge(own);
+  for (const l of layers) if (!l.base) merge(of(l));
+  return params;
+}
+
+/**
+ * Where a param path of a stage was last set: the top-most layer above the pipeline holding it, else the
+ * pipeline file when it holds it, else the base config, else the pipeline's stage.
+ */
 export function whereParam(
   layers: OverrideLayer[],
   pipeline: YamlFile,
@@ -177,8 +199,12 @@ export function whereParam(
   path: string[],
   atKey: boolean,
 ): Where & { keyPath: string } {
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const l = layers[i];
+  const inPipeline = ['stages', stage, 'params', ...path];
+  const ordered = [...layers.filter((l) => l.base), ...layers.filter((l) => !l.base)];
+  for (let i = ordered.length - 1; i >= 0; i--) {
+    const l = ordered[i];
+    if (l.base && hasValuePath(pipelineParams, path))
+      return { ...at(pipeline, inPipeline, atKey), keyPath: `stages.${stage}.params.${path.join('.')}` };
     const origin = l.origins
       ?.slice()
       .reverse()
@@ -188,7 +214,6 @@ export function whereParam(
     if (l.yaml && hasValuePath(l.values[stage], path))
       return { ...at(l.yaml, [stage, ...path], atKey), keyPath: `${stage}.${path.join('.')}` };
   }
-  const inPipeline = ['stages', stage, 'params', ...path];
   return {
     ...at(pipeline, hasValuePath(pipelineParams, path) ? inPipeline : inPipeline.slice(0, 3), atKey),
     keyPath: `stages.${stage}.params.${path.join('.')}`,

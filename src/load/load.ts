@@ -5,11 +5,11 @@ import type { ExecutorSettings, StageResources } from '../contracts/resources.js
 import type { KindCatalog, OutputSpec, StageKind } from '../contracts/stage-kind.js';
 import { didYouMean, FacepipeError, type Diagnostic } from '../core/errors.js';
 import { displayPath } from '../core/fsutil.js';
-import { deepMerge, isPlainObject, nonFinitePaths } from '../core/objects.js';
+import { isPlainObject, nonFinitePaths } from '../core/objects.js';
 import { schemaIssues, validator } from './ajv.js';
 import { checkResourceForms, executorSettings } from './executor-section.js';
 import { at, readYaml, type Where } from './files.js';
-import { readLayers, whereParam, type OverrideLayer } from './layers.js';
+import { mergeLayers, readLayers, whereParam, type OverrideLayer } from './layers.js';
 import { experimentNameProblem, pipelineSchema } from './pipeline-schema.js';
 import { checkReferences } from './references.js';
 import { resolveInputs, type InputRef } from './stage-inputs.js';
@@ -85,18 +85,14 @@ function kindOf(c: StageContextForLoad, name: string, kindName: string): StageKi
   return undefined;
 }
 
-/** A stage's params: its own, merged with every layer in order, then validated (defaults filled) by its kind. */
+/** A stage's params: the layers merged (mergeLayers: base config, its own, the rest), then validated (defaults filled) by its kind. */
 function resolveParams(
   c: StageContextForLoad,
   name: string,
   kind: StageKind,
   own: unknown,
 ): { params: Record<string, unknown>; ok: boolean } {
-  let params: Record<string, unknown> = isPlainObject(own) ? structuredClone(own) : {};
-  for (const l of c.layers) {
-    const over = Object.prototype.hasOwnProperty.call(l.values, name) ? l.values[name] : undefined;
-    if (isPlainObject(over)) params = deepMerge(params, over);
-  }
+  const params = mergeLayers(c.layers, name, own);
   // .inf and .nan are YAML numbers, but no param means them, and a key cannot hash them.
   const infinite = nonFinitePaths(params);
   for (const path of infinite) {
