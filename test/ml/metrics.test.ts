@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   accuracyAt,
+  assignFolds,
   bestThreshold,
   eerThreshold,
   equalErrorRate,
+  kFoldAccuracy,
   median,
   medianRule,
   pairDistances,
@@ -138,7 +140,80 @@ test('verificationReport gathers every headline figure', () => {
   close(r.accuracy_threshold!, 5 / 6);
   close(r.auc, 8 / 9);
   close(r.eer, 1 / 3);
-  close(r.tar_at_far_1e2, 2 / 3);
-  close(r.tar_at_far_1e3, 2 / 3);
+  // 3 different-person pairs cannot measure a FAR of 1e-2 or below: null, with a note saying why.
+  assert.equal(r.tar_at_far_1e2, null);
+  assert.equal(r.tar_at_far_1e3, null);
+  assert.equal(r.tar_at_far_1e4, null);
+  assert.deepEqual(r.notes, [
+    'tar_at_far_1e2 is null: 3 different-person pairs, fewer than 1/FAR = 100',
+    'tar_at_far_1e3 is null: 3 different-person pairs, fewer than 1/FAR = 1000',
+    'tar_at_far_1e4 is null: 3 different-person pairs, fewer than 1/FAR = 10000',
+  ]);
   assert.equal(verificationReport(dist, diff).threshold, undefined);
+});
+
+test('verificationReport: TAR at a FAR is reported from 1/FAR different-person pairs on', () => {
+  // 1,000 different-person pairs at distances 1..1000, 10 same-person pairs at 0.5 (5) and 1.5..5.5 (5).
+  const d: number[] = [];
+  const y: number[] = [];
+  for (let i = 1; i <= 1000; i++) {
+    d.push(i);
+    y.push(1);
+  }
+  for (let i = 0; i < 5; i++) {
+    d.push(0.5, 1.5 + i);
+    y.push(0, 0);
+  }
+  const r = verificationReport(d, y);
+  assert.equal(r.different_pairs, 1000);
+  // FAR 1e-3 allows one false accept (distance 1): accepting up to 1.5 takes 0.5 x5 and 1.5 -> 6/10. FAR 1e-2
+  // allows 10: all 10 same pairs (up to 5.5, with 5 false accepts).
+  close(r.tar_at_far_1e3!, 0.6);
+  close(r.tar_at_far_1e2!, 1);
+  assert.equal(r.tar_at_far_1e4, null);
+  assert.deepEqual(r.notes, ['tar_at_far_1e4 is null: 1000 different-person pairs, fewer than 1/FAR = 10000']);
+  // 999 negatives: 1e-3 is no longer measurable.
+  const fewer = verificationReport(d.slice(1), y.slice(1));
+  assert.equal(fewer.tar_at_far_1e3, null);
+  close(fewer.tar_at_far_1e2!, 1);
+});
+
+test('kFoldAccuracy: the threshold of each fold is chosen on the other folds (LFW protocol), mean and std', () => {
+  // Two folds. Fold 0: S 0.1, S 0.2, D 0.8, D 0.9; fold 1: S 0.3, D 0.4, S 0.45, D 0.7.
+  const d = [0.1, 0.2, 0.8, 0.9, 0.3, 0.4, 0.45, 0.7];
+  const y = [0, 0, 1, 1, 0, 1, 0, 1];
+  const folds = [0, 0, 0, 0, 1, 1, 1, 1];
+  const r = kFoldAccuracy(d, y, folds);
+  assert.equal(r.folds, 2);
+  // Fold 0 is tested with the best threshold of fold 1: candidates 0.35 and 0.575 both give 3/4; 0.35 is nearer
+  // fold 1's median (0.425). On fold 0: S S D D at 0.1 0.2 0.8 0.9 -> all right.
+  close(r.per_fold[0].threshold, 0.35);
+  close(r.per_fold[0].accuracy, 1);
+  // Fold 1 is tested with fold 0's best threshold (midway 0.2-0.8 = 0.5): 0.3 S ok, 0.4 D wrong, 0.45 S ok, 0.7 D ok.
+  close(r.per_fold[1].threshold, 0.5);
+  close(r.per_fold[1].accuracy, 0.75);
+  close(r.accuracy_mean, 0.875);
+  close(r.accuracy_std, Math.sqrt(((1 - 0.875) ** 2 + (0.75 - 0.875) ** 2) / 1));
+  close(r.standard_error, r.accuracy_std / Math.sqrt(2));
+  assert.throws(
+    () =>
+      kFoldAccuracy(
+        d,
+        y,
+        d.map(() => 3),
+      ),
+    /at least 2 folds/,
+  );
+});
+
+test('assignFolds deals same and different pairs round-robin, so each fold is balanced', () => {
+  const y = [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0];
+  const f = assignFolds(y, 3);
+  for (let k = 0; k < 3; k++) {
+    const inFold = y.filter((_, i) => f[i] === k);
+    assert.equal(inFold.length, 4);
+    assert.equal(inFold.filter((v) => v === 1).length, 2, `fold ${k} balanced`);
+  }
+  // Fewer pairs than 2k: different-person pairs continue after the same-person ones, so no fold is left empty.
+  assert.deepEqual(assignFolds([0, 0, 0, 1, 1, 1], 4), [0, 1, 2, 3, 0, 1]);
 });

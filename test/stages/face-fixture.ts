@@ -14,7 +14,7 @@ import { kind as pruneKind } from '../../src/stages/prune/kind.js';
 import { run as pruneRun } from '../../src/stages/prune/run.js';
 import { CMU_FACES, fakeContext } from './fake-context.js';
 
-export const TINY_BACKBONE = { width: 0.1, depth: 0.1, input_size: 32, bn_momentum: 0.9, drop_connect: 0 };
+export const TINY_BACKBONE = { width: 0.1, depth: 0.1, input_size: 32, bn_momentum: 0, drop_connect: 0 };
 
 export const tinyTriarchyParams = {
   backbone: TINY_BACKBONE,

@@ -18,9 +18,8 @@ import { CMU_FACES, fakeContext } from './fake-context.js';
 import { tinySplits, tinyTriarchy, tinyTriarchyParams } from './face-fixture.js';
 
 /**
- * A triarchy model whose embeddings depend on the image: BN statistics from one training-mode pass (momentum 0).
- * (The 2-epoch tiny fixture maps every image to nearly the same embedding: its distances are ~1e-8, float
- * noise, on which no two runtimes could agree.)
+ * A triarchy model whose embeddings depend on the image: BN statistics from one training-mode pass (momentum 0),
+ * its own so that this comparison does not depend on how the stage fixture trains.
  */
 async function responsiveTriarchy(): Promise<string> {
   await initBackend('wasm');
@@ -54,8 +53,12 @@ test('prune: writes model.onnx beside the TF.js model, checked against it, metad
     assert.equal(info.embedding_dim, tinyTriarchyParams.embedding_dim);
     assert.equal(info.num_params, ctx.recorded.params, 'the ONNX graph holds what the TF.js inference model holds');
     assert.equal(typeof ctx.recorded.onnx_max_abs_diff, 'number');
-    assert.ok((ctx.recorded.onnx_max_abs_diff as number) < 1e-4, `prune's check: ${ctx.recorded.onnx_max_abs_diff}`);
-    assert.ok(ctx.logs.some((l) => /model\.onnx: onnxruntime matches TF\.js/.test(l)));
+    // The fixture's embeddings reach ~100 (BN statistics of one batch): the agreement is relative to their size.
+    const line = ctx.logs.find((l) => /model\.onnx: onnxruntime matches TF\.js/.test(l));
+    const maxAbs = Number(/max \|embedding\| ([\d.]+)/.exec(line ?? '')?.[1]);
+    assert.ok(maxAbs > 0, `prune logs the embeddings' size: ${line}`);
+    const diff = ctx.recorded.onnx_max_abs_diff as number;
+    assert.ok(diff / Math.max(1, maxAbs) < 1e-4, `prune's check: ${diff} on embeddings up to ${maxAbs}`);
   } finally {
     ctx.cleanup();
   }
@@ -90,13 +93,36 @@ test('evaluate: runtime onnx and tfjs give the same metrics and predictions; uns
     const threshold = (m: typeof mo) => (m.threshold as unknown as { value: number }).value;
     assert.ok(Math.abs(threshold(mo) - threshold(mt)) < 1e-4 * Math.max(1, threshold(mt)));
     for (const set of ['test', 'validation']) {
-      const [a, b] = [mo[set] as Record<string, number>, mt[set] as Record<string, number>];
-      for (const key of Object.keys(b)) {
-        const tol = key.endsWith('threshold') ? 1e-4 * Math.max(1, Math.abs(b[key])) : 1e-6;
-        assert.ok(Math.abs(a[key] - b[key]) <= tol, `${set}.${key}: onnx ${a[key]} vs tfjs ${b[key]}`);
+      const [a, b] = [mo[set] as Record<string, unknown>, mt[set] as Record<string, unknown>];
+      for (const [key, vb] of Object.entries(b)) {
+        const va = a[key];
+        if (typeof vb !== 'number') {
+          assert.deepEqual(va, vb, `${set}.${key}`);
+          continue;
+        }
+        const tol = key.endsWith('threshold') ? 1e-4 * Math.max(1, Math.abs(vb)) : 1e-6;
+        assert.ok(
+          typeof va === 'number' && Math.abs(va - vb) <= tol,
+          `${set}.${key}: onnx ${JSON.stringify(va)} vs tfjs ${vb}`,
+        );
       }
     }
-    assert.equal(read(runs.onnx, 'predictions.csv'), read(runs.tfjs, 'predictions.csv'));
+    // The same predictions; the distances agree to float rounding.
+    const rows = (ctx: (typeof runs)['onnx']) =>
+      read(ctx, 'predictions.csv')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(','));
+    const [po, pt] = [rows(runs.onnx), rows(runs.tfjs)];
+    assert.deepEqual(po[0], ['image1', 'image2', 'label', 'distance']);
+    assert.deepEqual(
+      po.map((r) => r.slice(0, 3)),
+      pt.map((r) => r.slice(0, 3)),
+    );
+    for (let i = 1; i < pt.length; i++) {
+      const [d1, d2] = [Number(po[i][3]), Number(pt[i][3])];
+      assert.ok(Math.abs(d1 - d2) <= 1e-4 * Math.max(1, d2), `row ${i}: distance onnx ${d1} vs tfjs ${d2}`);
+    }
     assert.equal(read(runs.unset, 'metrics.json'), read(runs.onnx, 'metrics.json'));
   } finally {
     prune.cleanup();

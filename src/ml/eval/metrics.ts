@@ -205,6 +205,29 @@ export function tarAtFar(roc: RocCurve, maxFar: number): number {
   return best;
 }
 
+/** The FARs at which TAR is reported (tar_at_far_1e2, _1e3, _1e4). */
+export const REPORTED_FARS = [1e-2, 1e-3, 1e-4] as const;
+
+/**
+ * TAR at a FAR, or null when the set has fewer than 1/FAR different-person pairs: below that the only FAR the
+ * set can measure under the target is 0, and the figure would only look meaningful.
+ */
+export function tarAtFarIfMeasurable(
+  roc: RocCurve,
+  maxFar: number,
+  negatives: number,
+): { tar: number | null; note?: string } {
+  const needed = Math.round(1 / maxFar);
+  if (negatives >= needed) return { tar: tarAtFar(roc, maxFar) };
+  return {
+    tar: null,
+    note: `${farKey(maxFar)} is null: ${negatives} different-person pairs, fewer than 1/FAR = ${needed}`,
+  };
+}
+
+/** 'tar_at_far_1e3' for 1e-3. */
+export const farKey = (far: number) => `tar_at_far_1e${Math.round(-Math.log10(far))}`;
+
 export interface VerificationReport {
   pairs: number;
   same_pairs: number;
@@ -216,8 +239,12 @@ export interface VerificationReport {
   accuracy_threshold?: number;
   auc: number;
   eer: number;
-  tar_at_far_1e2: number;
-  tar_at_far_1e3: number;
+  /** null when the set has fewer than 100 / 1,000 / 10,000 different-person pairs (see notes). */
+  tar_at_far_1e2: number | null;
+  tar_at_far_1e3: number | null;
+  tar_at_far_1e4: number | null;
+  /** Why a figure is null. */
+  notes?: string[];
 }
 
 /** All headline metrics of one labelled pair set. `threshold` (from validation) is optional. */
@@ -230,6 +257,8 @@ export function verificationReport(
   const med = medianRule(distances, different);
   let differentPairs = 0;
   for (let i = 0; i < different.length; i++) if (different[i]) differentPairs++;
+  const tars = REPORTED_FARS.map((far) => tarAtFarIfMeasurable(roc, far, differentPairs));
+  const notes = tars.flatMap((t) => (t.note ? [t.note] : []));
   const report: VerificationReport = {
     pairs: distances.length,
     same_pairs: distances.length - differentPairs,
@@ -238,12 +267,73 @@ export function verificationReport(
     accuracy_median: med.accuracy,
     auc: rocAuc(roc),
     eer: equalErrorRate(roc),
-    tar_at_far_1e2: tarAtFar(roc, 1e-2),
-    tar_at_far_1e3: tarAtFar(roc, 1e-3),
+    tar_at_far_1e2: tars[0].tar,
+    tar_at_far_1e3: tars[1].tar,
+    tar_at_far_1e4: tars[2].tar,
   };
   if (threshold !== undefined) {
     report.threshold = threshold;
     report.accuracy_threshold = accuracyAt(distances, different, threshold);
   }
+  if (notes.length) report.notes = notes;
   return report;
+}
+
+/**
+ * Fold of each pair for a k-fold protocol when the pairs carry none (0-based): same-person pairs are dealt
+ * round-robin in their order, then different-person pairs, continuing from the fold after the last same-person one.
+ * Each fold gets as many of each as it can (within one), and every fold gets a pair when there are k or more.
+ */
+export function assignFolds(different: ArrayLike<number | boolean>, k: number): number[] {
+  let same = 0;
+  for (let i = 0; i < different.length; i++) if (!different[i]) same++;
+  const next = { same: 0, diff: same % k };
+  return Array.from({ length: different.length }, (_, i) => (different[i] ? next.diff++ : next.same++) % k);
+}
+
+export interface KFoldReport {
+  folds: number;
+  /** Per fold: its pairs, the threshold chosen on the other folds, and the accuracy it gives on this fold. */
+  per_fold: Array<{ fold: number; pairs: number; threshold: number; accuracy: number }>;
+  accuracy_mean: number;
+  /** Sample standard deviation of the fold accuracies (n - 1), as LFW's protocol defines it. */
+  accuracy_std: number;
+  /** accuracy_std / sqrt(folds): LFW's "standard error of the mean". */
+  standard_error: number;
+}
+
+/**
+ * k-fold verification accuracy (LFW's published protocol): for each fold, the threshold that maximises accuracy on
+ * the other k - 1 folds is applied to it. `folds[i]` is pair i's fold (any distinct values, e.g. 1..10).
+ */
+export function kFoldAccuracy(
+  distances: ArrayLike<number>,
+  different: ArrayLike<number | boolean>,
+  folds: ArrayLike<number>,
+): KFoldReport {
+  checkLabels(distances, different);
+  if (folds.length !== distances.length) throw new Error(`${distances.length} distances but ${folds.length} folds`);
+  const names = [...new Set(Array.from(folds))].sort((a, b) => a - b);
+  if (names.length < 2) throw new Error(`a k-fold protocol needs at least 2 folds, got ${names.length}`);
+  const per_fold = names.map((fold) => {
+    const train = { d: [] as number[], y: [] as boolean[] };
+    const held = { d: [] as number[], y: [] as boolean[] };
+    for (let i = 0; i < distances.length; i++) {
+      const into = folds[i] === fold ? held : train;
+      into.d.push(distances[i]);
+      into.y.push(Boolean(different[i]));
+    }
+    const { threshold } = bestThreshold(train.d, train.y);
+    return { fold, pairs: held.d.length, threshold, accuracy: accuracyAt(held.d, held.y, threshold) };
+  });
+  const acc = per_fold.map((f) => f.accuracy);
+  const mean = acc.reduce((a, b) => a + b, 0) / acc.length;
+  const std = Math.sqrt(acc.reduce((a, x) => a + (x - mean) ** 2, 0) / (acc.length - 1));
+  return {
+    folds: names.length,
+    per_fold,
+    accuracy_mean: mean,
+    accuracy_std: std,
+    standard_error: std / Math.sqrt(names.length),
+  };
 }

@@ -7,6 +7,7 @@ export interface EvaluateParams {
   threshold_rule: 'eer' | 'accuracy';
   predictions_rule: 'threshold' | 'median';
   runtime?: 'onnx' | 'tfjs';
+  protocol: 'lfw10' | null;
 }
 
 export const paramsSchema = {
@@ -37,6 +38,12 @@ export const paramsSchema = {
       description:
         "Rule of predictions.csv: the threshold chosen on validation, or the original's median of the test distances.",
     },
+    protocol: {
+      enum: [null, 'lfw10'],
+      default: null,
+      description:
+        "An extra protocol on the test pairs. lfw10: LFW's 10-fold accuracy (mean, std, standard error), each fold's threshold chosen on the other 9 (by accuracy), with the folds of the pairs file (an LFW pairs.txt) or, when the pairs carry none, 10 balanced folds dealt in order. null: none.",
+    },
     runtime: {
       enum: ['onnx', 'tfjs'],
       description:
@@ -48,9 +55,10 @@ export const paramsSchema = {
 export const kind: StageKind<EvaluateParams> = {
   name: 'evaluate',
   // 4: roc.png marks the EER point and has a log-FAR panel beside the linear one.
-  version: '4',
+  // 5: predictions.csv has a distance column; TAR at FAR 1e-4; TARs null below 1/FAR negatives; protocol lfw10.
+  version: '5',
   description:
-    'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3.',
+    'Embeds the pairs; accuracy by the median rule and by a validation-chosen threshold, ROC AUC, EER, TAR at FAR 1e-2 / 1e-3 / 1e-4 (null below 1/FAR different-person pairs), optionally LFW 10-fold accuracy.',
   paramsSchema,
   inputs: () => [
     { name: 'model', description: "A prune stage's 'model' output (an inference model)." },
@@ -62,7 +70,7 @@ export const kind: StageKind<EvaluateParams> = {
       name: 'report',
       type: 'dir',
       description:
-        'metrics.json (test and validation figures, threshold, parameter count), predictions.csv (test pairs in the original format: image1,image2,label with 1 = different person), roc.png (ROC curves, linear and log FAR, EER point marked), roc.json (their points: far, tar, thresholds per set).',
+        'metrics.json (test and validation figures, threshold, parameter count, notes on null figures), predictions.csv (test pairs in the original format, image1,image2,label with 1 = different person, plus the distance), roc.png (ROC curves, linear and log FAR, EER point marked), roc.json (their points: far, tar, thresholds per set).',
     },
   ],
   runModule: './run.js',

@@ -1,7 +1,8 @@
 // The on-disk format of a split (the `splits` folder), shared by every stage that consumes it.
 //   train.csv       file,identity,<attribute columns...>   training images (paths relative to the dataset root)
-//   validation.csv  image1,image2,label                     verification pairs, label 1 = different person
-//   test.csv        image1,image2,label                     same format (the original challenge's)
+//   validation.csv  image1,image2,label[,fold]              verification pairs, label 1 = different person; fold
+//                                                           (1..k) when the pairs came with folds (LFW pairs.txt)
+//   test.csv        image1,image2,label[,fold]              same format (the original challenge's, plus the fold)
 //   summary.json    identities per set, counts, attribute names, label convention
 // No absolute paths: the files must be identical wherever the workspace lives (cache determinism).
 import { readFile, writeFile } from 'node:fs/promises';
@@ -19,6 +20,8 @@ export interface Pair {
   image2: string;
   /** True when the two images show different people (written as label 1). */
   different: boolean;
+  /** The pair's fold (1..k) for a k-fold protocol, when the pairs came in folds (LFW's pairs.txt). */
+  fold?: number;
 }
 
 export interface SplitSummary {
@@ -35,8 +38,11 @@ export interface SplitSummary {
 
 export const LABEL_CONVENTION = 'label 1 = different person, 0 = same person';
 
+/** The pairs as CSV; a fold column only when the pairs have folds (so fold-less files keep the original format). */
 export function pairsCsv(pairs: Pair[]): string {
-  return formatCsv([['image1', 'image2', 'label'], ...pairs.map((p) => [p.image1, p.image2, p.different ? '1' : '0'])]);
+  const folds = pairs.some((p) => p.fold !== undefined);
+  const row = (p: Pair) => [p.image1, p.image2, p.different ? '1' : '0', ...(folds ? [String(p.fold ?? '')] : [])];
+  return formatCsv([['image1', 'image2', 'label', ...(folds ? ['fold'] : [])], ...pairs.map(row)]);
 }
 
 export function trainCsv(images: TrainImage[], attributes: string[]): string {
@@ -53,8 +59,8 @@ function rowsOf(text: string, file: string): { header: string[]; rows: string[][
 }
 
 /**
- * Reads a pairs CSV with header image1,image2,label. `differentLabel` is the label value that means
- * "different person" (the original challenge: 1); the other of 0/1 means same person.
+ * Reads a pairs CSV with header image1,image2,label (and an optional fold column). `differentLabel` is the label
+ * value that means "different person" (the original challenge: 1); the other of 0/1 means same person.
  */
 export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 = 1): Pair[] {
   const { header, rows } = rowsOf(text, file);
@@ -64,6 +70,7 @@ export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 
     return i;
   };
   const [c1, c2, cl] = [col('image1'), col('image2'), col('label')];
+  const cf = header.findIndex((h) => h.toLowerCase() === 'fold');
   if (rows.length === 0) throw new Error(`${file}: no pairs (only a header)`);
   return rows.map((r, k) => {
     const where = `${file} line ${k + 2}`;
@@ -73,7 +80,14 @@ export function parsePairsCsv(text: string, file: string, differentLabel: 0 | 1 
     const image1 = r[c1].trim().split('\\').join('/');
     const image2 = r[c2].trim().split('\\').join('/');
     if (!image1 || !image2) throw new Error(`${where}: empty image path`);
-    return { image1, image2, different: Number(label) === differentLabel };
+    const pair: Pair = { image1, image2, different: Number(label) === differentLabel };
+    if (cf >= 0) {
+      const fold = r[cf].trim();
+      if (!/^[1-9]\d*$/.test(fold))
+        throw new Error(`${where}: fold must be a whole number >= 1, got ${JSON.stringify(fold)}`);
+      pair.fold = Number(fold);
+    }
+    return pair;
   });
 }
 

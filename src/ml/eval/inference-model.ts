@@ -1,13 +1,14 @@
-// What embeds evaluate's images: the prune stage's model.onnx on onnxruntime-node, or its TF.js model on the
-// stage's TensorFlow.js backend. Both compute the same function (a test holds them to 1e-4).
+// What embeds images with an inference model folder (the prune stage's output): its model.onnx on onnxruntime-node,
+// or its TF.js model on a TensorFlow.js backend. Both compute the same function (a test holds them to 1e-4). Used
+// by the evaluate stage and by `facepipe embed` / `verify`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend } from '../../ml/backend/select.js';
-import type { ArrayEmbedder, Embedder } from '../../ml/eval/embed.js';
-import { ONNX_FILE, readOnnxModelInfo } from '../../ml/export/onnx/index.js';
-import { EVALUATE_ORT_OPTIONS, OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../../ml/export/onnx/runtime.js';
-import { loadInferenceModel } from '../../ml/model/index.js';
-import type { BackendPreference } from '../../ml/types.js';
+import { initBackend } from '../backend/select.js';
+import type { ArrayEmbedder, Embedder } from './embed.js';
+import { ONNX_FILE, readOnnxModelInfo } from '../export/onnx/index.js';
+import { EVALUATE_ORT_OPTIONS, OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../export/onnx/runtime.js';
+import { loadInferenceModel } from '../model/index.js';
+import type { BackendPreference } from '../types.js';
 
 export type Runtime = 'onnx' | 'tfjs';
 
@@ -26,12 +27,16 @@ export interface EvalModel {
   dispose(): Promise<void> | void;
 }
 
-/** Opens the model for `requested` (undefined: onnx when onnxruntime-node and model.onnx are there). */
+/**
+ * Opens the model for `requested` (undefined: onnx when onnxruntime-node and model.onnx are there). `setting` names
+ * where the runtime was asked for, for the error when it cannot be had.
+ */
 export async function openEvalModel(
   dir: string,
   requested: Runtime | undefined,
   backendPref: string,
   log: (line: string) => void,
+  setting = 'evaluate.runtime',
 ): Promise<EvalModel> {
   const onnxFile = join(dir, ONNX_FILE);
   let runtime = requested;
@@ -40,7 +45,7 @@ export async function openEvalModel(
     const why = !ort.available ? ort.detail : !existsSync(onnxFile) ? `${onnxFile} does not exist` : undefined;
     if (why && runtime === 'onnx')
       throw new Error(
-        `evaluate.runtime is onnx but ${why}; ${ort.available ? 'rerun prune (it writes model.onnx)' : ORT_HOW_TO_GET}, or set evaluate.runtime: tfjs`,
+        `${setting} is onnx but ${why}; ${ort.available ? 'rerun prune (it writes model.onnx)' : ORT_HOW_TO_GET}, or set ${setting}: tfjs`,
       );
     if (why) log(`embedding with TF.js: ${why}`);
     runtime = why ? 'tfjs' : 'onnx';
