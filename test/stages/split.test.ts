@@ -117,7 +117,7 @@ test('split: user pairs CSV fixes the test identities, with the stated label con
     writeFileSync(csv, 'image1,image2,label\nnobody/x.pgm,an2i/an2i_left_angry_open_2.pgm,1\n');
     await assert.rejects(
       run({ ...ctx, inputs: { dataset: CMU_FACES(), test_pairs: csv } }),
-      /line 2: image nobody\/x.pgm is not in the dataset/,
+      /pairs\.csv line 2: image nobody\/x\.pgm: file not found in the dataset folder .*cmu-faces \(looked for nobody\/x\.pgm\)/,
     );
   } finally {
     ctx.cleanup();

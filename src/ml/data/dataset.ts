@@ -1,11 +1,15 @@
-// Dataset listing: a folder with one sub-folder per identity, or a CSV manifest
-// (file, identity, optional attribute columns). Attributes can also come from file names
-// through a regular expression with named groups.
+// Dataset listing: a folder with one sub-folder per identity, a flat folder whose file names hold the identity
+// (a pattern with a named group `identity`), or a CSV manifest (file, identity, optional attribute columns).
+// Attributes can also come from file names through a regular expression with named groups.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { parseCsv } from '../../core/csv.js';
+import { fileImageFormat } from './image-format.js';
 
-export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.pgm', '.ppm', '.pnm'];
+export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.pgm', '.ppm', '.pnm'];
+
+/** `extensions: any`: every file whose content is an image format facepipe reads, whatever its name. */
+export const ANY_EXTENSION = 'any';
 
 /** CMU faces file names: <userid>_<pose>_<expression>_<eyes>[_scale].pgm */
 export const CMU_FACES_PATTERN = '^(?<identity>[^_]+)_(?<pose>[^_]+)_(?<expression>[^_]+)_(?<eyes>[^_.]+)';
@@ -19,8 +23,9 @@ export interface DatasetSpec {
   /** Regular expression with named groups applied to the file's base name; groups become attributes,
    *  and a group named `identity` overrides the folder/manifest identity. */
   attributePattern?: string;
-  /** File extensions to list (lower case, with dot); default DEFAULT_IMAGE_EXTENSIONS. */
-  extensions?: string[];
+  /** File extensions to list (with or without the dot, any case); default DEFAULT_IMAGE_EXTENSIONS. 'any': every
+   *  file whose first bytes are an image format facepipe reads (for files without extensions). */
+  extensions?: string[] | typeof ANY_EXTENSION;
   /** What to do with an entry that does not fit (pattern mismatch, missing file): fail or skip and report. */
   onError: 'fail' | 'skip';
 }
@@ -47,10 +52,21 @@ export class DatasetError extends Error {
 const FILE_COLUMNS = ['file', 'file_name', 'filename', 'path', 'image'];
 const IDENTITY_COLUMNS = ['identity', 'face_id', 'label', 'id', 'person'];
 
+/** Which files of a folder listing are images: by extension, or by content for `extensions: any`. */
+export function imageFilter(extensions: DatasetSpec['extensions']): { accepts: (file: string) => Promise<boolean>; what: string } {
+  if (extensions === ANY_EXTENSION)
+    return { accepts: async (f) => (await fileImageFormat(f)) !== undefined, what: 'any file whose content is an image' };
+  const exts = (extensions ?? DEFAULT_IMAGE_EXTENSIONS).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
+  return { accepts: (f) => Promise.resolve(exts.some((e) => f.toLowerCase().endsWith(e))), what: `extensions ${exts.join(', ')}` };
+}
+
+/** True when the pattern has a named group `identity` (the file name then says whose face it is). */
+const namesIdentity = (pattern: RegExp | undefined) => !!pattern && /\(\?<identity>/.test(pattern.source);
+
 /** Lists a dataset, sorted by (identity, file) with a plain code-point comparison (locale-independent). */
 export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
   const root = resolve(spec.root);
-  const exts = (spec.extensions ?? DEFAULT_IMAGE_EXTENSIONS).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
+  const filter = imageFilter(spec.extensions);
   let pattern: RegExp | undefined;
   if (spec.attributePattern !== undefined) {
     try {
@@ -73,7 +89,16 @@ export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
     if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
       throw new DatasetError(`manifest ${spec.manifest} is outside the dataset folder ${root}; move it into that folder`);
     raw = await fromManifest(root, manifest, problem);
-  } else raw = await fromFolders(root, exts);
+  } else {
+    const found = await fromFolders(root, filter.accepts);
+    raw = found.items;
+    // Files at the top of the folder belong to nobody unless their names say who (a flat folder).
+    if (namesIdentity(pattern)) raw.push(...found.loose.map((file) => ({ file, identity: '', attributes: {} })));
+    else if (raw.length === 0 && found.loose.length > 0)
+      throw new DatasetError(
+        `${root} holds ${found.loose.length} images but no identity sub-folders: put each identity's images in a folder of its own, list them in a manifest (split.dataset.manifest), or name the identity in the file names with split.dataset.attribute_pattern (a named group identity, e.g. ^(?<identity>[^_]+)_)`,
+      );
+  }
 
   const items: DatasetItem[] = [];
   for (const item of raw) {
@@ -90,16 +115,24 @@ export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
         else item.attributes[k] = v;
       }
     }
+    if (!item.identity) {
+      problem(item.file, `no identity: the pattern's identity group matched nothing in the name`);
+      continue;
+    }
     items.push(item);
   }
   items.sort((a, b) => cmp(a.identity, b.identity) || cmp(a.file, b.file));
-  if (items.length === 0) throw new DatasetError(`no images found in ${spec.manifest ?? root} (extensions ${exts.join(', ')})`);
+  if (items.length === 0) throw new DatasetError(`no images found in ${spec.manifest ?? root} (${filter.what})`);
   return { items, skipped };
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-async function fromFolders(root: string, exts: string[]): Promise<DatasetItem[]> {
+/** Images in identity sub-folders (any depth below them), and `loose`: images at the top of the folder. */
+async function fromFolders(
+  root: string,
+  accepts: (file: string) => Promise<boolean>,
+): Promise<{ items: DatasetItem[]; loose: string[] }> {
   let entries;
   try {
     entries = await readdir(root, { withFileTypes: true });
@@ -107,14 +140,20 @@ async function fromFolders(root: string, exts: string[]): Promise<DatasetItem[]>
     throw new DatasetError(`cannot read dataset folder ${root}: ${(e as Error).message}`);
   }
   const items: DatasetItem[] = [];
-  for (const dir of entries) {
-    if (!dir.isDirectory() || dir.name.startsWith('.')) continue;
-    for (const file of await walk(join(root, dir.name))) {
-      if (!exts.some((e) => file.toLowerCase().endsWith(e))) continue;
-      items.push({ file: relative(root, file).split(sep).join('/'), identity: dir.name, attributes: {} });
+  const loose: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isFile()) {
+      if (await accepts(join(root, e.name))) loose.push(e.name);
+      continue;
+    }
+    if (!e.isDirectory()) continue;
+    for (const file of await walk(join(root, e.name))) {
+      if (!(await accepts(file))) continue;
+      items.push({ file: relative(root, file).split(sep).join('/'), identity: e.name, attributes: {} });
     }
   }
-  return items;
+  return { items, loose };
 }
 
 async function walk(dir: string): Promise<string[]> {
@@ -157,18 +196,14 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
       problem(where, 'empty file or identity');
       continue;
     }
-    const abs = resolve(root, file);
-    const rel = relative(root, abs).split(sep).join('/');
-    if (rel.startsWith('../') || rel === '..') {
-      problem(file, `${where}: path leaves the dataset root`);
+    // Relative to the manifest's own folder (the challenge's train/train_meta.csv names train/<file>), else to the
+    // dataset folder.
+    const found = await findInside(root, [resolve(dirname(manifest), file), resolve(root, file)]);
+    if (typeof found !== 'string') {
+      problem(file, `${where}: ${found.reason}`);
       continue;
     }
-    try {
-      if (!(await stat(abs)).isFile()) throw new Error('not a file');
-    } catch {
-      problem(rel, `${where}: file not found under ${root}`);
-      continue;
-    }
+    const rel = found;
     const attributes: Record<string, string> = {};
     header.forEach((h, i) => {
       if (i !== fileCol && i !== idCol) attributes[h] = row[i]!;
@@ -176,6 +211,28 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
     items.push({ file: rel, identity, attributes });
   }
   return items;
+}
+
+/** Leaves the dataset folder? (`rel` relative to it, posix) */
+const outside = (rel: string) => rel === '..' || rel.startsWith('../') || rel.startsWith('/');
+
+/**
+ * The first candidate path that is a file inside `root`, as a posix path relative to it; else why none is.
+ * Files outside the dataset folder are refused: the cache key covers the folder's content only.
+ */
+export async function findInside(root: string, candidates: string[]): Promise<string | { reason: string }> {
+  const rels = [...new Set(candidates.map((c) => relative(root, c).split(sep).join('/')))];
+  for (const rel of rels) {
+    if (outside(rel)) continue;
+    try {
+      if ((await stat(join(root, rel))).isFile()) return rel;
+    } catch {
+      /* try the next */
+    }
+  }
+  const inside = rels.filter((r) => !outside(r));
+  if (inside.length === 0) return { reason: `path leaves the dataset folder ${root}` };
+  return { reason: `file not found in the dataset folder ${root} (looked for ${inside.join(', ')})` };
 }
 
 /** Identity names to class indices 0..C-1 in sorted order (deterministic, unlike the original's set order). */

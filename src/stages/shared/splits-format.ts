@@ -32,7 +32,16 @@ export interface SplitSummary {
   images: { train: number; validation: number; test: number };
   pairs: Record<
     'validation' | 'test',
-    { source: 'generated' | 'csv'; same: number; different: number; cross_attribute: number }
+    {
+      source: 'generated' | 'csv' | 'lfw';
+      same: number;
+      different: number;
+      cross_attribute: number;
+      /** Given pairs: how many of their images are in no listing (they have no identity). */
+      images_in_no_listing?: number;
+      /** Pairs that came in folds (LFW pairs.txt). */
+      folds?: number;
+    }
   >;
 }
 

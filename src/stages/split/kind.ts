@@ -6,7 +6,7 @@ export interface SplitParams {
   dataset: {
     manifest: string | null;
     attribute_pattern: string | null;
-    extensions: string[] | null;
+    extensions: string[] | 'any' | null;
     on_error: 'fail' | 'skip';
   };
   identities: { validation: number; test: number };
@@ -32,19 +32,19 @@ export const paramsSchema = {
           'x-pattern-message': 'must be a path inside the dataset folder (relative to it, without "..")',
           'x-hint': 'move the manifest into the dataset folder, or point the dataset input at a folder holding both',
           description:
-            'CSV manifest relative to the dataset folder and inside it (header with file and identity columns; other columns become attributes). null: one sub-folder per identity.',
+            "CSV manifest relative to the dataset folder and inside it (header with file and identity columns, e.g. file_name,face_id; other columns become attributes); its file paths are relative to the manifest's own folder, else to the dataset folder. null: one sub-folder per identity, or a flat folder when attribute_pattern names the identity.",
         },
         attribute_pattern: {
           type: ['string', 'null'],
           default: null,
           description:
-            'Regular expression with named groups applied to each file name; groups become attributes (e.g. pose, expression); a group named identity overrides the folder.',
+            'Regular expression with named groups applied to each file name; groups become attributes (e.g. pose, expression); a group named identity overrides the folder, and lets a flat folder (no sub-folders) list its files.',
         },
         extensions: {
-          type: ['array', 'null'],
-          items: { type: 'string' },
+          anyOf: [{ type: 'array', items: { type: 'string' } }, { const: 'any' }, { type: 'null' }],
           default: null,
-          description: 'Image file extensions to list (null: png, jpg, jpeg, webp, pgm, ppm, pnm).',
+          description:
+            "Image file extensions to list (null: png, jpg, jpeg, webp, gif, tif, tiff, avif, pgm, ppm, pnm). 'any': every file whose content is an image facepipe reads (PNG, JPEG, GIF, WebP, TIFF, AVIF, PGM/PPM), for files without extensions.",
         },
         on_error: {
           enum: ['fail', 'skip'],
@@ -59,7 +59,7 @@ export const paramsSchema = {
       additionalProperties: false,
       default: {},
       description:
-        'How many identities go to validation and test (a count >= 1 or a fraction < 1 of all identities); the rest train.',
+        'How many identities go to validation and test (a count >= 1 or a fraction < 1 of all identities); the rest train. A set whose pairs are given takes the identities of its listed pair images instead.',
       properties: {
         validation: {
           type: 'number',
@@ -103,7 +103,9 @@ export const paramsSchema = {
 export const kind: StageKind<SplitParams> = {
   name: 'split',
   // 2: every image header is checked; under on_error: skip an unreadable image is left out of the split.
-  version: '2',
+  // 3: given pairs (CSV or LFW pairs.txt) need no listing or identity and resolve relative to their file; folds kept;
+  //    flat folders; manifest paths relative to the manifest; gif/tif/avif listed by default; extensions: any.
+  version: '3',
   description:
     'Identity-disjoint train/validation/test split with balanced same/different verification pairs (cross-pose preferred).',
   paramsSchema,
@@ -113,12 +115,13 @@ export const kind: StageKind<SplitParams> = {
       name: 'validation_pairs',
       optional: true,
       description:
-        'Validation pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.',
+        "Validation pairs: a CSV (image1,image2,label; paths relative to the CSV's folder when it lies in the dataset folder, else to the dataset folder; the images need be in no listing) or an LFW pairs.txt (folds kept). Unwired: generated.",
     },
     {
       name: 'test_pairs',
       optional: true,
-      description: 'Test pairs CSV (image1,image2,label; paths relative to the dataset folder). Unwired: generated.',
+      description:
+        'Test pairs, as validation_pairs (an LFW pairs.txt keeps its folds for evaluate.protocol lfw10). Unwired: generated.',
     },
   ],
   outputs: () => [

@@ -147,9 +147,12 @@ function sampleDifferent(
   return out;
 }
 
-/** Number of pairs whose two images differ in `attr`. */
+/** Number of pairs whose two images differ in `attr` (pairs with an image in no listing do not count). */
 export function countCross(pairs: Pair[], byFile: Map<string, TrainImage>, attr: string | null): number {
   let n = 0;
-  for (const p of pairs) if (isCross(byFile.get(p.image1)!, byFile.get(p.image2)!, attr)) n++;
+  for (const p of pairs) {
+    const [a, b] = [byFile.get(p.image1), byFile.get(p.image2)];
+    if (a && b && isCross(a, b, attr)) n++;
+  }
   return n;
 }
