@@ -4,10 +4,12 @@
 import { Command, Option } from 'commander';
 import { formatError, FacepipeError } from '../core/errors.js';
 import type { CommonOptions } from './context.js';
+import type { EmbeddingOptions } from './commands/embed.js';
 import type { ApplyOptions, DiffOptions, ExpsOptions } from './commands/exps.js';
 import type { GcOptions } from './commands/gc.js';
 import type { ReportOptions } from './commands/report.js';
 import type { SweepCliOptions } from './commands/sweep.js';
+import type { VerifyOptions } from './commands/verify.js';
 import type { WatchOptions } from './commands/watch.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -200,6 +202,41 @@ function workspaceCommands(program: Command, setCode: SetCode): void {
     });
 }
 
+/** embed, verify: the commands that use a trained model. */
+function modelCommands(program: Command, setCode: SetCode): void {
+  const modelOptions = (c: Command) =>
+    c
+      .option('-m, --model <dir>', "a prune stage's model folder (default: the newest run's pruned model)")
+      .addOption(new Option('--runtime <name>', 'what embeds (default: onnx when onnxruntime-node is installed)'))
+      .option('-b, --backend <name>', 'TensorFlow.js backend when it embeds: auto, tensorflow, wasm, cpu')
+      .option('--batch-size <n>', 'images per forward pass', '64')
+      .option('-w, --workspace <dir>', 'workspace root (where results/ and its run records are)');
+  modelOptions(
+    program
+      .command('embed')
+      .description('embeddings of image files: CSV to stdout, or --out FILE.csv | .json | .npy')
+      .argument('<images...>', 'image files (any format the dataset reader takes)')
+      .option('-o, --out <file>', 'write to this file; its extension says the format (.csv, .json, .npy)'),
+  ).action(async (images: string[], opts: EmbeddingOptions & { out?: string }) => {
+    const { embedCommand } = await import('./commands/embed.js');
+    setCode(await embedCommand(images, opts));
+  });
+  modelOptions(
+    program
+      .command('verify')
+      .description(
+        'same person or not: distance, threshold and verdict; exit 0 same, 1 different, 2 bad input, 3 failure',
+      )
+      .argument('<a>', 'first image')
+      .argument('<b>', 'second image')
+      .option('--threshold <distance>', "the threshold (default: the model's evaluate threshold)")
+      .option('--json', 'print one JSON object'),
+  ).action(async (a: string, b: string, opts: VerifyOptions) => {
+    const { verifyCommand } = await import('./commands/verify.js');
+    setCode(await verifyCommand(a, b, opts));
+  });
+}
+
 /** Usage errors are bad input (exit 2); --help and --version are not errors. */
 const INFO_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
@@ -217,6 +254,7 @@ async function main(argv: string[]): Promise<number> {
   pipelineCommands(program, setCode);
   workspaceCommands(program, setCode);
   expsCommands(program, setCode);
+  modelCommands(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -1,13 +1,13 @@
 // Embedding of image files and pair distances, shared by validation during training and the evaluate stage.
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tfTypes from '@tensorflow/tfjs-core';
 import { ImageCache } from '../data/cache.js';
 import { rgb8ToFloat } from '../data/image.js';
 import { pairDistances } from './metrics.js';
 
 /** Anything with an inference-mode embedding: EmbeddingNet / TriarchyNet. */
 export interface Embedder {
-  embed(x: tf.Tensor4D, batchSize?: number): tf.Tensor2D;
+  embed(x: tfTypes.Tensor4D, batchSize?: number): tfTypes.Tensor2D;
 }
 
 /** An embedder outside TF.js (onnxruntime): n images [n, S, S, 3] in [0, 1] -> [n, dim] row-major. */
@@ -46,12 +46,14 @@ async function embedBatch(
     const values = e.values.map((v, i) => Math.fround(Math.fround(v + m.values[i]) / 2));
     return { dim: e.dim, values };
   }
+  // Loaded here, not at the top: an ArrayEmbedder (onnxruntime) needs no TF.js (facepipe embed / verify start fast).
+  const tf = await import('@tensorflow/tfjs-core');
   const emb = tf.tidy(() => {
     const x = tf.tensor4d(data, [n, opts.inputSize, opts.inputSize, 3]);
     const e = net.embed(x, opts.batchSize);
     if (!opts.flipAverage) return e;
     // Mirror along the width axis (axis 2 of NHWC).
-    return tf.div<tf.Tensor2D>(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2);
+    return tf.div<tfTypes.Tensor2D>(tf.add(e, net.embed(tf.reverse(x, 2), opts.batchSize)), 2);
   });
   const values = (await emb.data()) as Float32Array;
   const dim = emb.shape[1];

@@ -3,11 +3,9 @@
 // by the evaluate stage and by `facepipe embed` / `verify`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { initBackend } from '../backend/select.js';
 import type { ArrayEmbedder, Embedder } from './embed.js';
-import { ONNX_FILE, readOnnxModelInfo } from '../export/onnx/index.js';
+import { ONNX_FILE, readOnnxModelInfo } from '../export/onnx/info.js';
 import { EVALUATE_ORT_OPTIONS, OnnxEmbedder, onnxRuntimeStatus, ORT_HOW_TO_GET } from '../export/onnx/runtime.js';
-import { loadInferenceModel } from '../model/index.js';
 import type { BackendPreference } from '../types.js';
 
 export type Runtime = 'onnx' | 'tfjs';
@@ -63,6 +61,9 @@ export async function openEvalModel(
       };
     }
   }
+  // TF.js only when it embeds: onnxruntime alone starts several times faster (facepipe embed / verify).
+  const { initBackend } = await import('../backend/select.js');
+  const { loadInferenceModel } = await import('../model/index.js');
   const backend = await initBackend(backendPref as BackendPreference);
   const model = await loadInferenceModel(dir);
   return {

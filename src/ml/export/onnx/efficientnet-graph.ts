@@ -4,6 +4,7 @@
 // padding becomes explicit pads for the fixed input size (TF puts the odd pixel at the end, as here).
 import { blockSpecs, BACKBONE_BN_EPSILON, roundFilters } from '../../model/efficientnet.js';
 import type { BackboneConfig } from '../../types.js';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './info.js';
 import { OnnxGraphBuilder } from './proto.js';
 
 /** A variable's values as read from TF.js: shape and row-major float32 data. */
@@ -12,9 +13,6 @@ export interface WeightValue {
   data: Float32Array;
 }
 export type Weights = Map<string, WeightValue>;
-
-export const ONNX_INPUT_NAME = 'image';
-export const ONNX_OUTPUT_NAME = 'embedding';
 
 /** TF "same" padding of one spatial axis: [before, after], and the output size. */
 export function samePadding(

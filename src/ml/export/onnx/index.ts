@@ -1,36 +1,18 @@
 // model.onnx: the inference graph of an EmbeddingNet for onnxruntime (or any ONNX runtime), with what a consumer
 // must know to feed it (layout, colour order, scaling, resize) in the model's metadata_props.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import type * as tf from '@tensorflow/tfjs-core';
 import { countParams } from '../../model/io.js';
 import type { EmbeddingNet } from '../../model/triarchy.js';
 import type { BackboneConfig } from '../../types.js';
-import { embeddingGraph, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, type Weights } from './efficientnet-graph.js';
-import { decodeOnnxModel, ONNX_OPSET } from './proto.js';
+import { embeddingGraph, type Weights } from './efficientnet-graph.js';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './info.js';
 
-export { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, samePadding } from './efficientnet-graph.js';
+export { samePadding } from './efficientnet-graph.js';
+export { ONNX_FILE, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, readOnnxModelInfo, type OnnxModelInfo } from './info.js';
 export { ONNX_OPSET, ONNX_IR_VERSION, decodeOnnxModel } from './proto.js';
-
-export const ONNX_FILE = 'model.onnx';
 /** Version of facepipe's ONNX writer (bump when the graph it writes changes). */
 export const ONNX_WRITER_VERSION = '1';
-
-/** What model.onnx says about itself (metadata_props, all strings). */
-export interface OnnxModelInfo {
-  input_name: string;
-  input_layout: 'NHWC';
-  input_shape: string;
-  input_color: string;
-  input_scale: string;
-  input_resize: string;
-  output_name: string;
-  output_shape: string;
-  distance: string;
-  input_size: number;
-  embedding_dim: number;
-  num_params: number;
-  backbone: BackboneConfig;
-}
 
 function metadata(config: BackboneConfig, dim: number, numParams: number): Record<string, string> {
   const s = config.inputSize;
@@ -85,30 +67,4 @@ export async function writeOnnxModel(net: EmbeddingNet, file: string): Promise<v
   const bytes = await onnxModelBytes(net);
   await writeFile(`${file}.tmp`, bytes);
   await rename(`${file}.tmp`, file);
-}
-
-/** The metadata of a facepipe model.onnx; a clear error for a file facepipe did not write. */
-export async function readOnnxModelInfo(file: string): Promise<OnnxModelInfo & { opset: number }> {
-  let model: ReturnType<typeof decodeOnnxModel>;
-  try {
-    model = decodeOnnxModel(await readFile(file));
-  } catch (err) {
-    throw new Error(`${file}: cannot read ONNX model (${(err as Error).message.split('\n')[0]})`, { cause: err });
-  }
-  const meta: Record<string, string> = {};
-  for (const { key, value } of model.metadataProps) if (key) meta[key] = value ?? '';
-  const missing = ['input_name', 'input_layout', 'input_size', 'embedding_dim', 'backbone'].filter((k) => !(k in meta));
-  if (missing.length)
-    throw new Error(
-      `${file}: not a facepipe ONNX model (metadata lacks ${missing.join(', ')}); write it with the prune stage`,
-    );
-  const opset = model.opsetImport.find((o) => !o.domain)?.version;
-  return {
-    ...(meta as unknown as OnnxModelInfo),
-    input_size: Number(meta.input_size),
-    embedding_dim: Number(meta.embedding_dim),
-    num_params: Number(meta.num_params),
-    backbone: JSON.parse(meta.backbone) as BackboneConfig,
-    opset: Number(opset ?? ONNX_OPSET),
-  };
 }

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './efficientnet-graph.js';
+import { ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './info.js';
 
 interface OrtTensor {
   readonly data: unknown;
