@@ -84,6 +84,45 @@ function noopRerun(n: number): { median: number; min: number; tfjsLoaded: boolea
   }
 }
 
+/**
+ * facepipe verify (start-up, two images embedded, the threshold looked up) on the tiny pipeline's model: on
+ * onnxruntime (which loads no TF.js) and with --runtime tfjs, each next to node -e 0.
+ */
+function verifyTimes(): Record<'onnx' | 'tfjs', number | string> {
+  const ws = mkdtempSync(join(tmpdir(), 'fp-bench-verify-'));
+  try {
+    for (const d of ['pipelines', 'configs', 'data/cmu-faces']) cpSync(join(repo, d), join(ws, d), { recursive: true });
+    const env = { ...process.env, CI: '1' };
+    execFileSync(process.execPath, [cli, 'run', '--config', 'configs/tiny.yaml', '--progress', 'plain'], {
+      cwd: ws,
+      env,
+      stdio: 'ignore',
+    });
+    const faces = 'data/cmu-faces/an2i';
+    const pair = [`${faces}/an2i_left_angry_open_2.pgm`, `${faces}/an2i_right_happy_open_2.pgm`];
+    const time = (runtime: string) => {
+      const args = [cli, 'verify', ...pair, '--runtime', runtime];
+      // Exit 1 (different) is a result, not a failure: time it without wall()'s status check.
+      const once = () => {
+        const t0 = process.hrtime.bigint();
+        const r = spawnSync(process.execPath, args, { cwd: ws, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        if (r.status !== 0 && r.status !== 1) throw new Error(`verify --runtime ${runtime}: ${r.stderr.toString()}`);
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      };
+      return median(Array.from({ length: REPS }, once));
+    };
+    let onnx: number | string;
+    try {
+      onnx = time('onnx');
+    } catch (e) {
+      onnx = (e as Error).message.split('\n')[0];
+    }
+    return { onnx, tfjs: time('tfjs') };
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+}
+
 async function hashing(): Promise<{ ours: number; openssl: number | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'fp-bench-hash-'));
   try {
@@ -120,6 +159,15 @@ for (const [n, goal] of [
     `no-op rerun, ${what} ${r.median.toFixed(0).padStart(5)} ms (min ${r.min.toFixed(0)}; goal <= ${goal} ms: ${r.median <= goal ? 'met' : 'MISSED'}; ${(r.median / nodeBare).toFixed(2)}x node -e 0)`,
   );
   console.log(`  TensorFlow.js loaded by the CLI:  ${r.tfjsLoaded ? 'YES (should not be)' : 'no'}`);
+}
+const v = verifyTimes();
+for (const [runtime, ms] of Object.entries(v)) {
+  const label = `verify A B, runtime ${runtime}`.padEnd(33);
+  console.log(
+    typeof ms === 'number'
+      ? `${label} ${ms.toFixed(0).padStart(5)} ms (median of ${REPS}; ${(ms / nodeBare).toFixed(2)}x node -e 0)`
+      : `${label} not measured: ${ms}`,
+  );
 }
 const h = await hashing();
 console.log(`sha256 of a 100 MB file, facepipe  ${h.ours.toFixed(0).padStart(5)} MB/s`);

@@ -4,18 +4,21 @@ import { didYouMean, FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { JsonSchema, StageKind } from '../../contracts/stage-kind.js';
 
+/** 'integer', 'string|null', '"eer"|"accuracy"', 'array|"any"|null' (anyOf alternatives joined). */
+function typeName(s: JsonSchema): string {
+  if (s.enum) return (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|');
+  if ('const' in s) return JSON.stringify(s.const);
+  if (Array.isArray(s.anyOf)) return (s.anyOf as JsonSchema[]).map(typeName).join('|');
+  if (Array.isArray(s.type)) return (s.type as string[]).join('|');
+  return typeof s.type === 'string' ? s.type : 'any';
+}
+
 function paramLines(schema: JsonSchema, prefix = '', out: string[] = []): string[] {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((schema.required ?? []) as string[]);
   for (const [name, s] of Object.entries(props)) {
     const path = prefix ? `${prefix}.${name}` : name;
-    const type = s.enum
-      ? (s.enum as unknown[]).map((v) => JSON.stringify(v)).join('|')
-      : Array.isArray(s.type)
-        ? (s.type as string[]).join('|')
-        : typeof s.type === 'string'
-          ? s.type
-          : 'any';
+    const type = typeName(s);
     const def =
       'default' in s && !(typeof s.default === 'object' && s.default !== null && !Array.isArray(s.default))
         ? ` = ${JSON.stringify(s.default)}`

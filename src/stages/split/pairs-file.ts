@@ -96,11 +96,13 @@ export async function readPairsFile(
     let found: string | { reason: string };
     if (stem) {
       const listed = byStem!.get(name);
+      // With any image extension, or none (extensions: any).
+      const candidates = [...exts.map((e) => `${name}${e.startsWith('.') ? e : `.${e}`}`), name];
       found =
         listed ??
         (await findInside(
           root,
-          exts.map((e) => resolve(root, `${name}${e.startsWith('.') ? e : `.${e}`}`)),
+          candidates.map((c) => resolve(root, c)),
         ));
     } else {
       const candidates = [...(inRoot ? [resolve(fileDir, name)] : []), resolve(root, name)];
