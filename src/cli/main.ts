@@ -208,7 +208,7 @@ function modelCommands(program: Command, setCode: SetCode): void {
     c
       .option('-m, --model <dir>', "a prune stage's model folder (default: the newest run's pruned model)")
       .addOption(new Option('--runtime <name>', 'what embeds (default: onnx when onnxruntime-node is installed)'))
-      .option('-b, --backend <name>', 'TensorFlow.js backend when it embeds: auto, tensorflow, wasm, cpu')
+      .option('-b, --backend <name>', 'TensorFlow.js backend when it embeds: auto, tensorflow, webgpu, wasm, cpu')
       .option('--batch-size <n>', 'images per forward pass', '64')
       .option('-w, --workspace <dir>', 'workspace root (where results/ and its run records are)');
   modelOptions(
