@@ -14,6 +14,11 @@ import { buildLayout, cmuImages, convert } from '../e2e/layouts.js';
 import { fakeContext } from './fake-context.js';
 
 const workspace = () => mkdtempSync(join(tmpdir(), 'split-layouts-'));
+const ctxInputs = (root: string) => ({
+  dataset: root,
+  validation_pairs: join(root, 'validate', 'validate_label.csv'),
+  test_pairs: join(root, 'test', 'test_label.csv'),
+});
 
 test('split: the 2020 challenge layout: train from train_meta.csv, pairs of images in no manifest, no identity counts', async () => {
   const ws = workspace();
@@ -22,14 +27,7 @@ test('split: the 2020 challenge layout: train from train_meta.csv, pairs of imag
     const root = join(ws, dataset);
     // The default identity counts (validation 3, test 6) are left as they are: given pairs need none.
     const ctx = fakeContext(kind, { dataset: { manifest: 'train/train_meta.csv' } }, {}, { root: join(ws, 'out') });
-    await run({
-      ...ctx,
-      inputs: {
-        dataset: root,
-        validation_pairs: join(root, 'validate', 'validate_label.csv'),
-        test_pairs: join(root, 'test', 'test_label.csv'),
-      },
-    });
+    await run({ ...ctx, inputs: ctxInputs(root) });
     const s = await readSplits(ctx.outputs.splits);
     const meta = readFileSync(join(root, 'train', 'train_meta.csv'), 'utf8')
       .trim()
@@ -61,6 +59,14 @@ test('split: the 2020 challenge layout: train from train_meta.csv, pairs of imag
       assert.ok(s.summary.images[set] > 10);
     }
     assert.ok(!s.train.some((t) => /^(validate|test)\//.test(t.file)), 'pair images never train');
+
+    // Pair images are header-checked like listed ones; a given pair is never dropped, so a bad one fails the split.
+    writeFileSync(join(root, 'validate', '00000.jpg'), 'not a JPEG');
+    const again = fakeContext(kind, { dataset: { manifest: 'train/train_meta.csv' } }, {}, { root: join(ws, 'out2') });
+    await assert.rejects(
+      run({ ...again, inputs: ctxInputs(root) }),
+      /validate_label\.csv: 1 of its images cannot be read: validate\/00000\.jpg \(/,
+    );
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }

@@ -79,10 +79,11 @@ async function givenPairs(
     }
     // Images in no listing had no header check yet; a given pair cannot be dropped, so any unreadable one fails.
     const unreadable = await probeImages(unlisted.map((f) => join(ctx.inputs.dataset, f)));
-    if (unreadable.size) {
-      const shown = [...unreadable].slice(0, 5).map(([f, why]) => `${f} (${why})`);
+    const bad = unlisted.filter((f) => unreadable.has(join(ctx.inputs.dataset, f)));
+    if (bad.length) {
+      const shown = bad.slice(0, 5).map((f) => `${f} (${unreadable.get(join(ctx.inputs.dataset, f))})`);
       throw new Error(
-        `${file}: ${unreadable.size} of its images cannot be read: ${shown.join('; ')}${unreadable.size > 5 ? '; ...' : ''}. Fix or remove them`,
+        `${file}: ${bad.length} of its images cannot be read: ${shown.join('; ')}${bad.length > 5 ? '; ...' : ''}. Fix or remove them`,
       );
     }
     out[set] = { pairs, format, identities: [...identities], unlisted: unlisted.length };
