@@ -16,7 +16,8 @@ export interface TrainBatch {
   indices: number[];
 }
 
-export type SamplerConfig = ({ kind: 'pk' } & PKSamplerOptions) | { kind: 'shuffle'; batchSize: number; dropLast?: boolean };
+export type SamplerConfig =
+  ({ kind: 'pk' } & PKSamplerOptions) | { kind: 'shuffle'; batchSize: number; dropLast?: boolean };
 
 export interface BatchProviderOptions {
   root: string;
@@ -33,7 +34,10 @@ export interface BatchProviderOptions {
 }
 
 /** Batch indices of one epoch (consumes the RNG). */
-export function epochIndices(opts: Pick<BatchProviderOptions, 'items' | 'labels' | 'pkLabel' | 'sampler'>, rng: Rng): number[][] {
+export function epochIndices(
+  opts: Pick<BatchProviderOptions, 'items' | 'labels' | 'pkLabel' | 'sampler'>,
+  rng: Rng,
+): number[][] {
   const s = opts.sampler;
   if (s.kind === 'pk') {
     const key = opts.pkLabel ?? 'identity';
@@ -50,10 +54,12 @@ export function epochIndices(opts: Pick<BatchProviderOptions, 'items' | 'labels'
  */
 export function makeBatchProvider(opts: BatchProviderOptions): (epoch: number, rng: Rng) => AsyncGenerator<TrainBatch> {
   for (const [name, v] of Object.entries(opts.labels))
-    if (v.length !== opts.items.length) throw new Error(`label vector '${name}' has ${v.length} entries for ${opts.items.length} items`);
+    if (v.length !== opts.items.length)
+      throw new Error(`label vector '${name}' has ${v.length} entries for ${opts.items.length} items`);
   // Starts decoding a batch's images early; decoding uses no RNG, so the batches do not change.
   const warm = (indices: number[] | undefined) => {
-    for (const i of indices ?? []) opts.cache.get(join(opts.root, opts.items[i].file), opts.size).catch(() => undefined);
+    for (const i of indices ?? [])
+      opts.cache.get(join(opts.root, opts.items[i].file), opts.size).catch(() => undefined);
   };
   return async function* (_epoch: number, rng: Rng) {
     const all = epochIndices(opts, rng);
@@ -66,10 +72,16 @@ export function makeBatchProvider(opts: BatchProviderOptions): (epoch: number, r
 }
 
 /** Loads, augments and stacks the given items. */
-export async function loadBatch(opts: Omit<BatchProviderOptions, 'sampler'>, indices: number[], rng?: Rng): Promise<TrainBatch> {
+export async function loadBatch(
+  opts: Omit<BatchProviderOptions, 'sampler'>,
+  indices: number[],
+  rng?: Rng,
+): Promise<TrainBatch> {
   const imgs = await Promise.all(indices.map((i) => opts.cache.get(join(opts.root, opts.items[i].file), opts.size)));
   const aug = opts.augment;
-  const out = aug ? augmentedSize(opts.size.width, opts.size.height, aug) : { width: opts.size.width, height: opts.size.height };
+  const out = aug
+    ? augmentedSize(opts.size.width, opts.size.height, aug)
+    : { width: opts.size.width, height: opts.size.height };
   const per = out.width * out.height * 3;
   const x = new Float32Array(indices.length * per);
   imgs.forEach((img, b) => {
@@ -81,7 +93,11 @@ export async function loadBatch(opts: Omit<BatchProviderOptions, 'sampler'>, ind
     x.set(a.data, b * per);
   });
   const labels: Record<string, tf.Tensor1D> = {};
-  for (const [name, v] of Object.entries(opts.labels)) labels[name] = tf.tensor1d(indices.map((i) => v[i]), 'int32');
+  for (const [name, v] of Object.entries(opts.labels))
+    labels[name] = tf.tensor1d(
+      indices.map((i) => v[i]),
+      'int32',
+    );
   return { x: tf.tensor4d(x, [indices.length, out.height, out.width, 3]), labels, indices };
 }
 

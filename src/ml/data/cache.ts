@@ -62,7 +62,11 @@ export class ImageCache {
       try {
         const data = await readFile(this.spillPath(key));
         if (data.length === size.width * size.height * 3) {
-          img = { width: size.width, height: size.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+          img = {
+            width: size.width,
+            height: size.height,
+            data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+          };
           this.stats.diskHits++;
         }
       } catch {

@@ -6,7 +6,19 @@ import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:p
 import { parseCsv } from '../../core/csv.js';
 import { fileImageFormat } from './image-format.js';
 
-export const DEFAULT_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.pgm', '.ppm', '.pnm'];
+export const DEFAULT_IMAGE_EXTENSIONS = [
+  '.png',
+  '.jpg',
+  '.jpeg',
+  '.webp',
+  '.gif',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.pgm',
+  '.ppm',
+  '.pnm',
+];
 
 /** `extensions: any`: every file whose content is an image format facepipe reads, whatever its name. */
 export const ANY_EXTENSION = 'any';
@@ -53,11 +65,20 @@ const FILE_COLUMNS = ['file', 'file_name', 'filename', 'path', 'image'];
 const IDENTITY_COLUMNS = ['identity', 'face_id', 'label', 'id', 'person'];
 
 /** Which files of a folder listing are images: by extension, or by content for `extensions: any`. */
-export function imageFilter(extensions: DatasetSpec['extensions']): { accepts: (file: string) => Promise<boolean>; what: string } {
+export function imageFilter(extensions: DatasetSpec['extensions']): {
+  accepts: (file: string) => Promise<boolean>;
+  what: string;
+} {
   if (extensions === ANY_EXTENSION)
-    return { accepts: async (f) => (await fileImageFormat(f)) !== undefined, what: 'any file whose content is an image' };
+    return {
+      accepts: async (f) => (await fileImageFormat(f)) !== undefined,
+      what: 'any file whose content is an image',
+    };
   const exts = (extensions ?? DEFAULT_IMAGE_EXTENSIONS).map((e) => (e.startsWith('.') ? e : `.${e}`).toLowerCase());
-  return { accepts: (f) => Promise.resolve(exts.some((e) => f.toLowerCase().endsWith(e))), what: `extensions ${exts.join(', ')}` };
+  return {
+    accepts: (f) => Promise.resolve(exts.some((e) => f.toLowerCase().endsWith(e))),
+    what: `extensions ${exts.join(', ')}`,
+  };
 }
 
 /** True when the pattern has a named group `identity` (the file name then says whose face it is). */
@@ -87,7 +108,9 @@ export async function listDataset(spec: DatasetSpec): Promise<DatasetListing> {
     const manifest = resolve(root, spec.manifest);
     const rel = relative(root, manifest);
     if (!rel || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
-      throw new DatasetError(`manifest ${spec.manifest} is outside the dataset folder ${root}; move it into that folder`);
+      throw new DatasetError(
+        `manifest ${spec.manifest} is outside the dataset folder ${root}; move it into that folder`,
+      );
     raw = await fromManifest(root, manifest, problem);
   } else {
     const found = await fromFolders(root, filter.accepts);
@@ -167,7 +190,11 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-async function fromManifest(root: string, manifest: string, problem: (file: string, reason: string) => void): Promise<DatasetItem[]> {
+async function fromManifest(
+  root: string,
+  manifest: string,
+  problem: (file: string, reason: string) => void,
+): Promise<DatasetItem[]> {
   let text: string;
   try {
     text = await readFile(manifest, 'utf8');
@@ -175,13 +202,16 @@ async function fromManifest(root: string, manifest: string, problem: (file: stri
     throw new DatasetError(`cannot read manifest ${manifest}: ${(e as Error).message}`);
   }
   const rows = parseCsv(text, manifest);
-  if (rows.length === 0) throw new DatasetError(`${manifest}: empty manifest (a header row with file and identity columns is required)`);
+  if (rows.length === 0)
+    throw new DatasetError(`${manifest}: empty manifest (a header row with file and identity columns is required)`);
   const header = rows[0].map((h) => h.trim());
   const lower = header.map((h) => h.toLowerCase());
   const fileCol = lower.findIndex((h) => FILE_COLUMNS.includes(h));
   const idCol = lower.findIndex((h) => IDENTITY_COLUMNS.includes(h));
   if (fileCol < 0 || idCol < 0)
-    throw new DatasetError(`${manifest}: header must name a file column (${FILE_COLUMNS.join('/')}) and an identity column (${IDENTITY_COLUMNS.join('/')}); found ${header.join(', ')}`);
+    throw new DatasetError(
+      `${manifest}: header must name a file column (${FILE_COLUMNS.join('/')}) and an identity column (${IDENTITY_COLUMNS.join('/')}); found ${header.join(', ')}`,
+    );
   const items: DatasetItem[] = [];
   for (let r = 1; r < rows.length; r++) {
     const row = rows[r];
@@ -247,13 +277,17 @@ export function identityIndex(items: DatasetItem[]): Map<string, number> {
 export function valueIndex(items: DatasetItem[], key: string, order?: string[]): Map<string, number> {
   const value = (item: DatasetItem) => {
     const v = key === 'identity' ? item.identity : item.attributes[key];
-    if (v === undefined) throw new DatasetError(`${item.file}: no attribute '${key}' (attributes: ${Object.keys(item.attributes).join(', ') || 'none'})`);
+    if (v === undefined)
+      throw new DatasetError(
+        `${item.file}: no attribute '${key}' (attributes: ${Object.keys(item.attributes).join(', ') || 'none'})`,
+      );
     return v;
   };
   if (order) {
     const map = new Map(order.map((n, i) => [n, i]));
     for (const item of items)
-      if (!map.has(value(item))) throw new DatasetError(`${item.file}: ${key} '${value(item)}' is not one of ${order.join(', ')}`);
+      if (!map.has(value(item)))
+        throw new DatasetError(`${item.file}: ${key} '${value(item)}' is not one of ${order.join(', ')}`);
     return map;
   }
   const names = [...new Set(items.map(value))].sort(cmp);

@@ -129,7 +129,11 @@ export async function decodeImageBytes(bytes: Uint8Array, file: string, size: Im
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.width !== width || info.height !== height) throw new Error(`resize gave ${info.width}x${info.height}`);
-    return { width, height, data: toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.channels, width * height) };
+    return {
+      width,
+      height,
+      data: toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.channels, width * height),
+    };
   } catch (e) {
     if (e instanceof ImageReadError) throw e;
     const msg = (e as Error).message;

@@ -30,7 +30,9 @@ const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0
 
 /** True when the bytes start with a Netpbm magic number this reader handles. */
 export function looksLikeNetpbm(buf: Uint8Array): boolean {
-  return buf.length >= 2 && buf[0] === 0x50 && (buf[1] === 0x32 || buf[1] === 0x33 || buf[1] === 0x35 || buf[1] === 0x36);
+  return (
+    buf.length >= 2 && buf[0] === 0x50 && (buf[1] === 0x32 || buf[1] === 0x33 || buf[1] === 0x35 || buf[1] === 0x36)
+  );
 }
 
 export interface NetpbmHeader {
@@ -50,7 +52,8 @@ export function parseNetpbmHeader(buf: Uint8Array, file: string): NetpbmHeader {
   };
   if (buf.length < 2 || buf[0] !== 0x50) fail('not a PGM/PPM file (bad magic number; expected P2, P3, P5 or P6)');
   const kind = String.fromCharCode(buf[1]);
-  if (!['2', '3', '5', '6'].includes(kind)) fail(`unsupported Netpbm magic number "P${kind}" (expected P2, P3, P5 or P6)`);
+  if (!['2', '3', '5', '6'].includes(kind))
+    fail(`unsupported Netpbm magic number "P${kind}" (expected P2, P3, P5 or P6)`);
   const channels: 1 | 3 = kind === '2' || kind === '5' ? 1 : 3;
   const binary = kind === '5' || kind === '6';
   const r = { pos: 2 };
@@ -88,7 +91,8 @@ function readInt(buf: Uint8Array, r: { pos: number }, what: string, fail: (reaso
     r.pos++;
   }
   if (r.pos === start) fail(`invalid ${what}: expected a decimal number at byte ${start}`);
-  if (r.pos < buf.length && !isSpace(buf[r.pos]) && buf[r.pos] !== 0x23) fail(`invalid ${what}: unexpected byte at ${r.pos}`);
+  if (r.pos < buf.length && !isSpace(buf[r.pos]) && buf[r.pos] !== 0x23)
+    fail(`invalid ${what}: unexpected byte at ${r.pos}`);
   return value;
 }
 
@@ -106,7 +110,8 @@ export function parseNetpbm(buf: Uint8Array, file: string): NetpbmImage {
     pos++;
     const bytesPer = maxval > 255 ? 2 : 1;
     const need = count * bytesPer;
-    if (buf.length - pos < need) fail(`truncated file: pixel data has ${buf.length - pos} bytes, ${need} expected for ${width}x${height}`);
+    if (buf.length - pos < need)
+      fail(`truncated file: pixel data has ${buf.length - pos} bytes, ${need} expected for ${width}x${height}`);
     const data = new Uint16Array(count);
     let over = false;
     if (bytesPer === 1) {

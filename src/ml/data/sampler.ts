@@ -22,7 +22,8 @@ export interface PKSamplerOptions {
  */
 export function pkEpoch(labels: ArrayLike<number>, opts: PKSamplerOptions, rng: Rng): number[][] {
   const { p, k } = opts;
-  if (!(Number.isInteger(p) && p >= 2)) throw new Error(`P x K sampler: p must be an integer >= 2 (got ${p}); batch-hard mining needs negatives`);
+  if (!(Number.isInteger(p) && p >= 2))
+    throw new Error(`P x K sampler: p must be an integer >= 2 (got ${p}); batch-hard mining needs negatives`);
   if (!(Number.isInteger(k) && k >= 1)) throw new Error(`P x K sampler: k must be a positive integer (got ${k})`);
   const byClass = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
@@ -32,9 +33,13 @@ export function pkEpoch(labels: ArrayLike<number>, opts: PKSamplerOptions, rng: 
     list.push(i);
   }
   const fewer = opts.fewer ?? 'replace';
-  const classes = [...byClass.keys()].sort((a, b) => a - b).filter((c) => fewer === 'replace' || byClass.get(c)!.length >= k);
+  const classes = [...byClass.keys()]
+    .sort((a, b) => a - b)
+    .filter((c) => fewer === 'replace' || byClass.get(c)!.length >= k);
   if (classes.length < p)
-    throw new Error(`P x K sampler: ${classes.length} usable identities (fewer='${fewer}', k=${k}) but p=${p}; lower p or k`);
+    throw new Error(
+      `P x K sampler: ${classes.length} usable identities (fewer='${fewer}', k=${k}) but p=${p}; lower p or k`,
+    );
   shuffleInPlace(rng, classes);
   const batches: number[][] = [];
   for (let start = 0; start + p <= classes.length; start += p) {
@@ -58,14 +63,19 @@ function chooseK(pool: number[], k: number, rng: Rng): number[] {
 
 /** One epoch of shuffled batches of `batchSize` (pretext training); dropLast as the original (default true). */
 export function shuffledEpoch(n: number, batchSize: number, rng: Rng, dropLast = true): number[][] {
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
-  const order = shuffleInPlace(rng, Array.from({ length: n }, (_, i) => i));
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
+  const order = shuffleInPlace(
+    rng,
+    Array.from({ length: n }, (_, i) => i),
+  );
   const batches: number[][] = [];
   for (let s = 0; s < n; s += batchSize) {
     const b = order.slice(s, s + batchSize);
     if (b.length < batchSize && dropLast) break;
     batches.push(b);
   }
-  if (batches.length === 0) throw new Error(`${n} items make no full batch of ${batchSize}; lower the batch size or set dropLast false`);
+  if (batches.length === 0)
+    throw new Error(`${n} items make no full batch of ${batchSize}; lower the batch size or set dropLast false`);
   return batches;
 }
