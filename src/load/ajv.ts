@@ -44,6 +44,84 @@ export interface SchemaIssue {
   code: string;
 }
 
+/** One ajv error as an issue with a plain message, or undefined when another error says it better. */
+function issueOf(e: ErrorObject, path: string[], label: (path: string[]) => string): SchemaIssue | undefined {
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      const guess = didYouMean(key, known);
+      return {
+        code: 'unknown-key',
+        path: [...path, key],
+        atKey: true,
+        message: `unknown key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
+        hint: guess ? `did you mean '${guess}'?` : known.length ? `known keys: ${known.join(', ')}` : 'remove it',
+      };
+    }
+    case 'required': {
+      const key = String((e.params as { missingProperty: string }).missingProperty);
+      return {
+        code: 'missing-key',
+        path,
+        atKey: false,
+        message: `missing required key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
+        hint: `add '${key}:'`,
+      };
+    }
+    case 'type': {
+      const want = String((e.params as { type: string | string[] }).type);
+      return {
+        code: 'wrong-type',
+        path,
+        atKey: false,
+        message: `${label(path)} must be ${article(want)}, got ${describe(e.data)}`,
+      };
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+      const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed.map(String)) : undefined;
+      return {
+        code: 'bad-value',
+        path,
+        atKey: false,
+        message: `${label(path)} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(e.data)}`,
+        hint: guess ? `did you mean ${JSON.stringify(guess)}?` : undefined,
+      };
+    }
+    case 'propertyNames':
+      return undefined; // reported by the 'pattern' error that follows
+    case 'pattern': {
+      const name = e.propertyName ?? e.data;
+      // A schema may word its pattern for people: x-pattern-message, x-hint.
+      const own = e.parentSchema as { 'x-pattern-message'?: string; 'x-hint'?: string } | undefined;
+      if (own?.['x-pattern-message'] && e.propertyName === undefined) {
+        return {
+          code: 'bad-value',
+          path,
+          atKey: false,
+          message: `${label(path)} ${own['x-pattern-message']}, got ${describe(e.data)}`,
+          hint: own['x-hint'],
+        };
+      }
+      return {
+        code: 'bad-name',
+        path: e.propertyName !== undefined ? [...path, e.propertyName] : path,
+        atKey: e.propertyName !== undefined,
+        message: `${e.propertyName !== undefined ? 'name' : label(path)} ${JSON.stringify(name)} does not match ${(e.params as { pattern: string }).pattern}`,
+        hint: 'use letters, digits, "_" and "-", starting with a letter; at most 64 characters',
+      };
+    }
+    default:
+      return {
+        code: 'bad-value',
+        path,
+        atKey: false,
+        message: `${label(path)} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describe(e.data)}` : ''}`,
+      };
+  }
+}
+
 /** Turn ajv errors into issues with plain messages; drops anyOf/oneOf noise when a clearer error exists. */
 export function schemaIssues(
   errors: ErrorObject[] | null | undefined,
@@ -58,88 +136,8 @@ export function schemaIssues(
       .split('/')
       .slice(1)
       .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    let issue: SchemaIssue;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const key = String((e.params as { additionalProperty: string }).additionalProperty);
-        const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
-        const guess = didYouMean(key, known);
-        issue = {
-          code: 'unknown-key',
-          path: [...path, key],
-          atKey: true,
-          message: `unknown key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
-          hint: guess ? `did you mean '${guess}'?` : known.length ? `known keys: ${known.join(', ')}` : 'remove it',
-        };
-        break;
-      }
-      case 'required': {
-        const key = String((e.params as { missingProperty: string }).missingProperty);
-        issue = {
-          code: 'missing-key',
-          path,
-          atKey: false,
-          message: `missing required key '${key}'${path.length ? ` in ${label(path)}` : ''}`,
-          hint: `add '${key}:'`,
-        };
-        break;
-      }
-      case 'type': {
-        const want = String((e.params as { type: string | string[] }).type);
-        issue = {
-          code: 'wrong-type',
-          path,
-          atKey: false,
-          message: `${label(path)} must be ${article(want)}, got ${describe(e.data)}`,
-        };
-        break;
-      }
-      case 'enum': {
-        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
-        const guess = typeof e.data === 'string' ? didYouMean(e.data, allowed.map(String)) : undefined;
-        issue = {
-          code: 'bad-value',
-          path,
-          atKey: false,
-          message: `${label(path)} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(e.data)}`,
-          hint: guess ? `did you mean ${JSON.stringify(guess)}?` : undefined,
-        };
-        break;
-      }
-      case 'propertyNames':
-        continue; // reported by the 'pattern' error that follows
-      case 'pattern': {
-        const name = e.propertyName ?? e.data;
-        // A schema may word its pattern for people: x-pattern-message, x-hint.
-        const own = e.parentSchema as { 'x-pattern-message'?: string; 'x-hint'?: string } | undefined;
-        if (own?.['x-pattern-message'] && e.propertyName === undefined) {
-          issue = {
-            code: 'bad-value',
-            path,
-            atKey: false,
-            message: `${label(path)} ${own['x-pattern-message']}, got ${describe(e.data)}`,
-            hint: own['x-hint'],
-          };
-          break;
-        }
-        issue = {
-          code: 'bad-name',
-          path,
-          atKey: e.propertyName !== undefined,
-          message: `${e.propertyName !== undefined ? 'name' : label(path)} ${JSON.stringify(name)} does not match ${(e.params as { pattern: string }).pattern}`,
-          hint: 'use letters, digits, "_" and "-", starting with a letter; at most 64 characters',
-        };
-        if (e.propertyName !== undefined) issue.path = [...path, e.propertyName];
-        break;
-      }
-      default:
-        issue = {
-          code: 'bad-value',
-          path,
-          atKey: false,
-          message: `${label(path)} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, got ${describe(e.data)}` : ''}`,
-        };
-    }
+    const issue = issueOf(e, path, label);
+    if (!issue) continue;
     const k = issue.code + issue.path.join('.') + issue.message;
     if (!seen.has(k)) {
       seen.add(k);

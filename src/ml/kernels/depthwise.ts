@@ -146,6 +146,7 @@ export function depthwiseBackpropFilterWasm(args: KernelArgs): TensorInfo {
  * weight) row offsets of every valid tap, wasm f32x4 does the channel loops (about 15x faster than the JS loops
  * above, which remain the fallback for channel multipliers > 1 or when wasm SIMD is unavailable).
  */
+// eslint-disable-next-line max-lines-per-function -- a hand-written kernel: one loop nest over the image, split it would hide the index arithmetic
 export function makeDepthwiseBackpropSimd() {
   const fallback = { backpropInput: depthwiseBackpropInputWasm, backpropFilter: depthwiseBackpropFilterWasm };
   type Info = ReturnType<typeof backend_util.computeConv2DInfo>;

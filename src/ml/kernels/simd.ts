@@ -64,6 +64,7 @@ const F32_SUB = 0x93;
 const teeLocal = (i: number) => [0x22, ...uleb(i)];
 
 /** Rank-1 updates: for each row m, for each ci: out[ci, :] += x[m, ci] * dy[m, :] (dy row stays in L1). */
+// eslint-disable-next-line max-lines-per-function -- a hand-written WebAssembly SIMD kernel, one instruction sequence; split, it would no longer read as one loop nest
 function outerBody(): number[] {
   const [X, DY, OUT, M, CI, CO, MI, CII, XROW, DYROW, OUTROW, K, CO4, COB, S, SF] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
@@ -205,6 +206,7 @@ function outerBody(): number[] {
 
 /** outer4(x, dy, out, quads, ci, co): like outer over 4*quads rows, four rows per pass over out (4x fewer
  *  loads/stores of out). The caller runs the remaining rows with outer. */
+// eslint-disable-next-line max-lines-per-function -- a hand-written WebAssembly SIMD kernel, one instruction sequence; split, it would no longer read as one loop nest
 function outer4Body(): number[] {
   const [X, DY, OUT, Q, CI, CO] = [0, 1, 2, 3, 4, 5];
   const [QI, CII, XROW, DYROW, OUTROW, K, CO4, COB, CIB, P, D2, D3] = [6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
@@ -439,6 +441,7 @@ function outer4Body(): number[] {
  * chanSums(a, u, b, v, s1, s2, m, c): for rows i < m, channels j < c:
  *   s1[j] += a[i,j] - u[j];   s2[j] += (a[i,j] - u[j]) * (b[i,j] - v[j])
  */
+// eslint-disable-next-line max-lines-per-function -- a hand-written WebAssembly SIMD kernel, one instruction sequence; split, it would no longer read as one loop nest
 function chanSumsBody(): number[] {
   const [A, U, B, V, S1, S2, M, C] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [I, J, RA, RB, C4, CB] = [8, 9, 10, 11, 12, 13];
@@ -565,6 +568,7 @@ function chanSumsBody(): number[] {
 }
 
 /** chanAffine(a, p, b, q, r, out, m, c): out[i,j] = a[i,j] * p[j] + b[i,j] * q[j] + r[j]. */
+// eslint-disable-next-line max-lines-per-function -- a hand-written WebAssembly SIMD kernel, one instruction sequence; split, it would no longer read as one loop nest
 function chanAffineBody(): number[] {
   const [A, P, B, Q, R, OUT, M, C] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [I, J, RA, RB, RO, C4, CB] = [8, 9, 10, 11, 12, 13, 14];
@@ -767,6 +771,7 @@ function swishGradBody(): number[] {
   return [2, ...uleb(3), 0x7f, 1, 0x7b, ...body];
 }
 
+// eslint-disable-next-line max-lines-per-function -- a hand-written WebAssembly SIMD kernel, one instruction sequence; split, it would no longer read as one loop nest
 function tripleMacModule(): Uint8Array {
   // params 0..5: triples, count, out, a, b, c ; locals 6..13: t, tEnd, o, ia, ib, j, c4Bytes, cBytes
   const [TRIPLES, COUNT, OUT, A, B, C, T, TEND, O, IA, IB, J, C4, CB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
