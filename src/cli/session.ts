@@ -3,6 +3,8 @@
 import type { EventSink } from '../contracts/events.js';
 import { FacepipeError } from '../core/errors.js';
 import { createExecutor, EXECUTOR_NAMES } from '../execute/executors/registry.js';
+import { displayPath } from '../core/fsutil.js';
+import { sweepLeftovers } from '../execute/leftovers.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
 import type { Selection } from '../plan/decide.js';
@@ -110,8 +112,16 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
     wait: o.wait,
     signal: o.signal,
     onWait: (holder) => renderer.sink({ type: 'lock-wait', holder }),
+    onTakeOver: (why) => renderer.sink({ type: 'warning', message: why }),
   });
   try {
+    // Under the lock no other run of this host writes here; what dead writers left is removed.
+    const swept = sweepLeftovers(o.loaded.ws).removed;
+    if (swept.length)
+      renderer.sink({
+        type: 'warning',
+        message: `removed ${swept.length} temporary file(s) left by processes that died (${displayPath(o.loaded.ws.root, swept[0])}${swept.length > 1 ? ', ...' : ''})`,
+      });
     const executor = await createExecutor(name, {
       workspace: o.loaded.ws.root,
       settings: o.loaded.pipeline.executor,

@@ -23,4 +23,5 @@ export type Reason =
   | { kind: 'upstream-may-change'; stages: string[] }
   | { kind: 'upstream-not-done'; stage: string; state: string }
   | { kind: 'interrupted-before-start' }
+  | { kind: 'run-stopped'; error: string }
   | { kind: 'resuming-checkpoint' };

@@ -73,7 +73,10 @@ export interface StageContext<P = Record<string, unknown>> {
   inputs: Record<string, string>;
   /** Absolute paths where the stage must write each output (parents exist; 'dir' outputs are pre-created empty). */
   outputs: Record<string, string>;
-  /** Persistent scratch for this exact cache key: survives an interrupted run (epoch checkpoints go here), removed after success. */
+  /**
+   * Persistent scratch for this exact cache key: survives an interrupted run (epoch checkpoints go here), removed
+   * after success. Names starting with WORKDIR_RESERVED_PREFIX are facepipe's own (who works there).
+   */
   workDir: string;
   /** Workspace root (absolute). */
   workspace: string;
@@ -92,6 +95,9 @@ export interface StageContext<P = Record<string, unknown>> {
   /** Aborted when the run is cancelled; long loops should check it between steps. */
   signal: AbortSignal;
 }
+
+/** Files in a workDir named so record who works there (a worker, a command's session), not stage progress. */
+export const WORKDIR_RESERVED_PREFIX = '.facepipe-';
 
 export type StageRun<P = Record<string, unknown>> = (ctx: StageContext<P>) => Promise<void>;
 

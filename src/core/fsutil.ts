@@ -1,38 +1,147 @@
 // Crash-safe file writing and workspace confinement.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, realpathSync, existsSync } from 'node:fs';
-import { lstatSync, readlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  renameSync,
+  writeSync,
+  mkdirSync,
+  realpathSync,
+  existsSync,
+  unlinkSync,
+  ftruncateSync,
+  fstatSync,
+  lstatSync,
+  readlinkSync,
+} from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { fail } from './errors.js';
+import { FacepipeError, fail } from './errors.js';
 
+/** 8 hex digits naming this host in temporary names, so that a sweep can tell its own leftovers from others'. */
+export function hostTag(): string {
+  return (cachedTag ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8));
+}
+let cachedTag: string | undefined;
+
+/**
+ * `<path>.tmp-<pid>-<host tag>-<random>`: the writer's pid and host are in the name, so temporary files left
+ * by a writer that died can be found and removed, and only those (src/execute/leftovers.ts).
+ */
 export function tmpName(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${path}.tmp-${process.pid}-${hostTag()}-${randomBytes(4).toString('hex')}`;
+}
+
+/** The writer of a temporary name from tmpName; no host for the older `.tmp-<pid>-<random>` names. */
+export function parseTmpName(name: string): { pid: number; host?: string } | undefined {
+  const m = /\.tmp-(\d+)-([0-9a-f]{8})(?:-([0-9a-f]{8}))?$/.exec(name);
+  if (!m) return undefined;
+  return m[3] ? { pid: Number(m[1]), host: m[2] } : { pid: Number(m[1]) };
+}
+
+const NO_SPACE: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large for this filesystem or the file size limit (ulimit -f)',
+};
+
+/** Is this error the disk (or a quota, or a size limit) being full? */
+export function isNoSpace(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && code in NO_SPACE;
+}
+
+/**
+ * A write that failed, as an error naming the file (Node's own ENOSPC message names none). Exit code 1: the
+ * input was fine, the machine could not take it. Errors already ours pass through.
+ */
+export function writeError(path: string, e: unknown): Error {
+  if (e instanceof FacepipeError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const shown = displayPath(process.cwd(), path);
+  if (code && code in NO_SPACE)
+    return new FacepipeError(
+      {
+        code: 'disk-full',
+        message: `cannot write ${shown}: ${NO_SPACE[code]} (${code})`,
+        hint: `free space on the filesystem that holds ${dirname(shown)} (df -h shows it), then run again: completed stages are kept`,
+      },
+      1,
+    );
+  return new FacepipeError(
+    {
+      code: 'write-failed',
+      message: `cannot write ${shown}: ${err?.message ?? String(e)}`,
+      hint: 'check that the folder exists and is writable',
+    },
+    1,
+  );
 }
 
 /**
  * Write to a temporary name and rename into place: readers see old or new, never half. With durable (the
  * default) the data and the directory are fsynced too, so the write survives a power cut; commit points need
- * that, progress notes do not.
+ * that, progress notes do not. A failed write removes its temporary file and throws writeError (naming path).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): void {
   const durable = opts.durable ?? true;
   const tmp = tmpName(path);
+  let fd: number | undefined;
+  try {
+    try {
+      fd = openSync(tmp, 'w');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(dirname(path), { recursive: true });
+      fd = openSync(tmp, 'w');
+    }
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) removeQuietly(tmp);
+    throw writeError(path, e);
+  }
+  if (durable) fsyncDir(dirname(path));
+}
+
+/**
+ * Last resort when the disk is full: overwrite an existing file in place, in the blocks it already has (no new
+ * space needed on ext4, xfs or tmpfs), then cut it to length. Not atomic, so only for notes such as a run
+ * record, never for a commit point. Returns false when the file is missing or the text is longer than it.
+ */
+export function overwriteInPlace(path: string, text: string): boolean {
+  const data = Buffer.from(text);
   let fd: number;
   try {
-    fd = openSync(tmp, 'w');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(dirname(path), { recursive: true });
-    fd = openSync(tmp, 'w');
+    fd = openSync(path, 'r+');
+  } catch {
+    return false;
   }
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    if (durable) fsyncSync(fd);
+    if (fstatSync(fd).size < data.length) return false;
+    writeSync(fd, data, 0, data.length, 0);
+    ftruncateSync(fd, data.length);
+    return true;
+  } catch {
+    return false;
   } finally {
     closeSync(fd);
   }
-  renameSync(tmp, path);
-  if (durable) fsyncDir(dirname(path));
+}
+
+export function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
 }
 
 export function fsyncDir(dir: string): void {

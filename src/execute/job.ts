@@ -8,6 +8,8 @@ import type { JobEvents, JobOutcome, StageJob } from '../contracts/executor.js';
 import type { StageRecord, StoredOutput } from '../contracts/records.js';
 import type { StageContext, StageRun } from '../contracts/stage-kind.js';
 import { FacepipeError } from '../core/errors.js';
+import { displayPath, isNoSpace, writeError } from '../core/fsutil.js';
+import { writeJobOwner } from './leftovers.js';
 import { takeLease } from './leases.js';
 import { Workspace } from './workspace.js';
 
@@ -17,6 +19,15 @@ export function jobTmpDir(ws: Workspace, job: Pick<StageJob, 'runId' | 'id'>): s
 }
 
 class OutputProblem extends Error {}
+
+/** A full disk met while the kind wrote (Node's message names no file): say where the stage writes. */
+function describeFailure(err: Error, ws: Workspace, tmp: string, workDir: string): string {
+  if (err instanceof FacepipeError || !isNoSpace(err)) return err.message;
+  const path = (err as NodeJS.ErrnoException).path;
+  if (path) return writeError(path, err).message;
+  const where = [tmp, workDir].map((p) => displayPath(ws.root, p)).join(' or ');
+  return `${writeError(where, err).message.replace(/^cannot write /, 'cannot write into ')} while the stage ran`;
+}
 
 async function loadRun(runModule: string): Promise<StageRun> {
   const mod = (await import(runModule)) as { run?: StageRun; default?: StageRun };
@@ -53,6 +64,7 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
     releaseLease = takeLease(ws, { key: job.key, tmp, workDir });
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
+    writeJobOwner(tmp); // a sweep removes this folder only once this process is dead
     await mkdir(workDir, { recursive: true });
     const outputs: Record<string, string> = {};
     for (const out of job.outputs) {
@@ -96,7 +108,7 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
   } catch (e) {
     if (signal.aborted && !(e instanceof OutputProblem)) return { state: 'interrupted' };
     const err = e instanceof Error ? e : new Error(String(e));
-    return { state: 'failed', error: err instanceof FacepipeError ? err.message : err.message, stack: err.stack };
+    return { state: 'failed', error: describeFailure(err, ws, tmp, workDir), stack: err.stack };
   } finally {
     await rm(tmp, { recursive: true, force: true });
     releaseLease();

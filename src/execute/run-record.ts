@@ -10,7 +10,7 @@ import type { StageState } from '../contracts/events.js';
 import type { StoredOutput } from '../contracts/records.js';
 import type { Reason } from '../contracts/reasons.js';
 import { headlineOf } from '../contracts/stage-kind.js';
-import { writeFileAtomic } from '../core/fsutil.js';
+import { overwriteInPlace, writeError, writeFileAtomic } from '../core/fsutil.js';
 import { isPlainObject } from '../core/objects.js';
 import { facepipeVersion, packageVersion } from '../core/version.js';
 import type { Experiment } from '../plan/experiments.js';
@@ -101,18 +101,32 @@ export class RunRecord {
     private readonly info: { argv: string[]; backend: string; executor: string },
   ) {
     this.dir = join(ws.runsDir, id);
-    mkdirSync(join(this.dir, 'logs'), { recursive: true });
+    try {
+      mkdirSync(join(this.dir, 'logs'), { recursive: true });
+    } catch (e) {
+      throw writeError(join(this.dir, 'logs'), e);
+    }
     this.path = join(this.dir, 'run.json');
     this.gitReady = readGitState(ws.root).then((g) => {
       this.git = g;
     });
   }
 
-  /** The last write: the final status in run.json (with the git state), then every experiment.json. */
-  async finish(status: RunStatus): Promise<void> {
+  /**
+   * The last writes: every experiment.json, then the final status in run.json (with the git state). A summary
+   * that cannot be written fails the run; the record itself is never left 'running' (writeFinal). Returns what
+   * the record now says, and the error that stopped the run, if any.
+   */
+  async finish(status: RunStatus, error?: Error): Promise<{ status: RunStatus; error?: Error }> {
     await this.gitReady;
-    this.write(status);
-    this.writeExperimentSummaries();
+    try {
+      this.writeExperimentSummaries();
+    } catch (e) {
+      error ??= e instanceof Error ? e : new Error(String(e));
+      status = 'failed';
+    }
+    const final = this.writeFinal(status, error?.message);
+    return { status: final.status, error: error ?? final.error };
   }
 
   logPath(stageId: string): string {
@@ -123,11 +137,42 @@ export class RunRecord {
     return Date.now() - this.started;
   }
 
-  write(status: RunStatus | 'running'): void {
+  write(status: RunStatus | 'running', error?: string): void {
+    writeFileAtomic(this.path, JSON.stringify(this.content(status, error), null, 2), { durable: false });
+  }
+
+  /**
+   * The closing write. When the disk is full the usual write (a new file, renamed) cannot happen, so the record
+   * is overwritten in place, in the blocks it already has, as 'failed' with the error (compact, and cut down to
+   * the stage states if it must): a record is never left saying 'running'. Returns what the record now says.
+   */
+  writeFinal(status: RunStatus, error?: string): { status: RunStatus; error?: Error } {
+    try {
+      this.write(status, error);
+      return { status };
+    } catch (e) {
+      const err = e as Error;
+      const full = this.content('failed', err.message);
+      const brief = {
+        id: full.id,
+        status: full.status,
+        error: full.error,
+        pipeline: full.pipeline,
+        startedAt: full.startedAt,
+        endedAt: full.endedAt,
+        stages: this.stages.map((s) => ({ id: s.id, state: s.state, key: s.key })),
+      };
+      if (!overwriteInPlace(this.path, JSON.stringify(full))) overwriteInPlace(this.path, JSON.stringify(brief));
+      return { status: 'failed', error: err };
+    }
+  }
+
+  private content(status: RunStatus | 'running', error?: string) {
     const first = this.experiments[0]?.pipeline;
-    const record = {
+    return {
       id: this.id,
       status,
+      ...(error !== undefined ? { error } : {}),
       pipeline: first?.file,
       experiments: this.experiments.map((e) => ({ name: e.name, point: e.point ?? {} })),
       argv: this.info.argv,
@@ -147,7 +192,6 @@ export class RunRecord {
       durationMs: this.durationMs,
       stages: this.stages,
     };
-    writeFileAtomic(this.path, JSON.stringify(record, null, 2), { durable: false });
   }
 
   /** results/<experiment>/experiment.json for every experiment whose results folder exists. */

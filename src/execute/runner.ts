@@ -4,9 +4,11 @@
 // Several experiments (sweep points) run together: a stage whose key is already running or done in this run is
 // shared, so common stages (split, pretext) run once.
 import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { writeError } from '../core/fsutil.js';
 import { availableParallelism } from 'node:os';
 import type { EventSink, StageState } from '../contracts/events.js';
 import type { Executor, JobEvents, StageJob } from '../contracts/executor.js';
+import { WORKDIR_RESERVED_PREFIX } from '../contracts/stage-kind.js';
 import type { KeyMaterial, StageRecord } from '../contracts/records.js';
 import type { Reason } from '../contracts/reasons.js';
 import type { StageSpec } from '../load/load.js';
@@ -50,6 +52,8 @@ export interface RunResult {
   status: RunStatus;
   stages: StageResult[];
   recordPath: string;
+  /** Why the run itself stopped (e.g. its record could not be written: disk full); stage failures are not here. */
+  error?: Error;
 }
 
 export function qualifiedId(exp: Experiment, stage: string, many: boolean): string {
@@ -75,8 +79,14 @@ class Runner {
   private readonly shared = new Map<string, Promise<Execution>>();
   private readonly cores: number;
   private readonly picks = new Map<Experiment, StagePick>();
+  /** Aborted by the caller (Ctrl-C) or by a fatal error of the run itself. */
+  private readonly signal: AbortSignal;
+  private readonly stopping = new AbortController();
+  private fatal?: Error;
+  private readonly brokenLogs = new Set<string>();
 
   constructor(private readonly o: RunOptions) {
+    this.signal = AbortSignal.any([o.signal, this.stopping.signal]);
     this.many = o.experiments.length > 1;
     const sel = { ...o.selection, force: [...o.force, ...(o.selection?.force ?? [])] };
     for (const e of o.experiments)
@@ -111,49 +121,88 @@ class Runner {
       stages: ids,
       jobs: this.o.jobs,
     });
-    this.record.write('running');
     try {
-      const all: Promise<StageResult>[] = [];
+      this.record.write('running');
+      const all: Promise<unknown>[] = [];
       for (const exp of this.o.experiments) {
         const last = readLastState(this.ws, exp.name, (message) => this.ws.warn(message));
         const promises = new Map<string, Promise<StageResult>>();
         for (const s of this.picks.get(exp)!.stages) {
           const p = this.stage(exp, last, s, promises);
           promises.set(s.name, p);
-          all.push(p);
+          all.push(p.catch((e: unknown) => this.stopRun(e)));
         }
       }
-      await Promise.allSettled(all);
-      await Promise.all(all);
+      await Promise.all(all); // each settles: a stage's throw stops the run (stopRun)
     } catch (e) {
-      // A bug, or an executor that cannot go on: the record says the run failed, never "running" forever.
-      this.record.write('failed');
-      throw e;
+      this.stopRun(e);
     } finally {
-      this.ws.digests.save();
+      this.saveStatCache();
       await this.o.executor.close?.();
     }
     const results = this.record.stages;
-    const status: RunStatus =
-      results.some((r) => r.state === 'interrupted') || this.o.signal.aborted
+    // Stages a fatal error left mid-way did not finish: say so (renderers wait for every stage to end).
+    for (const r of results)
+      if (r.state === 'waiting' || r.state === 'running')
+        this.finish(
+          r,
+          'interrupted',
+          [{ kind: 'run-stopped', error: this.fatal?.message ?? 'unknown error' }],
+          undefined,
+          false,
+        );
+    const status: RunStatus = this.fatal
+      ? 'failed'
+      : results.some((r) => r.state === 'interrupted') || this.o.signal.aborted
         ? 'interrupted'
         : results.some((r) => r.state === 'failed' || r.state === 'skipped')
           ? 'failed'
           : 'ok';
-    await this.record.finish(status);
+    const final = await this.record.finish(status, this.fatal);
+    this.fatal = final.error;
     const recordPath = this.record.path.slice(this.ws.root.length + 1);
-    this.o.emit({ type: 'run-end', runId: this.record.id, status, durationMs: this.record.durationMs, recordPath });
-    return { id: this.record.id, status, stages: results, recordPath: this.record.path };
+    this.o.emit({
+      type: 'run-end',
+      runId: this.record.id,
+      status: final.status,
+      durationMs: this.record.durationMs,
+      recordPath,
+    });
+    return {
+      id: this.record.id,
+      status: final.status,
+      stages: results,
+      recordPath: this.record.path,
+      error: this.fatal,
+    };
   }
 
-  private finish(res: StageResult, state: StageState, reasons: Reason[], error?: string): StageResult {
+  /**
+   * The run itself cannot go on (its record or a log cannot be written, e.g. disk full): stop starting stages,
+   * interrupt the running ones, and end with this error. Stage failures never come here.
+   */
+  private stopRun(e: unknown): void {
+    this.fatal ??= e instanceof Error ? e : new Error(String(e));
+    this.stopping.abort();
+  }
+
+  /** The stat cache only saves re-hashing: failing to save it is worth a warning, not the run. */
+  private saveStatCache(): void {
+    try {
+      this.ws.digests.save();
+    } catch (e) {
+      this.o.emit({ type: 'warning', message: `${(e as Error).message}; the next run re-hashes its inputs` });
+    }
+  }
+
+  private finish(res: StageResult, state: StageState, reasons: Reason[], error?: string, note = true): StageResult {
     res.state = state;
     res.reasons = reasons;
     res.reason = formatReasons(reasons);
     if (error) res.error = error;
     const { id: stage, durationMs, log } = res;
     this.o.emit({ type: 'stage-state', stage, state, reasons, reason: res.reason, durationMs, error, log });
-    if (state !== 'cached') this.record.write('running');
+    if (note && state !== 'cached') this.record.write('running');
     return res;
   }
 
@@ -184,7 +233,7 @@ class Runner {
     const upstream = new Map<string, StageResult>();
     for (const u of exp.graph.upstream.get(stage.name) ?? []) upstream.set(u, await ups.get(u)!);
     const blocked = [...upstream.values()].find((u) => u.state !== 'cached' && u.state !== 'done');
-    if (this.o.signal.aborted) return this.finish(res, 'interrupted', [{ kind: 'interrupted-before-start' }]);
+    if (this.signal.aborted) return this.finish(res, 'interrupted', [{ kind: 'interrupted-before-start' }]);
     if (blocked)
       return this.finish(res, blocked.state === 'interrupted' ? 'interrupted' : 'skipped', [
         { kind: 'upstream-not-done', stage: blocked.stage, state: blocked.state },
@@ -237,7 +286,7 @@ class Runner {
       return { state: 'failed', reasons: decision.reasons, durationMs: 0, error: decision.error };
     const releaseSlot = await this.admission.acquire(stageMemoryMB(stage));
     try {
-      if (this.o.signal.aborted)
+      if (this.signal.aborted)
         return { state: 'interrupted', reasons: [{ kind: 'interrupted-before-start' }], durationMs: 0, releaseSlot };
       return { ...(await this.execute(stage, sid, key, material, inputs, decision.reasons)), releaseSlot };
     } catch (e) {
@@ -258,13 +307,21 @@ class Runner {
     const t0 = Date.now();
     const workDir = this.ws.workDir(key);
     // Scratch left by an interrupted run of this very key (e.g. epoch checkpoints): the stage resumes from it.
-    const resuming = existsSync(workDir) && readdirSync(workDir).some((f) => f !== '.worker-pid');
+    const resuming = existsSync(workDir) && readdirSync(workDir).some((f) => !f.startsWith(WORKDIR_RESERVED_PREFIX));
     const reasons: Reason[] = resuming ? [...why, { kind: 'resuming-checkpoint' }] : why;
     const logPath = this.record.logPath(sid);
     const log = logPath.slice(this.ws.root.length + 1);
     this.o.emit({ type: 'stage-state', stage: sid, state: 'running', reasons, reason: formatReasons(reasons), log });
     const writeLog = (line: string) => {
-      appendFileSync(logPath, line + '\n');
+      if (!this.brokenLogs.has(logPath)) {
+        try {
+          appendFileSync(logPath, line + '\n');
+        } catch (e) {
+          // Called from the executor's event handlers: never throw here; stop the run instead.
+          this.brokenLogs.add(logPath);
+          this.stopRun(writeError(logPath, e));
+        }
+      }
       this.o.emit({ type: 'stage-log', stage: sid, line });
     };
     writeLog(`# ${sid}: ${formatReasons(reasons)}`);
@@ -299,17 +356,17 @@ class Runner {
     // facepipe owns retries (Slurm jobs are submitted with --no-requeue): a failed attempt is tried again, from
     // the stage's scratch folder (checkpoints), unless it was cancelled or the run is stopping.
     const retries = stage.retries ?? this.o.retries ?? 0;
-    let outcome = await this.o.executor.run(job, events, this.o.signal);
+    let outcome = await this.o.executor.run(job, events, this.signal);
     while (
       outcome.state === 'failed' &&
       outcome.retryable !== false &&
       job.attempt <= retries &&
-      !this.o.signal.aborted
+      !this.signal.aborted
     ) {
       writeLog(`# attempt ${job.attempt} of ${retries + 1} failed: ${outcome.error}; trying again`);
       this.o.emit({ type: 'stage-progress', stage: sid, text: `attempt ${job.attempt + 1} of ${retries + 1}` });
       job.attempt++;
-      outcome = await this.o.executor.run(job, events, this.o.signal);
+      outcome = await this.o.executor.run(job, events, this.signal);
     }
     const durationMs = Date.now() - t0;
     if (outcome.state === 'done') {
@@ -320,7 +377,7 @@ class Runner {
       }
       return { state: 'failed', reasons, durationMs, log, error: `the job reported success but wrote no record` };
     }
-    if (outcome.state === 'interrupted' || this.o.signal.aborted) {
+    if (outcome.state === 'interrupted' || this.signal.aborted) {
       writeLog('# interrupted');
       return { state: 'interrupted', reasons, durationMs, log };
     }
@@ -356,7 +413,12 @@ class Runner {
       }
       if (last[stage.name]?.key !== key) {
         last[stage.name] = { key, material };
-        writeLastState(this.ws, exp.name, last);
+        try {
+          writeLastState(this.ws, exp.name, last);
+        } catch (e) {
+          // It only words rerun reasons; the stage's record and results are in place.
+          this.o.emit({ type: 'warning', message: `${(e as Error).message}; rerun reasons may say "never run"` });
+        }
       }
     }
     return this.finish(res, out.state, out.reasons, out.error);

@@ -41,6 +41,8 @@ export function formatReason(r: Reason): string {
       return `upstream ${r.stage} ${r.state}`;
     case 'interrupted-before-start':
       return 'run interrupted before it started';
+    case 'run-stopped':
+      return `the run stopped: ${r.error}`;
     case 'resuming-checkpoint':
       return "resuming from the interrupted run's checkpoint";
   }

@@ -2,16 +2,20 @@
 // clearly; stale locks are taken over. Also: --jobs 2 really runs independent stages at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { sha256 } from '../../src/core/hash.js';
+import { procStat } from '../../src/core/procs.js';
+import { acquireLock, type LockHolder } from '../../src/execute/lock.js';
 import {
+  deadPid,
   finalStates,
   listFiles,
   makeWorkspace,
   removeWorkspace,
+  repoRoot,
   run,
   startCli,
   waitFor,
@@ -195,6 +199,177 @@ test('--jobs 1 never runs two stages at once', async () => {
     }
     assert.equal(max, 1, 'at most one stage running at a time');
     assert.equal(active, 0);
+  } finally {
+    removeWorkspace(ws);
+  }
+});
+
+// ---- Locks that must be taken over (stale or malformed), and those that must not. In-process: the lock module
+// itself, with holders made up of real processes (dead, zombie, reused pid, this very process).
+
+function lockFile(): string {
+  const ws = makeWorkspace();
+  mkdirSync(join(ws, '.facepipe'));
+  return join(ws, '.facepipe', 'lock');
+}
+const holder = (over: Record<string, unknown>) =>
+  JSON.stringify({
+    pid: deadPid(),
+    host: hostname(),
+    command: 'facepipe run x',
+    startedAt: '2020-01-01T00:00:00Z',
+    ...over,
+  });
+
+/** acquireLock without waiting: resolves to what happened. */
+async function tryLock(path: string): Promise<{ got: boolean; tookOver: string[]; error?: string }> {
+  const tookOver: string[] = [];
+  try {
+    const release = await acquireLock(path, { command: 'test', wait: false, onTakeOver: (w) => tookOver.push(w) });
+    const mine = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    assert.equal(mine.pid, process.pid, 'the lock now names us');
+    release();
+    assert.equal(existsSync(path), false, 'release removes it');
+    return { got: true, tookOver };
+  } catch (e) {
+    return { got: false, tookOver, error: (e as Error).message };
+  }
+}
+
+test('a malformed lock ({}, [], pid 0 or -1, wrong types, truncated) is stale and taken over, saying so', async () => {
+  const bad = [
+    '{}',
+    '[]',
+    'null',
+    '"held"',
+    '',
+    '{"pid": 12',
+    holder({ pid: 0 }),
+    holder({ pid: -1 }),
+    holder({ pid: '4242' }),
+    holder({ pid: 1.5 }),
+    holder({ host: 5 }),
+    holder({ host: '' }),
+    holder({ command: null }),
+    holder({ procStart: 'soon' }),
+  ];
+  for (const text of bad) {
+    const path = lockFile();
+    try {
+      writeFileSync(path, text);
+      const r = await tryLock(path);
+      assert.ok(r.got, `lock ${JSON.stringify(text)}: ${r.error}`);
+      assert.match(r.tookOver.join('\n'), /took over .*(malformed|gone)/, `lock ${JSON.stringify(text)}`);
+    } finally {
+      removeWorkspace(join(path, '../..'));
+    }
+  }
+});
+
+test('a stale lock naming our own pid (pid reuse in a container) is taken over; our live lock is not', async () => {
+  const path = lockFile();
+  try {
+    writeFileSync(path, holder({ pid: process.pid }));
+    const r = await tryLock(path);
+    assert.ok(r.got, r.error);
+    assert.match(r.tookOver[0], /this very process's pid/);
+
+    const release = await acquireLock(path, { command: 'first', wait: false });
+    try {
+      const again = await tryLock(path);
+      assert.equal(again.got, false, 'a lock this process holds is never taken over by itself');
+      assert.match(again.error!, /in use by pid \d+ .*\(first,/);
+    } finally {
+      release();
+    }
+  } finally {
+    removeWorkspace(join(path, '../..'));
+  }
+});
+
+test('a zombie holder is dead; a live pid with another start time (reused) or from before a reboot is stale', async () => {
+  // `sleep 0.1 &` then exec: the new parent never waits, so the child stays a zombie for 30 s.
+  const parent = spawn('/bin/sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const path = lockFile();
+  try {
+    const zombie = await new Promise<number>((res) =>
+      parent.stdout.once('data', (c: Buffer) => res(Number(c.toString()))),
+    );
+    await waitFor(() => procStat(zombie)?.state === 'Z', 10_000, 'a zombie');
+    writeFileSync(path, holder({ pid: zombie }));
+    const z = await tryLock(path);
+    assert.ok(z.got, `a zombie is not a holder: ${z.error}`);
+
+    await waitFor(() => procStat(live.pid!) !== undefined, 5000, 'sleep to start');
+    const start = procStat(live.pid!)!.start;
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    writeFileSync(path, holder({ pid: live.pid, procStart: start + 1, bootId: boot }));
+    const reused = await tryLock(path);
+    assert.ok(reused.got, `a reused pid is not the holder: ${reused.error}`);
+
+    writeFileSync(path, holder({ pid: live.pid, procStart: start, bootId: '00000000-0000-0000-0000-000000000000' }));
+    const rebooted = await tryLock(path);
+    assert.ok(rebooted.got, `a lock from before a reboot is stale: ${rebooted.error}`);
+
+    // The real holder (same pid, start time and boot), or one on another host: waited for, never taken.
+    for (const h of [holder({ pid: live.pid, procStart: start, bootId: boot }), holder({ host: 'elsewhere' })]) {
+      writeFileSync(path, h);
+      const r = await tryLock(path);
+      assert.equal(r.got, false, `not stale: ${h}`);
+      assert.match(r.error!, /the workspace is in use by pid \d+ on /);
+    }
+  } finally {
+    parent.kill('SIGKILL');
+    live.kill('SIGKILL');
+    removeWorkspace(join(path, '../..'));
+  }
+});
+
+test('processes racing for a stale lock: exactly one holds it at any time', async () => {
+  const ws = makeWorkspace();
+  const path = join(ws, '.facepipe', 'lock');
+  writeFiles(ws, { '.facepipe/lock': holder({}) });
+  const mod = join(repoRoot(), 'dist/src/execute/lock.js');
+  const script = `
+    const { acquireLock } = await import(${JSON.stringify(mod)});
+    const { appendFileSync } = await import('node:fs');
+    const release = await acquireLock(${JSON.stringify(path)}, { command: 'race', wait: true, pollMs: 5 });
+    appendFileSync(${JSON.stringify(join(ws, 'log'))}, 'in ' + process.pid + '\\n');
+    await new Promise((r) => setTimeout(r, 30));
+    appendFileSync(${JSON.stringify(join(ws, 'log'))}, 'out ' + process.pid + '\\n');
+    release();`;
+  try {
+    const kids = Array.from({ length: 6 }, () =>
+      spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] }),
+    );
+    const codes = await Promise.all(kids.map((k) => new Promise((r) => k.on('close', r))));
+    assert.deepEqual(codes, [0, 0, 0, 0, 0, 0]);
+    const lines = readFileSync(join(ws, 'log'), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 12);
+    for (let i = 0; i < lines.length; i += 2) {
+      const pid = lines[i].split(' ')[1];
+      assert.deepEqual([lines[i], lines[i + 1]], [`in ${pid}`, `out ${pid}`], `no overlap: ${lines.join(', ')}`);
+    }
+    assert.equal(existsSync(path), false);
+  } finally {
+    removeWorkspace(ws);
+  }
+});
+
+test('facepipe run takes over a lock of {} at once and warns which lock it took over', async () => {
+  const ws = makeWorkspace({ 'pipelines/p.yaml': PIPELINE, go: '', '.facepipe/lock': '{}' });
+  try {
+    const r = await run(ws, 'pipelines/p.yaml', '--no-wait');
+    assert.equal(r.code, 0, r.stderr);
+    const warnings = r.events.filter((e) => e.type === 'warning').map((e) => (e.type === 'warning' ? e.message : ''));
+    assert.ok(
+      warnings.some((w) => /took over .*lock: it was malformed/.test(w)),
+      warnings.join('\n'),
+    );
+    assert.equal(existsSync(join(ws, '.facepipe/lock')), false);
   } finally {
     removeWorkspace(ws);
   }

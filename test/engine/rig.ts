@@ -1,11 +1,12 @@
 // Shared test rig for the engine: temp workspaces, and the built CLI run as a child process, so the tests
 // exercise exactly what a user runs (argument parsing, exit codes, locking, signals, files on disk).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { RunEvent } from '../../src/contracts/events.js';
 import { packageRoot } from '../../src/core/package-root.js';
+import { pidRunning } from '../../src/core/procs.js';
 
 export const repoRoot = packageRoot;
 
@@ -53,16 +54,21 @@ export function parseEvents(stdout: string): Event[] {
   return out;
 }
 
-/** Start the CLI in `ws` without waiting; `onEvent` sees each JSON event as it arrives. */
+/**
+ * Start the CLI in `ws` without waiting; `onEvent` sees each JSON event as it arrives. `detached` puts it in a
+ * process group of its own (as `setsid facepipe run &` does), so that `kill -9 -- -PID` kills the group.
+ */
 export function startCli(
   ws: string,
   args: string[],
   onEvent?: (e: Event, child: ChildProcess) => void,
+  opts: { detached?: boolean } = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ws,
     env: { ...process.env, CI: '1', FACEPIPE_DEBUG: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached,
   });
   let stdout = '';
   let stderr = '';
@@ -134,6 +140,16 @@ export async function waitFor(pred: () => boolean, timeoutMs = 15_000, what = 'c
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The pid of a process that has just exited (and been reaped). */
+export function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString());
+}
+
+/** Running and not a zombie: a process whose parent died may never be reaped here (PID 1 does not reap). */
+export function isRunning(pid: number): boolean {
+  return pidRunning(pid);
 }
 
 export function isAlive(pid: number): boolean {

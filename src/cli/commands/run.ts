@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { FacepipeError } from '../../core/errors.js';
+import { FacepipeError, formatError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
 import type { Experiment, RunResult, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
@@ -105,6 +105,10 @@ export async function runCommand(
     printEnd(loaded.ws.root, experiments, result, o);
     for (const s of result.stages.filter((x) => x.state === 'failed'))
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
+    if (result.error) {
+      process.stderr.write(formatError(result.error) + '\n');
+      return result.error instanceof FacepipeError ? result.error.exitCode : 1;
+    }
     return result.status === 'ok' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     process.off('SIGINT', onSigint);

@@ -4,6 +4,7 @@
 // scratch folders, temp object files, objects and records newer than the oldest live lease) is kept.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { sweepLeftovers } from '../leftovers.js';
 import { allLastStates } from '../last-state.js';
 import { liveLeases, type Lease } from '../leases.js';
 import type { Workspace } from '../workspace.js';
@@ -113,7 +114,11 @@ export async function collectGarbage(
   }
   for (const d of existsSync(ws.workRoot) ? readdirSync(ws.workRoot) : [])
     if (!keys.has(d) && !leased(join(ws.workRoot, d))) remove(join(ws.workRoot, d));
-  if (existsSync(ws.tmpDir))
-    for (const d of readdirSync(ws.tmpDir)) if (!leased(join(ws.tmpDir, d))) remove(join(ws.tmpDir, d));
+  // Temporary files and job folders of dead writers only (src/execute/leftovers.ts), and never a leased one.
+  sweepLeftovers(ws, {
+    remove: (p) => {
+      if (!leased(p)) remove(p);
+    },
+  });
   return { freedBytes, removedEntries, droppedRuns: dropped.length, keptRuns: keep, keptStages: keys.size };
 }

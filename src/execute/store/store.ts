@@ -8,7 +8,7 @@
 import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { CacheEntry, KeyMaterial, StageRecord, StoredOutput } from '../../contracts/records.js';
-import { fsyncDir, tmpName, writeFileAtomic } from '../../core/fsutil.js';
+import { fsyncDir, tmpName, writeError, writeFileAtomic } from '../../core/fsutil.js';
 import { hashValue, sha256 } from '../../core/hash.js';
 import { isPlainObject } from '../../core/objects.js';
 import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
@@ -95,10 +95,15 @@ export class Store {
     if (await this.objectOk(digest)) return;
     await mkdir(dirname(dest), { recursive: true });
     const tmp = tmpName(dest);
-    await copyFile(src, tmp);
-    await fsyncFile(tmp);
-    await chmod(tmp, 0o444);
-    await rename(tmp, dest);
+    try {
+      await copyFile(src, tmp);
+      await fsyncFile(tmp);
+      await chmod(tmp, 0o444);
+      await rename(tmp, dest);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw writeError(dest, e);
+    }
     fsyncDir(dirname(dest));
   }
 
@@ -182,6 +187,17 @@ export class Store {
     }
     await mkdir(dirname(dest), { recursive: true });
     const tmp = tmpName(dest);
+    try {
+      await this.build(out, tmp);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw writeError(dest, e);
+    }
+    await rm(dest, { recursive: true, force: true });
+    await rename(tmp, dest);
+  }
+
+  private async build(out: StoredOutput, tmp: string): Promise<void> {
     if (out.type === 'file') {
       await copyFile(this.objectPath(out.digest), tmp, constants.COPYFILE_FICLONE);
       await chmod(tmp, out.exec ? 0o755 : 0o644);
@@ -196,8 +212,6 @@ export class Store {
         await chmod(target, e.exec ? 0o755 : 0o644);
       }
     }
-    await rm(dest, { recursive: true, force: true });
-    await rename(tmp, dest);
   }
 }
 

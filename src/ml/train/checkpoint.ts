@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { tmpName, writeError } from '../../core/fsutil.js';
 
 const MAGIC = 'FPCK2\n';
 const DIGEST_BYTES = 32;
@@ -53,22 +54,27 @@ export async function writeCheckpoint(
   const len = Buffer.alloc(4);
   len.writeUInt32LE(header.length);
   const path = join(dir, file);
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = tmpName(path); // names its writer, so a sweep can remove it once that process is dead
   const h = createHash('sha256').update(len).update(header);
   for (const t of contents.tensors) h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  const fh = await open(tmp, 'w');
   try {
-    await fh.write(Buffer.from(MAGIC));
-    await fh.write(h.digest());
-    await fh.write(len);
-    await fh.write(header);
-    for (const t of contents.tensors)
-      await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.write(Buffer.from(MAGIC));
+      await fh.write(h.digest());
+      await fh.write(len);
+      await fh.write(header);
+      for (const t of contents.tensors)
+        await fh.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw writeError(path, e); // a full disk names the checkpoint, not just 'write'
   }
-  await rename(tmp, path);
   return path;
 }
 
