@@ -1,12 +1,45 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WORKDIR_RESERVED_PREFIX, type StageContext, type StageRun } from '../../contracts/stage-kind.js';
+import { identityOf, isValidPid, killSession, type ProcessIdentity } from '../../core/procs.js';
 import type { CommandParams } from './kind.js';
+
+/** The command's session, written down so that a later attempt can stop it if it outlived its worker. */
+const SESSION_FILE = `${WORKDIR_RESERVED_PREFIX}command-session.json`;
+
+/**
+ * Runs first in the shell, before the command: a watchdog in the command's process group that reads fd 3, a
+ * socket whose other end only the worker holds. When the worker dies in any way (kill -9 included), the read
+ * ends and the watchdog kills the whole group, so no part of the command outlives the process that owns it.
+ * Started from a subshell that exits at once, so it is no job of the command's shell (`wait` does not wait for
+ * it); it ignores SIGTERM, which stopping a stage sends to the group, so it stays until the group is gone.
+ */
+const WATCHDOG = `( { trap '' TERM INT HUP; read -r _ <&3; kill -KILL 0; } </dev/null >/dev/null 2>&1 & ); exec 3<&-\n`;
+
+/** Stop a session a previous attempt recorded here if any of it still runs (its watchdog could not act). */
+async function stopPrevious(workDir: string, log: (line: string) => void): Promise<void> {
+  let rec: Partial<ProcessIdentity>;
+  try {
+    rec = JSON.parse(readFileSync(join(workDir, SESSION_FILE), 'utf8')) as Partial<ProcessIdentity>;
+  } catch {
+    return; // none recorded, or damaged: the watchdog is the guard then
+  }
+  if (!isValidPid(rec.pid) || typeof rec.host !== 'string') return;
+  const killed = await killSession(rec as ProcessIdentity);
+  if (killed.length)
+    log(`# stopped ${killed.length} process(es) of an earlier attempt still running here (pids ${killed.join(' ')})`);
+}
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const envName = (s: string) => s.replace(/[^A-Za-z0-9_]/g, '_');
 
-export const run: StageRun<CommandParams> = (ctx) =>
+export const run: StageRun<CommandParams> = async (ctx) => {
+  await stopPrevious(ctx.workDir, (line) => ctx.log(line));
+  return runShell(ctx);
+};
+
+const runShell: StageRun<CommandParams> = (ctx) =>
   new Promise((resolve, reject) => {
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
@@ -24,22 +57,29 @@ export const run: StageRun<CommandParams> = (ctx) =>
         );
       return quote(p);
     });
-    // Own process group, so that stopping the stage stops everything the command started.
-    const child = spawn('/bin/sh', ['-c', cmd], {
+    // Own session and process group, so that stopping the stage stops everything the command started.
+    const child = spawn('/bin/sh', ['-c', WATCHDOG + cmd], {
       cwd: ctx.workspace,
       env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     });
-    const kill = () => {
+    const signalGroup = (sig: NodeJS.Signals) => {
       try {
-        process.kill(-child.pid!, 'SIGTERM');
+        process.kill(-child.pid!, sig);
       } catch {
         /* already gone */
       }
     };
+    const kill = () => signalGroup('SIGTERM');
     ctx.signal.addEventListener('abort', kill, { once: true });
-    process.on('exit', kill);
+    if (child.pid !== undefined) {
+      try {
+        writeFileSync(join(ctx.workDir, SESSION_FILE), JSON.stringify(identityOf(child.pid)));
+      } catch {
+        /* no scratch folder: the watchdog still guards */
+      }
+    }
     const lines = (stream: NodeJS.ReadableStream, progress: boolean) => {
       let buf = '';
       stream.on('data', (c: Buffer) => {
@@ -55,11 +95,15 @@ export const run: StageRun<CommandParams> = (ctx) =>
         if (buf) ctx.log(buf);
       });
     };
-    lines(child.stdout, true);
-    lines(child.stderr, false);
+    lines(child.stdout!, true);
+    lines(child.stderr!, false);
     child.on('error', reject);
     child.on('exit', (code, sig) => {
       ctx.signal.removeEventListener('abort', kill);
+      // What the command left running in its group (background jobs) ends with the stage, before its outputs
+      // are read; then the watchdog's socket is closed.
+      signalGroup('SIGKILL');
+      child.stdio[3]?.destroy();
       if (code === 0) {
         try {
           reportMetrics(ctx);

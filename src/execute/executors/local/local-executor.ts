@@ -2,41 +2,39 @@
 // cannot take the runner down). The worker runs the job side (src/execute/job.ts), which commits the record.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Executor, JobEvents, JobOutcome, StageJob } from '../../../contracts/executor.js';
+import { WORKDIR_RESERVED_PREFIX } from '../../../contracts/stage-kind.js';
+import { identityOf, isValidPid, liveness, pidRunning, type ProcessIdentity } from '../../../core/procs.js';
 import { Workspace } from '../../workspace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
 
-const OWNER_FILE = '.worker-pid';
+/** Who works in a stage's scratch folder: the worker's pid, start time, host and boot. */
+const OWNER_FILE = `${WORKDIR_RESERVED_PREFIX}worker.json`;
 
 /**
  * A worker orphaned by a kill -9 of its runner exits on its own within ~2 s, but until then it could still
- * write into the stage's scratch folder (e.g. an epoch checkpoint). Before reusing that folder, stop it.
+ * write into the stage's scratch folder (e.g. an epoch checkpoint). Before reusing that folder, stop it: only
+ * if it is that very process (same host, boot and start time; a reused pid is left alone).
  */
 async function stopPreviousOwner(workDir: string): Promise<void> {
-  let pid: number;
+  let owner: Partial<ProcessIdentity>;
   try {
-    pid = Number(readFileSync(join(workDir, OWNER_FILE), 'utf8'));
+    owner = JSON.parse(readFileSync(join(workDir, OWNER_FILE), 'utf8')) as Partial<ProcessIdentity>;
   } catch {
     return;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
-  let cmdline: string;
+  if (!isValidPid(owner.pid) || owner.pid === process.pid || typeof owner.host !== 'string') return;
+  if (typeof owner.start !== 'number' || liveness(owner as ProcessIdentity) !== 'alive') return;
   try {
-    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return; // gone (or no /proc)
-  }
-  if (!cmdline.includes(workerPath)) return; // the pid now belongs to something else
-  try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(owner.pid, 'SIGKILL');
   } catch {
     return;
   }
-  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && pidRunning(owner.pid, owner.start); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Split a stream into lines for the job's log. */
@@ -68,9 +66,10 @@ export class LocalExecutor implements Executor {
     return new Promise((resolve) => {
       const child = fork(workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' });
       try {
-        writeFileSync(join(workDir, OWNER_FILE), String(child.pid));
+        mkdirSync(workDir, { recursive: true });
+        if (child.pid !== undefined) writeFileSync(join(workDir, OWNER_FILE), JSON.stringify(identityOf(child.pid)));
       } catch {
-        /* scratch folder missing: nothing to guard */
+        /* cannot write the note (disk full?): the worker still stops when its runner goes away */
       }
       let outcome: JobOutcome | undefined;
       pipeLines(child.stdout, (l) => events.log(l));
