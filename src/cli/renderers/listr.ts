@@ -44,6 +44,9 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
       list = new Listr(tasks, {
         concurrent: true,
         exitOnError: false,
+        // listr2's own SIGINT handler exits at once with 127: the run command's handler must stop the run
+        // (exit 130, record 'interrupted', release the lock) exactly as in plain mode.
+        registerSignalListeners: false,
         rendererOptions: { collapseErrors: false },
       });
       running = list.run().catch(() => undefined);
