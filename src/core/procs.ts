@@ -119,18 +119,29 @@ export function sessionMembers(sid: number): ProcStat[] {
   return out;
 }
 
+/** Does the process's environment hold this exact `NAME=value`? (false when it cannot be read) */
+export function hasEnv(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Kill every process of the session an identity's process led (it was started with setsid), if that session
  * still exists on this host: its leader is alive with the recorded start time, or gone while members remain (a
- * pid in use as a session id is never given to a new process). Resolves once none is left (at most ~2 s).
+ * pid in use as a session id is never given to a new process), and `ours` holds for one of its processes (a
+ * note in the workspace alone is not trusted to name what to kill). Resolves once none is left (at most ~2 s).
  */
-export async function killSession(leader: ProcessIdentity): Promise<number[]> {
+export async function killSession(leader: ProcessIdentity, ours: (pid: number) => boolean): Promise<number[]> {
   if (leader.host !== hostname() || !hasProc) return [];
   const b = bootId();
   if (leader.boot && b && leader.boot !== b) return [];
   const head = procStat(leader.pid);
   if (head && head.state !== 'Z' && leader.start !== undefined && head.start !== leader.start) return [];
   const members = sessionMembers(leader.pid);
+  if (!members.some((m) => ours(m.pid))) return [];
   for (const m of members) {
     for (const target of [-m.pgrp, m.pid]) {
       try {

@@ -4,8 +4,10 @@
 // waits for a 'go' file, so the tests decide when it may go on, with no timing guesses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { identityOf, procStat } from '../../src/core/procs.js';
 import { finalStates, isRunning, makeWorkspace, removeWorkspace, run, startCli, waitFor, type Event } from './rig.js';
 
 // The issue's repro, made deterministic: a line when the shell starts, a background helper in the same tree,
@@ -163,6 +165,35 @@ stages:
     await waitFor(() => !isRunning(shell), 15_000, 'the shell that ignores SIGTERM to be stopped');
   } finally {
     if (shell) killGroup(shell);
+    removeWorkspace(ws);
+  }
+});
+
+test('a session note naming some other live process (copied, edited) kills nothing', async () => {
+  const ws = makeWorkspace({
+    'pipelines/p.yaml': `name: note
+stages:
+  s:
+    kind: command
+    params: { cmd: "[ -e go ] || exit 3; echo ok > {outputs.o}", outputs: { o: file } }
+`,
+  });
+  const bystander = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+  try {
+    assert.equal((await run(ws, 'pipelines/p.yaml')).code, 1, 'fails first, keeping its scratch folder');
+    const [key] = readdirSync(join(ws, '.facepipe/work'));
+    await waitFor(() => procStat(bystander.pid!) !== undefined, 5000, 'sleep to start');
+    // A note that matches the bystander exactly (host, boot, pid, start time): only the marker can tell.
+    writeFileSync(
+      join(ws, '.facepipe/work', key, '.facepipe-command-session.json'),
+      JSON.stringify(identityOf(bystander.pid)),
+    );
+    writeFileSync(join(ws, 'go'), '');
+    const r = await run(ws, 'pipelines/p.yaml');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isRunning(bystander.pid!), 'the bystander still runs');
+  } finally {
+    bystander.kill('SIGKILL');
     removeWorkspace(ws);
   }
 });

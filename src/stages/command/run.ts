@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKDIR_RESERVED_PREFIX, type StageContext, type StageRun } from '../../contracts/stage-kind.js';
-import { identityOf, isValidPid, killSession, type ProcessIdentity } from '../../core/procs.js';
+import { hasEnv, identityOf, isValidPid, killSession, type ProcessIdentity } from '../../core/procs.js';
 import type { CommandParams } from './kind.js';
 
 /** The command's session, written down so that a later attempt can stop it if it outlived its worker. */
@@ -26,7 +26,9 @@ async function stopPrevious(workDir: string, log: (line: string) => void): Promi
     return; // none recorded, or damaged: the watchdog is the guard then
   }
   if (!isValidPid(rec.pid) || typeof rec.host !== 'string') return;
-  const killed = await killSession(rec as ProcessIdentity);
+  // Ours only if one of its processes runs for this very scratch folder (commands inherit the variable).
+  const marker = `FACEPIPE_WORK_DIR=${workDir}`;
+  const killed = await killSession(rec as ProcessIdentity, (pid) => hasEnv(pid, marker));
   if (killed.length)
     log(`# stopped ${killed.length} process(es) of an earlier attempt still running here (pids ${killed.join(' ')})`);
 }

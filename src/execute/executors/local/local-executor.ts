@@ -18,7 +18,7 @@ const OWNER_FILE = `${WORKDIR_RESERVED_PREFIX}worker.json`;
 /**
  * A worker orphaned by a kill -9 of its runner exits on its own within ~2 s, but until then it could still
  * write into the stage's scratch folder (e.g. an epoch checkpoint). Before reusing that folder, stop it: only
- * if it is that very process (same host, boot and start time; a reused pid is left alone).
+ * if it is that very process (same host, boot and start time; a reused pid is left alone) and a worker.
  */
 async function stopPreviousOwner(workDir: string): Promise<void> {
   let owner: Partial<ProcessIdentity>;
@@ -29,6 +29,12 @@ async function stopPreviousOwner(workDir: string): Promise<void> {
   }
   if (!isValidPid(owner.pid) || owner.pid === process.pid || typeof owner.host !== 'string') return;
   if (typeof owner.start !== 'number' || liveness(owner as ProcessIdentity) !== 'alive') return;
+  try {
+    // The note is in the workspace: kill only a facepipe worker, never whatever it names.
+    if (!readFileSync(`/proc/${owner.pid}/cmdline`, 'utf8').includes(workerPath)) return;
+  } catch {
+    return;
+  }
   try {
     process.kill(owner.pid, 'SIGKILL');
   } catch {
