@@ -53,7 +53,11 @@ function readLock(path: string): Read {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
-    throw e;
+    throw new FacepipeError({
+      code: 'bad-lock',
+      message: `cannot read the workspace lock ${path}: ${(e as Error).message}`,
+      hint: 'it must be a file; remove it if no facepipe runs in this workspace',
+    });
   }
   try {
     const v: unknown = JSON.parse(text);

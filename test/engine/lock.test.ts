@@ -266,6 +266,18 @@ test('a malformed lock ({}, [], pid 0 or -1, wrong types, truncated) is stale an
   }
 });
 
+test('a lock that is a folder is an error naming it and the fix, not a wait', async () => {
+  const path = lockFile();
+  try {
+    mkdirSync(path);
+    const r = await tryLock(path);
+    assert.equal(r.got, false);
+    assert.match(r.error!, /cannot read the workspace lock .*\.facepipe\/lock: .*EISDIR/);
+  } finally {
+    removeWorkspace(join(path, '../..'));
+  }
+});
+
 test('a stale lock naming our own pid (pid reuse in a container) is taken over; our live lock is not', async () => {
   const path = lockFile();
   try {
