@@ -114,10 +114,12 @@ export async function collectGarbage(
   }
   for (const d of existsSync(ws.workRoot) ? readdirSync(ws.workRoot) : [])
     if (!keys.has(d) && !leased(join(ws.workRoot, d))) remove(join(ws.workRoot, d));
-  // Temporary files and job folders of dead writers only (src/execute/leftovers.ts), and never a leased one.
+  if (existsSync(ws.tmpDir))
+    for (const d of readdirSync(ws.tmpDir)) if (!leased(join(ws.tmpDir, d))) remove(join(ws.tmpDir, d));
+  // The runner's own temporary files elsewhere (state, run records, results), of dead writers only.
   sweepLeftovers(ws, {
     remove: (p) => {
-      if (!leased(p)) remove(p);
+      if (existsSync(p) && !leased(p) && !busy(p)) remove(p);
     },
   });
   return { freedBytes, removedEntries, droppedRuns: dropped.length, keptRuns: keep, keptStages: keys.size };
