@@ -31,6 +31,11 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
     assert.deepEqual(s.summary.attributes, ['expression', 'eyes', 'pose']);
     assert.ok(s.train.every((t) => train.includes(t.identity) && t.attributes.pose !== undefined));
     assert.equal(a.recorded.train_images, s.train.length);
+    // Every image of the validation identities, with its attributes (pretext's held-out images), none of training's.
+    const held = s.validationImages!;
+    const onDisk = validation.flatMap((id) => readdirSync(join(CMU_FACES(), id)).filter((f) => f.endsWith('.pgm')));
+    assert.equal(held.length, onDisk.length);
+    assert.ok(held.every((h) => validation.includes(h.identity) && h.attributes.pose === poseOf(h.file)));
 
     for (const [name, pairs, ids] of [
       ['validation', s.validation, validation],
@@ -55,7 +60,7 @@ test('split: identity-disjoint sets, balanced cross-pose pairs, deterministic', 
       assert.equal(new Set(pairs.map((p) => `${p.image1}|${p.image2}`)).size, pairs.length, 'no duplicate pairs');
     }
     // Same seed: byte-identical files; another seed: another split.
-    for (const f of ['train.csv', 'validation.csv', 'test.csv', 'summary.json']) {
+    for (const f of ['train.csv', 'validation.csv', 'test.csv', 'validation_images.csv', 'summary.json']) {
       assert.equal(readFileSync(join(a.outputs.splits, f), 'utf8'), readFileSync(join(b.outputs.splits, f), 'utf8'));
     }
     assert.notEqual(

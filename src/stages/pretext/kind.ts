@@ -19,6 +19,8 @@ export interface PretextParams {
   batch_size: number;
   optimizer: OptimizerParams;
   augment: { resize: number | null; flip: number; rotation: number; erasing: number };
+  validate_every: number;
+  heldout_images: number;
   micro_batch: number | null;
 }
 
@@ -71,13 +73,26 @@ export const paramsSchema = {
         erasing: { type: 'number', minimum: 0, maximum: 1, default: 1, description: 'Random erasing probability.' },
       },
     },
+    validate_every: {
+      type: 'integer',
+      minimum: 1,
+      default: 1,
+      description:
+        'Measure held-out accuracy (each head on images of the validation identities, next to chance) every N epochs and after the last.',
+    },
+    heldout_images: {
+      type: 'integer',
+      minimum: 1,
+      default: 512,
+      description: "At most this many held-out images (a seeded sample of the validation identities' images).",
+    },
     micro_batch: microBatchSchema,
   },
 } as const;
 
 export const kind: StageKind<PretextParams> = {
   name: 'pretext',
-  version: '1',
+  version: '2',
   description: 'Pretext training of the backbone on attribute classes (e.g. pose + expression) or on image rotation.',
   paramsSchema,
   inputs: () => [
@@ -85,11 +100,21 @@ export const kind: StageKind<PretextParams> = {
     { name: 'splits', description: "A split stage's 'splits' output (train.csv is used)." },
   ],
   outputs: () => [
-    { name: 'backbone', type: 'dir', description: 'Backbone weights and config (the classifier heads are dropped).' },
+    {
+      name: 'backbone',
+      type: 'dir',
+      description:
+        'Backbone weights and config (the classifier heads are dropped); training.json: the loss per epoch and held-out accuracy per head, with chance.',
+    },
   ],
   runModule: './run.js',
   usesTensorflow: true,
   resources: (_params, backend) => trainingResources(backend),
+  // Held-out accuracy per head; rotation is the head when the task is rotation or auto falls back to it.
+  headline: (p) => [
+    ...(p.task === 'rotation' ? [] : p.attributes.map((a) => ({ metric: `heldout_${a}`, goal: 'max' as const }))),
+    ...(p.task === 'attributes' ? [] : [{ metric: 'heldout_rotation', goal: 'max' as const }]),
+  ],
 };
 
 export default kind;

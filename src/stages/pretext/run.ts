@@ -1,18 +1,22 @@
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { fitMicroBatch } from '../../ml/backend/binding-limit.js';
 import { backendMetrics, initBackend } from '../../ml/backend/select.js';
 import { makeBatchProvider, type TrainBatch } from '../../ml/data/batches.js';
 import { ImageCache } from '../../ml/data/cache.js';
-import { randInt, type Rng } from '../../ml/data/rng.js';
+import { createRng, randInt, shuffleInPlace, type Rng } from '../../ml/data/rng.js';
 import { labelSmoothedCrossEntropy } from '../../ml/losses/triarchy.js';
 import { createPretextNet, saveBackbone } from '../../ml/model/index.js';
-import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
+import { formatEpoch, trainNet, type EpochInfo } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
-import { readSplits, type TrainImage } from '../shared/splits-format.js';
+import { isPlainObject } from '../../core/objects.js';
+import { readSealed, writeSealed } from '../../core/sealed.js';
+import { readSplits, type Splits, type TrainImage } from '../shared/splits-format.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { stepReporter } from '../shared/train-progress.js';
+import { chanceWarning, formatFigures, heldoutFigures, heldoutSet, type HeadFigures } from './heldout.js';
 import type { PretextParams } from './kind.js';
 
 /** Rotates each square HWC image of `x` by labels[i] * 90 degrees counter-clockwise. */
@@ -51,8 +55,8 @@ export function rotateBatch(x: Float32Array, n: number, size: number, labels: nu
 function attributeLabels(
   train: TrainImage[],
   names: string[],
-): { heads: Record<string, number>; labels: Record<string, number[]>; dropped: string[] } {
-  const heads: Record<string, number> = {};
+): { classes: Record<string, string[]>; labels: Record<string, number[]>; dropped: string[] } {
+  const classes: Record<string, string[]> = {};
   const labels: Record<string, number[]> = {};
   const dropped: string[] = [];
   for (const name of names) {
@@ -62,10 +66,107 @@ function attributeLabels(
       continue;
     }
     const index = new Map(values.map((v, i) => [v, i]));
-    heads[name] = values.length;
+    classes[name] = values;
     labels[name] = train.map((t) => index.get(t.attributes[name] ?? '')!);
   }
-  return { heads, labels, dropped };
+  return { classes, labels, dropped };
+}
+
+interface Task {
+  task: 'attributes' | 'rotation';
+  heads: Record<string, number>;
+  /** Attribute task: each head's class values, in label order, and the training labels. */
+  classes: Record<string, string[]> | null;
+  labels: Record<string, number[]>;
+}
+
+/** Which task: attribute classes when the split has every listed attribute (with >= 2 values), else rotation. */
+function chooseTask(p: PretextParams, splits: Splits): Task {
+  const train = splits.train;
+  const rotation: Task = { task: 'rotation', heads: { rotation: 4 }, classes: null, labels: {} };
+  if (p.task === 'rotation') return rotation;
+  const missing = p.attributes.filter(
+    (a) => !splits.summary.attributes.includes(a) || train.some((t) => !t.attributes[a]),
+  );
+  const attrs = attributeLabels(
+    train,
+    p.attributes.filter((a) => !missing.includes(a)),
+  );
+  const usable = p.attributes.length > 0 && missing.length === 0 && attrs.dropped.length === 0;
+  if (p.task === 'attributes' && !usable) {
+    const why =
+      p.attributes.length === 0
+        ? 'no attributes listed'
+        : missing.length
+          ? `attributes ${missing.join(', ')} are missing from train.csv (found: ${splits.summary.attributes.join(', ') || 'none'})`
+          : `attributes ${attrs.dropped.join(', ')} have a single value`;
+    throw new Error(
+      `pretext task 'attributes': ${why}; set split.dataset.attribute_pattern, change pretext.attributes, or use task: rotation`,
+    );
+  }
+  if (!usable) return rotation;
+  const heads = Object.fromEntries(Object.entries(attrs.classes).map(([k, v]) => [k, v.length]));
+  return { task: 'attributes', heads, classes: attrs.classes, labels: attrs.labels };
+}
+
+/** Epochs after which to measure held-out accuracy: every `every` epochs and after the last. */
+function heldoutEpochs(epochs: number, every: number): number[] {
+  const out: number[] = [];
+  for (let e = every; e < epochs; e += every) out.push(e);
+  out.push(epochs);
+  return out;
+}
+
+/** Held-out figures per measured epoch: head -> accuracy. */
+type Measured = { epoch: number } & Record<string, number | null>;
+const STATE_FILE = 'heldout.json';
+interface HeldoutState {
+  lastMeasured: number;
+  measured: Measured[];
+}
+const isState = (v: unknown): v is HeldoutState =>
+  isPlainObject(v) &&
+  Number.isInteger(v.lastMeasured) &&
+  Array.isArray(v.measured) &&
+  v.measured.every(
+    (m) =>
+      isPlainObject(m) &&
+      Number.isInteger(m.epoch) &&
+      Object.values(m).every((x) => x === null || typeof x === 'number'),
+  );
+
+/**
+ * The held-out figures measured before an interruption (sealed in workDir beside the epoch checkpoint). A damaged
+ * file means the stage restarts from scratch, saying so: figures of epochs it cannot measure again are not invented.
+ */
+async function resumeState(workDir: string, checkpointDir: string, say: (l: string) => void): Promise<HeldoutState> {
+  const path = join(workDir, STATE_FILE);
+  const r = readSealed(path, isState);
+  if (r.state === 'ok') return r.value;
+  if (r.state === 'bad') {
+    say(`warning: ignoring ${path}: ${r.why}; the stage restarts from scratch`);
+    await rm(checkpointDir, { recursive: true, force: true });
+    await rm(path, { force: true });
+  }
+  return { lastMeasured: -1, measured: [] };
+}
+
+/** The held-out images: the validation identities' (at most `max`, a seeded sample), or none with the reason. */
+function heldoutImages(splits: Splits, max: number, seed: number): { images: TrainImage[]; why?: string } {
+  const all = splits.validationImages;
+  if (!all) return { images: [], why: 'the split predates validation_images.csv (rerun it: facepipe run -f split)' };
+  if (!all.length) return { images: [], why: 'the split has no validation identities with listed images' };
+  if (all.length <= max) return { images: all };
+  const order = shuffleInPlace(
+    createRng(`${seed}:heldout`),
+    all.map((_, i) => i),
+  );
+  return {
+    images: order
+      .slice(0, max)
+      .sort((a, b) => a - b)
+      .map((i) => all[i]),
+  };
 }
 
 export const run: StageRun<PretextParams> = async (ctx) => {
@@ -75,42 +176,16 @@ export const run: StageRun<PretextParams> = async (ctx) => {
   const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
   const root = ctx.inputs.dataset;
-
-  // Which task: attribute classes when the split has every listed attribute (with >= 2 values), else rotation.
-  const missing = p.attributes.filter(
-    (a) => !splits.summary.attributes.includes(a) || train.some((t) => !t.attributes[a]),
-  );
-  let task = p.task;
-  let heads: Record<string, number> = { rotation: 4 };
-  let labels: Record<string, number[]> = {};
-  if (task !== 'rotation') {
-    const attrs = attributeLabels(
-      train,
-      p.attributes.filter((a) => !missing.includes(a)),
-    );
-    const usable = p.attributes.length > 0 && missing.length === 0 && attrs.dropped.length === 0;
-    if (task === 'attributes' && !usable) {
-      const why =
-        p.attributes.length === 0
-          ? 'no attributes listed'
-          : missing.length
-            ? `attributes ${missing.join(', ')} are missing from train.csv (found: ${splits.summary.attributes.join(', ') || 'none'})`
-            : `attributes ${attrs.dropped.join(', ')} have a single value`;
-      throw new Error(
-        `pretext task 'attributes': ${why}; set split.dataset.attribute_pattern, change pretext.attributes, or use task: rotation`,
-      );
-    }
-    if (usable) {
-      task = 'attributes';
-      heads = attrs.heads;
-      labels = attrs.labels;
-    } else task = 'rotation';
-  }
+  const { task, heads, classes, labels } = chooseTask(p, splits);
   ctx.log(
     `pretext task: ${task} (${Object.entries(heads)
       .map(([k, v]) => `${k} ${v} classes`)
       .join(', ')}), ${train.length} images`,
   );
+  const say = (line: string) => {
+    ctx.log(line);
+    ctx.progress(line);
+  };
 
   const cfg = backboneConfig(p.backbone);
   const size = cfg.inputSize;
@@ -118,6 +193,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
   if (resize < size)
     throw new Error(`pretext.augment.resize (${resize}) must be at least backbone.input_size (${size})`);
   const batchSize = Math.min(p.batch_size, train.length);
+  const cache = new ImageCache();
   const inner = makeBatchProvider({
     root,
     items: train,
@@ -130,7 +206,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       rotation: p.augment.rotation,
       erasing: p.augment.erasing > 0 ? { p: p.augment.erasing } : undefined,
     },
-    cache: new ImageCache(),
+    cache,
   });
   // Rotation task: each image gets a random quarter-turn label and is rotated accordingly.
   const batches =
@@ -150,41 +226,114 @@ export const run: StageRun<PretextParams> = async (ctx) => {
           }
         };
 
+  const held = heldoutImages(splits, p.heldout_images, p.seed);
+  if (held.why) say(`warning: no held-out accuracy: ${held.why}`);
+  else ctx.log(`held-out accuracy on ${held.images.length} images of the validation identities`);
+  const heldout = heldoutSet(held.images, classes);
+  const names = Object.keys(heads);
+
   const net = createPretextNet({ backbone: cfg, heads, seed: p.seed });
   try {
-    const names = Object.keys(heads);
-    const result = await trainNet({
-      net,
-      batches,
-      loss: (out, batch) => {
-        const parts: Record<string, tf.Scalar> = {};
-        for (const name of names)
-          parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name], 0);
-        return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
-      },
-      epochs: p.epochs,
-      lr: p.optimizer.lr,
-      milestones: p.optimizer.milestones,
-      gamma: p.optimizer.gamma,
-      seed: p.seed,
-      checkpointDir: join(ctx.workDir, 'checkpoint'),
-      onWarning: (m) => {
-        ctx.log(`warning: ${m}`);
-        ctx.progress(`warning: ${m}`);
-      },
-      microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
-      signal: ctx.signal,
-      // dropLast: floor(images / batch) batches an epoch.
-      onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
-      onEpoch: (e) => ctx.log(formatEpoch(e)),
-    });
-    if (result.resumedFrom > 0) ctx.log(`resumed after epoch ${result.resumedFrom}`);
+    // Train in chunks that end where held-out accuracy is measured; trainNet resumes from its epoch checkpoint,
+    // so an interruption anywhere continues where it stopped, and the figures of done chunks are kept.
+    const checkpointDir = join(ctx.workDir, 'checkpoint');
+    let state = await resumeState(ctx.workDir, checkpointDir, say);
+    let history: EpochInfo[] = [];
+    let last: Record<string, HeadFigures> | undefined;
+    for (const target of heldoutEpochs(p.epochs, p.validate_every)) {
+      // Chunks measured before an interruption are done (the last is measured again: its figures are the metrics).
+      if (target <= state.lastMeasured && target !== p.epochs) continue;
+      const result = await trainNet({
+        net,
+        batches,
+        loss: (out, batch) => {
+          const parts: Record<string, tf.Scalar> = {};
+          for (const name of names)
+            parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name], 0);
+          return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
+        },
+        epochs: target,
+        lr: p.optimizer.lr,
+        milestones: p.optimizer.milestones,
+        gamma: p.optimizer.gamma,
+        seed: p.seed,
+        checkpointDir,
+        onWarning: (m) => say(`warning: ${m}`),
+        microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
+        signal: ctx.signal,
+        // dropLast: floor(images / batch) batches an epoch.
+        onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
+        onEpoch: (e) => ctx.log(formatEpoch(e)),
+      });
+      if (result.resumedFrom > 0 && result.resumedFrom > state.lastMeasured && result.history.length)
+        ctx.log(`resumed after epoch ${result.resumedFrom}`);
+      history = result.history;
+      if (!heldout.files.length) continue;
+      ctx.progress(`epoch ${target}/${p.epochs}, held-out accuracy`);
+      last = await heldoutFigures(net, heldout, names, {
+        root,
+        resize,
+        size,
+        cache,
+        rotate: rotateBatch,
+        signal: ctx.signal,
+      });
+      const figures = Object.fromEntries(names.map((h) => [h, round4(last![h].accuracy)]));
+      state = {
+        lastMeasured: target,
+        measured: [...state.measured.filter((m) => m.epoch !== target), { epoch: target, ...figures }],
+      };
+      writeSealed(join(ctx.workDir, STATE_FILE), state);
+      ctx.log(`held-out accuracy after epoch ${target}: ${formatFigures(last)}`);
+      const metrics = Object.fromEntries(
+        names.flatMap((h) => [
+          [h, last![h].accuracy],
+          [`${h} chance`, last![h].chance],
+        ]),
+      );
+      ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: false });
+    }
+
     await saveBackbone(net, ctx.outputs.backbone);
-    const last = result.history[result.history.length - 1];
-    ctx.metrics({ task, ...(last ? { loss: Number(last.loss.toPrecision(4)) } : {}) });
+    // Deterministic training record (no timings): the report's training curves read it.
+    const chance = last && Object.fromEntries(names.map((h) => [h, round4(last![h].chance)]));
+    await writeFile(
+      join(ctx.outputs.backbone, 'training.json'),
+      JSON.stringify(
+        {
+          task,
+          heldout_images: heldout.files.length,
+          chance: chance ?? null,
+          losses: history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts })),
+          validations: state.measured,
+        },
+        null,
+        1,
+      ) + '\n',
+    );
+    const final = history[history.length - 1];
+    ctx.metrics({
+      task,
+      ...(final ? { loss: Number(final.loss.toPrecision(4)) } : {}),
+      ...(last
+        ? {
+            heldout_images: heldout.files.length,
+            ...Object.fromEntries(
+              names.flatMap((h) => [
+                [`heldout_${h}`, round4(last![h].accuracy)],
+                [`chance_${h}`, round4(last![h].chance)],
+              ]),
+            ),
+          }
+        : {}),
+    });
+    const warning = last && chanceWarning(last);
+    if (warning) say(`warning: ${warning}`);
   } finally {
     net.dispose();
   }
 };
+
+const round4 = (v: number) => Number(v.toFixed(4));
 
 export default run;

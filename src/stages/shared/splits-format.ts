@@ -3,8 +3,11 @@
 //   validation.csv  image1,image2,label[,fold]              verification pairs, label 1 = different person; fold
 //                                                           (1..k) when the pairs came with folds (LFW pairs.txt)
 //   test.csv        image1,image2,label[,fold]              same format (the original challenge's, plus the fold)
+//   validation_images.csv  file,identity,<attributes...>   every listed image of the validation identities
+//                                                           (what pretext measures held-out accuracy on)
 //   summary.json    identities per set, counts, attribute names, label convention
 // No absolute paths: the files must be identical wherever the workspace lives (cache determinism).
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatCsv, parseCsv } from '../../core/csv.js';
@@ -118,6 +121,8 @@ export function parseTrainCsv(text: string, file: string): TrainImage[] {
 
 export interface Splits {
   train: TrainImage[];
+  /** The validation identities' images with their attributes; absent in splits written before split version 3. */
+  validationImages?: TrainImage[];
   validation: Pair[];
   test: Pair[];
   summary: SplitSummary;
@@ -140,8 +145,11 @@ export async function readSplits(dir: string): Promise<Splits> {
   const v = await read('validation.csv');
   const s = await read('test.csv');
   const j = await read('summary.json');
+  const vi = join(dir, 'validation_images.csv');
+  const validationImages = existsSync(vi) ? parseTrainCsv(await readFile(vi, 'utf8'), vi) : undefined;
   return {
     train: parseTrainCsv(t.text, t.file),
+    ...(validationImages ? { validationImages } : {}),
     validation: parsePairsCsv(v.text, v.file, 1),
     test: parsePairsCsv(s.text, s.file, 1),
     summary: JSON.parse(j.text) as SplitSummary,
@@ -150,6 +158,8 @@ export async function readSplits(dir: string): Promise<Splits> {
 
 export async function writeSplits(dir: string, splits: Splits): Promise<void> {
   await writeFile(join(dir, 'train.csv'), trainCsv(splits.train, splits.summary.attributes));
+  if (splits.validationImages)
+    await writeFile(join(dir, 'validation_images.csv'), trainCsv(splits.validationImages, splits.summary.attributes));
   await writeFile(join(dir, 'validation.csv'), pairsCsv(splits.validation));
   await writeFile(join(dir, 'test.csv'), pairsCsv(splits.test));
   await writeFile(join(dir, 'summary.json'), JSON.stringify(splits.summary, null, 2) + '\n');

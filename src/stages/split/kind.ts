@@ -105,7 +105,8 @@ export const kind: StageKind<SplitParams> = {
   // 2: every image header is checked; under on_error: skip an unreadable image is left out of the split.
   // 3: given pairs (CSV or LFW pairs.txt) need no listing or identity and resolve relative to their file; folds kept;
   //    flat folders; manifest paths relative to the manifest; gif/tif/avif listed by default; extensions: any.
-  version: '3',
+  // 4: validation_images.csv (the validation identities' listed images, for pretext's held-out accuracy).
+  version: '4',
   description:
     'Identity-disjoint train/validation/test split with balanced same/different verification pairs (cross-pose preferred).',
   paramsSchema,
@@ -129,7 +130,7 @@ export const kind: StageKind<SplitParams> = {
       name: 'splits',
       type: 'dir',
       description:
-        'train.csv (file,identity,attributes), validation.csv and test.csv (image1,image2,label; 1 = different person), summary.json.',
+        "train.csv (file,identity,attributes), validation.csv and test.csv (image1,image2,label; 1 = different person), validation_images.csv (the validation identities' images, as train.csv), summary.json.",
     },
   ],
   runModule: './run.js',

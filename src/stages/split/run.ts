@@ -158,7 +158,15 @@ export const run: StageRun<SplitParams> = async (ctx) => {
     images: { train: train.length, validation: imagesIn(pairsOf.validation), test: imagesIn(pairsOf.test) },
     pairs: pairStats,
   };
-  await writeSplits(ctx.outputs.splits, { train, validation: pairsOf.validation, test: pairsOf.test, summary });
+  // The validation identities' images (pretext measures held-out accuracy on them; they never train).
+  const validationImages = ids.validation.flatMap((id) => groups.get(id) ?? []);
+  await writeSplits(ctx.outputs.splits, {
+    train,
+    validationImages,
+    validation: pairsOf.validation,
+    test: pairsOf.test,
+    summary,
+  });
   ctx.log(`identities: train ${ids.train.length}, validation ${ids.validation.length}, test ${ids.test.length}`);
   if (listing.skipped.length + bad) ctx.log(`skipped ${listing.skipped.length + bad} entries in all`);
   ctx.metrics({
