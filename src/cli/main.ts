@@ -51,6 +51,11 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
     .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
     .option('--max-points <n>', 'refuse a sweep of more points than this (default: 10000)')
+    .option(
+      '--seeds <n>',
+      'run every point N times, the seed params set to 0..N-1 together (exps and report show mean ± std)',
+    )
+    .option('--seed-stages <list>', 'the stages whose seed --seeds sets (default: every stage with a seed)', collect)
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
     .option('--metric <name>', 'a sweep names its best point on this metric, e.g. evaluate.auc or evaluate.eer:min')
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
@@ -69,6 +74,8 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--samples <n>', 'as run --samples')
     .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
     .option('--max-points <n>', 'as run --max-points')
+    .option('--seeds <n>', 'as run --seeds')
+    .option('--seed-stages <list>', 'as run --seed-stages', collect)
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       setCode(await sweepRunCommand(pipeline, { ...opts, dryRun: true }));
@@ -119,7 +126,11 @@ function expsCommands(program: Command, setCode: SetCode): void {
       collect,
     )
     .option('--width <n>', 'the text table fits this many characters', '120')
-    .option('--json', 'print JSON (one object per experiment)')
+    .option(
+      '--no-aggregate',
+      'one row per experiment (default: experiments that differ only in *.seed params are one row, mean ± std (n))',
+    )
+    .option('--json', 'print JSON (one object per row)')
     .option('--csv', 'print CSV (RFC 4180)')
     .option('--md', 'print a Markdown table')
     .option('-w, --workspace <dir>', 'workspace root')
@@ -195,6 +206,7 @@ function workspaceCommands(program: Command, setCode: SetCode): void {
     .option('-a, --all', 'every column in the table: constant params and metrics, backends')
     .option('--all-params', 'show every param in the table')
     .option('--metric <name>', 'pick the best experiment and colour heat maps by this metric, e.g. evaluate.eer:min')
+    .option('--no-aggregate', 'one row and point per experiment (default: seed replicates grouped, with error bars)')
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: ReportOptions) => {
       const { reportCommand } = await import('./commands/report.js');

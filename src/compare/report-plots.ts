@@ -1,14 +1,24 @@
 // The report's figures: each metric against each swept param and a heat map for a sweep of two params (per
 // sweep: experiments outside it are not plotted, constants neither), training curves per epoch overlaid per
-// experiment, and the ROC curves. The page around them is report.ts.
+// experiment, and the ROC curves. The page around them is report.ts. A group of seed replicates is one point,
+// its mean, with an error bar of one standard deviation.
+import { isSeedParam, isStat, type TableCell } from './aggregate.js';
 import { pickBest, type MetricChoice } from './best.js';
 import type { CellValue, TrainingCurves } from './load.js';
-import { escapeHtml, heatmapSvg, plotSvg, type HeatCell, type PlotSeries } from './svg.js';
+import { escapeHtml, heatmapSvg, plotSvg, type HeatCell, type PlotPoint, type PlotSeries } from './svg.js';
 import { compareCells, displayCell, shortName, type Column, type Row, type Table } from './table.js';
 
-export function numericOrNull(v: CellValue): number | null {
+/** The number a cell stands for (a group's mean), or null. */
+export function numericOrNull(v: TableCell): number | null {
+  if (isStat(v)) return v.mean;
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
+
+/** A param's value in a row (a group's members share it; listed seeds are text). */
+const paramOf = (r: Row, name: string): CellValue => {
+  const v = r.cells[name] ?? null;
+  return isStat(v) ? v.mean : v;
+};
 
 interface AxisValues {
   scale: 'linear' | 'log' | 'category';
@@ -17,7 +27,7 @@ interface AxisValues {
 }
 
 /** A value as a legend or category names it: null is a value (`margin: null` is the soft margin), not a gap. */
-const valueText = (v: CellValue) => (v === null ? 'null' : displayCell(v));
+const valueText = (v: TableCell) => (v === null ? 'null' : displayCell(v));
 
 /** How to place a param's values on an x axis: numbers linearly (log when all positive over 2+ decades), else as categories. */
 export function xAxisFor(values: CellValue[]): AxisValues {
@@ -49,16 +59,19 @@ export interface Family {
 }
 
 const same = (rows: Row[], name: string) => new Set(rows.map((r) => JSON.stringify(r.cells[name] ?? null))).size < 2;
+const sameParam = (rows: Row[], name: string) => new Set(rows.map((r) => JSON.stringify(paramOf(r, name)))).size < 2;
 
 /**
  * The sweeps among the rows: experiments grouped by the params their sweep point sets. Experiments outside
  * any sweep join none. Without sweeps, one family of all rows over the params that differ (each param's plot
- * takes only the experiments that have it).
+ * takes only the experiments that have it). When seed replicates are grouped, seeds are not swept params.
  */
 export function sweepFamilies(t: Table): Family[] {
   const byKeys = new Map<string, Row[]>();
   for (const r of t.rows) {
-    const keys = Object.keys(r.experiment.point).sort();
+    const keys = Object.keys(r.experiment.point)
+      .filter((k) => !(t.aggregated && isSeedParam(k)))
+      .sort();
     if (!keys.length) continue;
     const k = JSON.stringify(keys);
     byKeys.set(k, [...(byKeys.get(k) ?? []), r]);
@@ -68,12 +81,14 @@ export function sweepFamilies(t: Table): Family[] {
   for (const [k, rows] of byKeys) {
     const params = (JSON.parse(k) as string[]).flatMap((n) => {
       const c = col(n);
-      return c && !same(rows, n) ? [c] : [];
+      return c && !sameParam(rows, n) ? [c] : [];
     });
     if (rows.length >= 2 && params.length) families.push({ params, rows });
   }
   if (families.length || byKeys.size) return families;
-  const params = t.columns.filter((c) => c.kind === 'param' && !same(t.rows, c.name));
+  const params = t.columns.filter(
+    (c) => c.kind === 'param' && !(t.aggregated && isSeedParam(c.name)) && !sameParam(t.rows, c.name),
+  );
   return params.length && t.rows.length >= 2 ? [{ params, rows: t.rows }] : [];
 }
 
@@ -87,26 +102,29 @@ function familyMetrics(t: Table, rows: Row[]): { varying: Column[]; constant: Co
 
 function metricPlot(f: Family, p: Column, m: Column, id: string, t: Table): string {
   const rows = f.rows.filter((r) => p.name in r.experiment.params);
-  const axis = xAxisFor(rows.map((r) => r.cells[p.name] ?? null));
+  const axis = xAxisFor(rows.map((r) => paramOf(r, p.name)));
   const others = f.params.filter((o) => o !== p);
   const names = others.map((o) => o.name);
   // One series per combination of the other swept params, so a grid sweep reads as a family of lines.
-  const groups = new Map<string, { label: string; points: Array<{ x: number; y: number; title: string }> }>();
+  const groups = new Map<string, { label: string; points: PlotPoint[] }>();
   for (const r of rows) {
-    const x = axis.x(r.cells[p.name] ?? null);
-    const y = numericOrNull(r.cells[m.name] ?? null);
+    const x = axis.x(paramOf(r, p.name));
+    const cell = r.cells[m.name] ?? null;
+    const y = numericOrNull(cell);
     if (x === undefined || y === null) continue;
     // With one other param the legend title names it and entries are its values; with more, short name=value pairs.
     const label =
       others.length === 1
-        ? valueText(r.cells[others[0].name] ?? null)
-        : others.map((o) => `${shortName(o.name, names)}=${valueText(r.cells[o.name] ?? null)}`).join(', ');
+        ? valueText(paramOf(r, others[0].name))
+        : others.map((o) => `${shortName(o.name, names)}=${valueText(paramOf(r, o.name))}`).join(', ');
     let g = groups.get(label);
     if (!g) groups.set(label, (g = { label, points: [] }));
+    const who = r.members ? r.members.map((e) => e.name).join('\n') : r.experiment.name;
     g.points.push({
       x,
       y,
-      title: `${r.experiment.name}\n${p.name} = ${valueText(r.cells[p.name] ?? null)}\n${m.name} = ${displayCell(y)}`,
+      ...(isStat(cell) && cell.std !== null ? { err: cell.std } : {}),
+      title: `${who}\n${p.name} = ${valueText(paramOf(r, p.name))}\n${m.name} = ${displayCell(cell)}`,
     });
   }
   const grouped = groups.size > 1 && groups.size <= 10;
@@ -133,24 +151,26 @@ function metricPlot(f: Family, p: Column, m: Column, id: string, t: Table): stri
 /** Heat map of one metric over a two-param sweep (mean of the experiments in a cell); the best cell outlined. */
 function heatmap(f: Family, metric: MetricChoice, id: string): string {
   const [px, py] = f.params;
-  const xs = xAxisFor(f.rows.map((r) => r.cells[px.name] ?? null));
-  const ys = xAxisFor(f.rows.map((r) => r.cells[py.name] ?? null));
+  const xs = xAxisFor(f.rows.map((r) => paramOf(r, px.name)));
+  const ys = xAxisFor(f.rows.map((r) => paramOf(r, py.name)));
   const cats = (a: AxisValues, p: Column) =>
     a.categories ??
-    [...new Set(f.rows.map((r) => r.cells[p.name] ?? null))].sort((x, y) => compareCells(x, y)).map(valueText);
+    [...new Set(f.rows.map((r) => paramOf(r, p.name)))].sort((x, y) => compareCells(x, y)).map(valueText);
   const xCats = cats(xs, px);
   const yCats = cats(ys, py);
   const sums = new Map<string, { x: number; y: number; sum: number; n: number; names: string[] }>();
   for (const r of f.rows) {
-    const v = numericOrNull(r.cells[metric.name] ?? null);
+    const cell = r.cells[metric.name] ?? null;
+    const v = numericOrNull(cell);
     if (v === null) continue;
-    const x = xCats.indexOf(valueText(r.cells[px.name] ?? null));
-    const y = yCats.indexOf(valueText(r.cells[py.name] ?? null));
+    const x = xCats.indexOf(valueText(paramOf(r, px.name)));
+    const y = yCats.indexOf(valueText(paramOf(r, py.name)));
     const k = `${x},${y}`;
     const c = sums.get(k) ?? { x, y, sum: 0, n: 0, names: [] };
-    c.sum += v;
-    c.n++;
-    c.names.push(r.experiment.name);
+    // A group of replicates adds its values, so a cell's mean is over experiments, not over groups.
+    c.sum += isStat(cell) ? cell.values.reduce((a, b) => a + b, 0) : v;
+    c.n += isStat(cell) ? cell.n : 1;
+    c.names.push(...(r.members ?? [r.experiment]).map((e) => e.name));
     sums.set(k, c);
   }
   const cells: HeatCell[] = [...sums.values()].map((c) => ({
@@ -221,7 +241,7 @@ export function legendLabels(t: Table, rows: Row[]): Map<Row, string> {
 }
 
 /** Training curves per epoch (loss and its parts, validation figures), one plot per figure and stage. */
-export function curvesSection(t: Table, training: Map<string, TrainingCurves[]>, best: Row | undefined): string {
+export function curvesSection(t: Table, training: Map<string, TrainingCurves[]>, isBest: (r: Row) => boolean): string {
   const withCurves = t.rows.filter((r) => training.get(r.experiment.name)?.length);
   if (!withCurves.length) return '<p class="note">No training curves (no stage output holds a training.json).</p>';
   const labels = legendLabels(t, withCurves);
@@ -254,7 +274,7 @@ export function curvesSection(t: Table, training: Map<string, TrainingCurves[]>,
           })),
           line: true,
           markers: c.series[fig].length <= 40,
-          emphasis: r === best,
+          emphasis: isBest(r),
         }));
       const id = `curve-${++n}`;
       plots.push(

@@ -3,11 +3,21 @@
 // (highlighted), the experiment table, per-stage wall times, each metric against each swept param with a heat
 // map for two-param sweeps, the training curves per epoch and the ROC curves of all experiments overlaid.
 // Every name and value is escaped.
+import { isStat, numberOf } from './aggregate.js';
 import { defaultMetricOf, pickBest, type MetricChoice } from './best.js';
 import type { ExperimentRecord, RocSeries, TrainingCurves } from './load.js';
 import { curvesSection, legendLabels, sweepPlots } from './report-plots.js';
 import { escapeHtml, plotSvg, type PlotSeries } from './svg.js';
-import { differs, displayCell, formatDate, formatSeconds, type Row, type Table } from './table.js';
+import {
+  cellOf,
+  differs,
+  displayCell,
+  formatDate,
+  formatSeconds,
+  rowExperiments,
+  type Row,
+  type Table,
+} from './table.js';
 
 export { xAxisFor } from './report-plots.js';
 
@@ -76,11 +86,19 @@ function tableHtml(t: Table, best: Row | undefined): string {
   const rows = t.rows
     .map(
       (r) =>
-        (r === best ? '<tr class="best" title="best experiment">' : '<tr>') +
+        (r === best
+          ? `<tr class="best" title="best ${r.members ? 'group' : 'experiment'}">`
+          : r.members
+            ? '<tr class="group">'
+            : '<tr>') +
         t.columns
           .map((c) => {
             const v = r.cells[c.name] ?? null;
             const text = displayCell(v, c);
+            if (isStat(v)) {
+              const values = v.values.map((x) => displayCell(x, c)).join(', ');
+              return `<td class="num stat" data-n="${escapeHtml(String(v.mean))}" title="${escapeHtml(`mean ${v.mean}, std ${v.std ?? '-'}, n ${v.n}: ${values}`)}">${escapeHtml(text)}</td>`;
+            }
             if (typeof v === 'number') {
               const exact = String(v);
               return `<td class="num" data-n="${escapeHtml(exact)}"${exact !== text ? ` title="${escapeHtml(exact)}"` : ''}>${escapeHtml(text)}</td>`;
@@ -97,7 +115,7 @@ function tableHtml(t: Table, best: Row | undefined): string {
 /** Params with the same value in every shown experiment, listed under the table so the page tells the whole setup. */
 function constantParamsHtml(t: Table): string {
   const shown = new Set(t.columns.map((c) => c.name));
-  const exps = t.rows.map((r) => r.experiment);
+  const exps = rowExperiments(t.rows);
   const constant = t.known.filter(
     (c) => c.kind === 'param' && !shown.has(c.name) && exps.length > 0 && !differs(exps, c),
   );
@@ -142,7 +160,7 @@ function rocSection(
   t: Table,
   rocs: Map<string, RocSeries[]>,
   images: Map<string, { file: string; dataUri: string }> | undefined,
-  best: Row | undefined,
+  isBest: (r: Row) => boolean,
 ): string {
   const series: PlotSeries[] = [];
   const missing: string[] = [];
@@ -153,7 +171,7 @@ function rocSection(
       continue;
     }
     const label = `${r.experiment.name} (AUC ${auc(curve.far, curve.tar).toFixed(3)})`;
-    series.push({ label, points: thin(curve.far, curve.tar), line: true, markers: false, emphasis: r === best });
+    series.push({ label, points: thin(curve.far, curve.tar), line: true, markers: false, emphasis: isBest(r) });
   }
   const missingNote = missing.length
     ? `<p class="note">No ROC points for: ${missing.map((m) => `<code>${escapeHtml(m)}</code>`).join(', ')} (looked for roc.json, roc.csv or a "roc" entry in metrics.json in the stage output folders).</p>`
@@ -221,7 +239,12 @@ function runsHtml(t: Table): string {
 function bestHtml(best: { row: Row; value: number } | undefined, metric: MetricChoice | undefined, label: string) {
   if (!metric) return '<p class="note">No headline metric to pick a best experiment by (report --metric NAME).</p>';
   if (!best) return `<p class="note">No experiment has <code>${escapeHtml(metric.name)}</code>.</p>`;
-  return `<p class="best-note" id="best">Best by <code>${escapeHtml(metric.name)}</code> (${metric.goal === 'max' ? 'higher' : 'lower'} is better): <strong>${escapeHtml(best.row.experiment.name)}</strong>${label && label !== best.row.experiment.name ? ` (${escapeHtml(label)})` : ''} = ${escapeHtml(displayCell(best.value))}</p>`;
+  const cell = best.row.cells[metric.name];
+  const name = best.row.members
+    ? `${best.row.experiment.name} and ${best.row.members.length - 1} seed replicates`
+    : best.row.experiment.name;
+  const value = isStat(cell) ? displayCell(cell) : displayCell(best.value);
+  return `<p class="best-note" id="best">Best by <code>${escapeHtml(metric.name)}</code> (${metric.goal === 'max' ? 'higher' : 'lower'} is better${best.row.members ? '; groups by their mean' : ''}): <strong>${escapeHtml(name)}</strong>${label && label !== best.row.experiment.name ? ` (${escapeHtml(label)})` : ''} = ${escapeHtml(value)}</p>`;
 }
 
 /** Per-stage wall times: how long computing each stage's outputs took (a cached stage: when they were made). */
@@ -249,13 +272,35 @@ function wallTimesHtml(t: Table): string {
 <p class="note">The time each stage took when its outputs were computed; "cached": the last run reused them.</p>`;
 }
 
+/** The table with one row per experiment (a group's members each), for the sections that show experiments. */
+function perExperiment(t: Table): Table {
+  if (!t.rows.some((r) => r.members)) return t;
+  const rows = rowExperiments(t.rows).map((e) => ({
+    experiment: e,
+    cells: Object.fromEntries(t.known.map((c) => [c.name, cellOf(e, c)])),
+  }));
+  return { ...t, rows, aggregated: false };
+}
+
+/** "3 groups of seed replicates (9 experiments)": what the grouped rows stand for. */
+function groupsNote(t: Table): string {
+  const groups = t.rows.filter((r) => r.members);
+  if (!groups.length) return '';
+  const n = groups.reduce((a, r) => a + r.members!.length, 0);
+  return `<p class="note" id="groups">${groups.length} row${groups.length === 1 ? '' : 's'} group${groups.length === 1 ? 's' : ''} ${n} seed replicates (experiments that differ only in <code>*.seed</code> params): metrics are mean ± standard deviation (n = experiments with the metric), plotted as the mean with an error bar of one standard deviation. <code>facepipe report --no-aggregate</code> shows every experiment.</p>`;
+}
+
 export function renderReport(input: ReportInput): string {
   const t = input.table;
+  const flat = perExperiment(t);
   const title = input.title ?? 'facepipe experiments';
   const filtered = t.rows.length !== t.total ? ` (${t.total - t.rows.length} filtered out)` : '';
   const metric = input.metric ?? defaultMetricOf(t.rows.map((r) => r.experiment));
-  const found = metric ? pickBest(t.rows, (r) => r.experiment.metrics[metric.name], metric.goal) : undefined;
+  // The best row: a group by its mean, so that one lucky seed does not win.
+  const value = (r: Row) => numberOf(r.cells[metric!.name]) ?? r.experiment.metrics[metric!.name];
+  const found = metric ? pickBest(t.rows, value, metric.goal) : undefined;
   const best = found && { row: found.item, value: found.value };
+  const bestOf = (r: Row) => !!best && (best.row.members ?? [best.row.experiment]).includes(r.experiment);
   const plots = sweepPlots(t, metric);
   const label = best ? legendLabels(t, t.rows).get(best.row)! : '';
   return `<!DOCTYPE html>
@@ -269,20 +314,21 @@ export function renderReport(input: ReportInput): string {
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
-<p class="meta">${t.rows.length} experiment${t.rows.length === 1 ? '' : 's'}${escapeHtml(filtered)} in <code>${escapeHtml(input.workspace)}</code>, generated ${escapeHtml(input.generatedAt.toISOString())}</p>
-${runsHtml(t)}
+<p class="meta">${flat.rows.length} experiment${flat.rows.length === 1 ? '' : 's'}${escapeHtml(filtered)} in <code>${escapeHtml(input.workspace)}</code>, generated ${escapeHtml(input.generatedAt.toISOString())}</p>
+${runsHtml(flat)}
 ${t.rows.length ? bestHtml(best, metric, label) : ''}
 <h2 id="table">Experiments</h2>
 ${t.rows.length ? tableHtml(t, best?.row) : '<p class="note">No experiments (run facepipe run first).</p>'}
+${groupsNote(t)}
 ${constantParamsHtml(t)}
 <h2 id="metrics">Metrics against swept params</h2>
 ${plots.html}
 <h2 id="training">Training curves</h2>
-${curvesSection(t, input.training ?? new Map<string, TrainingCurves[]>(), best?.row)}
+${curvesSection(flat, input.training ?? new Map<string, TrainingCurves[]>(), bestOf)}
 <h2 id="roc">ROC curves</h2>
-${rocSection(t, input.rocs, input.rocImages, best?.row)}
+${rocSection(flat, input.rocs, input.rocImages, bestOf)}
 <h2 id="times">Wall time per stage</h2>
-${wallTimesHtml(t)}
+${wallTimesHtml(flat)}
 <script>${SORT_SCRIPT}</script>
 </body>
 </html>

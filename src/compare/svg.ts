@@ -30,6 +30,8 @@ export interface PlotPoint {
   x: number;
   y: number;
   /** Tooltip text. */ title?: string;
+  /** Half the height of an error bar drawn through the point (a group's standard deviation). */
+  err?: number;
 }
 
 export interface PlotSeries {
@@ -172,7 +174,7 @@ function frame(series: PlotSeries[], o: PlotOptions): Frame {
     all.map((p) => p.x),
     scale,
   );
-  const ys = all.map((p) => p.y);
+  const ys = all.flatMap((p) => (p.err !== undefined && Number.isFinite(p.err) ? [p.y - p.err, p.y + p.err] : [p.y]));
   const yDom = o.yDomain ?? padDomain(ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1]);
   const tx = (x: number) => {
     const t =
@@ -284,6 +286,15 @@ function seriesSvg(series: PlotSeries[], styles: SeriesStyle[], f: Frame, id: st
     if (s.line && linePts.length > 1) {
       parts.push(
         `<polyline fill="none" stroke="${st.color}" stroke-width="${st.width}"${dash} points="${linePts.map((p) => `${fmt(tx(p.x))},${fmt(ty(p.y))}`).join(' ')}"><title>${escapeHtml(s.title ?? s.label)}</title></polyline>`,
+      );
+    }
+    for (const p of pts) {
+      if (p.err === undefined || !Number.isFinite(p.err)) continue;
+      // An error bar: a vertical line over y ± err with short caps.
+      const [x, lo, hi] = [fmt(tx(p.x)), fmt(ty(p.y - p.err)), fmt(ty(p.y + p.err))];
+      const [l, r] = [fmt(tx(p.x) - 4), fmt(tx(p.x) + 4)];
+      parts.push(
+        `<path class="errorbar" fill="none" stroke="${st.color}" stroke-width="1.2" d="M${x} ${lo}V${hi}M${l} ${lo}H${r}M${l} ${hi}H${r}">${p.title ? `<title>${escapeHtml(p.title)}</title>` : ''}</path>`,
       );
     }
     if (s.markers !== false) {

@@ -1,9 +1,11 @@
 // The experiment comparison table: one row per experiment; by default the params that differ between
 // experiments, the headline metrics (as the stage kinds declare them), duration and date (everything with
 // `all`); sorting, filtering and the text, CSV, Markdown and JSON renderings used by `facepipe exps` (the HTML
-// one is in report.ts). A later grouping of rows (seed replicates) changes rows, not the column choice.
+// one is in report.ts). Seed replicates (aggregate.ts) are grouped into one row each: that changes rows, not the
+// column choice; their metrics read mean ± std (n).
 import { formatCsv as writeCsv } from '../core/csv.js';
 import { didYouMean, FacepipeError } from '../core/errors.js';
+import { aggregateCell, isStat, replicateGroups, statOf, type Stat, type TableCell } from './aggregate.js';
 import type { CellValue, ExperimentRecord } from './load.js';
 
 export type ColumnKind = 'meta' | 'param' | 'metric';
@@ -21,8 +23,11 @@ export interface Column {
 }
 
 export interface Row {
+  /** The experiment, or a group's first member (it stands for the group in `exps apply` and links). */
   experiment: ExperimentRecord;
-  cells: Record<string, CellValue>;
+  /** Seed replicates shown as this one row (2 or more); absent for a row of one experiment. */
+  members?: ExperimentRecord[];
+  cells: Record<string, TableCell>;
 }
 
 export interface Table {
@@ -35,6 +40,8 @@ export interface Table {
   total: number;
   /** Columns left out so that the text table fits its width (fitColumns). */
   dropped?: Column[];
+  /** Seed replicates were grouped (rows may have members). */
+  aggregated?: boolean;
 }
 
 export type FilterOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | '~';
@@ -59,6 +66,11 @@ export interface TableOptions {
   filters?: string[];
   /** Show exactly these columns (after the experiment name), in this order, instead of the automatic choice. */
   columns?: string[];
+  /**
+   * Group experiments that differ only in seed params into one row (default true). Filters on params and meta
+   * columns pick the experiments first; filters on metrics then judge the rows (a group by its mean).
+   */
+  aggregate?: boolean;
 }
 
 const META = ['experiment', 'pipeline', 'status', 'kept', 'lastRun', 'duration', 'date'] as const;
@@ -208,17 +220,19 @@ export function parseFilter(text: string): Filter {
   return { column: m[1], op, value, text };
 }
 
-function asNumber(v: CellValue | string): number | undefined {
+function asNumber(v: TableCell | string): number | undefined {
+  if (isStat(v)) return v.mean;
   if (typeof v === 'number') return v;
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
   return undefined;
 }
 
-function cellText(v: CellValue): string {
-  return v === null ? '' : String(v);
+function cellText(v: TableCell): string {
+  return v === null ? '' : isStat(v) ? String(v.mean) : String(v);
 }
 
-export function matches(cell: CellValue, f: Filter): boolean {
+/** Whether a cell passes a filter; a group's statistic is judged by its mean. */
+export function matches(cell: TableCell, f: Filter): boolean {
   if (f.op === '~') {
     let re: RegExp;
     try {
@@ -261,8 +275,13 @@ export function matches(cell: CellValue, f: Filter): boolean {
   }
 }
 
-/** Order of two cells: numbers numerically (before text), text by code point, false before true; empty cells last. */
-export function compareCells(a: CellValue, b: CellValue, desc = false): number {
+/**
+ * Order of two cells: numbers numerically (before text; a statistic by its mean), text by code point, false before
+ * true; empty cells last.
+ */
+export function compareCells(x: TableCell, y: TableCell, desc = false): number {
+  const a = isStat(x) ? x.mean : x;
+  const b = isStat(y) ? y.mean : y;
   if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
   const rank = (v: CellValue) => (typeof v === 'number' ? 0 : typeof v === 'boolean' ? 1 : 2);
   let c: number;
@@ -281,11 +300,18 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
   });
   const sortCol = resolveColumn(known, o.sort ?? 'experiment', '--sort');
 
-  let rows: Row[] = exps.map((e) => ({
+  const aggregate = o.aggregate ?? true;
+  // Without grouping every filter judges experiments; with it, metric filters judge the groups (by their mean).
+  const judgesRows = ({ col }: { col: Column }) => aggregate && col.kind === 'metric';
+  const rowOf = (e: ExperimentRecord): Row => ({
     experiment: e,
     cells: Object.fromEntries(known.map((c) => [c.name, cellOf(e, c)])),
-  }));
-  rows = rows.filter((r) => filters.every(({ f, col }) => matches(r.cells[col.name] ?? null, f)));
+  });
+  const picked = exps
+    .map(rowOf)
+    .filter((r) => filters.every((x) => judgesRows(x) || matches(r.cells[x.col.name] ?? null, x.f)));
+  let rows = aggregate ? groupRows(picked, known) : picked;
+  rows = rows.filter((r) => filters.every((x) => !judgesRows(x) || matches(r.cells[x.col.name] ?? null, x.f)));
   rows.sort(
     (x, y) =>
       compareCells(x.cells[sortCol.name] ?? null, y.cells[sortCol.name] ?? null, o.desc) ||
@@ -294,16 +320,17 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
 
   // What differs is judged among the rows shown: filtering to one learning rate hides the learning rate
   // column unless it was swept.
-  const kept = rows.length ? rows.map((r) => r.experiment) : exps;
+  const kept = rows.length ? rows.flatMap((r) => r.members ?? [r.experiment]) : exps;
   const shown = chooseColumns(known, kept, o);
   if (o.columns?.length) {
-    const picked = o.columns.map((n) => resolveColumn(known, n, '--columns'));
+    const chosen = o.columns.map((n) => resolveColumn(known, n, '--columns'));
     const experiment = known.find((c) => c.name === 'experiment')!;
     return {
-      columns: [experiment, ...new Set(picked.filter((c) => c !== experiment))],
+      columns: [experiment, ...new Set(chosen.filter((c) => c !== experiment))],
       known,
       rows,
       total: exps.length,
+      aggregated: aggregate,
     };
   }
   // Sorting by a hidden column shows it, just before the metrics.
@@ -312,7 +339,46 @@ export function buildTable(exps: ExperimentRecord[], o: TableOptions = {}): Tabl
     shown.splice(firstMetric < 0 ? shown.length : firstMetric, 0, sortCol);
   }
 
-  return { columns: shown, known, rows, total: exps.length };
+  return { columns: shown, known, rows, total: exps.length, aggregated: aggregate };
+}
+
+/** Every experiment the rows show (a group's members), in row order. */
+export function rowExperiments(rows: Row[]): ExperimentRecord[] {
+  return rows.flatMap((r) => r.members ?? [r.experiment]);
+}
+
+/** Rows of seed replicates become one row each: numeric metrics (and the duration) as statistics over the group. */
+function groupRows(rows: Row[], known: Column[]): Row[] {
+  const byExp = new Map(rows.map((r) => [r.experiment, r]));
+  return replicateGroups(rows.map((r) => r.experiment)).map((members) => {
+    const first = byExp.get(members[0])!;
+    if (members.length === 1) return first;
+    const values = (c: Column) => members.map((m) => (byExp.get(m)!.cells[c.name] ?? null) as CellValue);
+    const cells: Record<string, TableCell> = {};
+    for (const c of known) {
+      if (c.kind === 'meta') cells[c.name] = groupMeta(c.name, members, values(c));
+      else cells[c.name] = aggregateCell(values(c), c.kind === 'metric');
+    }
+    return { experiment: members[0], members, cells };
+  });
+}
+
+function groupMeta(name: string, members: ExperimentRecord[], values: CellValue[]): TableCell {
+  switch (name) {
+    case 'experiment':
+      return `${members[0].name} +${members.length - 1}`;
+    case 'status':
+      return members.find((m) => m.status !== 'ok')?.status ?? 'ok';
+    case 'duration': {
+      const n = values.filter((v): v is number => typeof v === 'number');
+      return n.length ? statOf(n) : null;
+    }
+    case 'date':
+    case 'lastRun':
+      return values.reduce<CellValue>((a, b) => (a === null || (b !== null && String(b) > String(a)) ? b : a), null);
+    default:
+      return aggregateCell(values, false);
+  }
 }
 
 /**
@@ -383,8 +449,26 @@ export function formatDate(iso: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-export function displayCell(v: CellValue, col?: Pick<Column, 'format'>): string {
+/**
+ * A statistic for people: "0.871 ± 0.031 (n=3)", the mean to the decimals of the std's first two significant
+ * digits; "0.871 (n=1)" when there is no spread to tell. A duration: "1m05s ± 4.2 s".
+ */
+export function formatStat(s: Stat, col?: Pick<Column, 'format'>): string {
+  if (col?.format === 'duration')
+    return s.std === null ? formatSeconds(s.mean) : `${formatSeconds(s.mean)} ± ${formatSeconds(s.std)}`;
+  let text = formatNumber(s.mean);
+  if (s.std === 0) text += ' ± 0';
+  else if (s.std !== null) {
+    // Rounded first, so that 0.00999... counts as 0.010 (two digits), not 0.0099.
+    const decimals = Math.min(8, Math.max(0, 1 - Math.floor(Math.log10(Number(s.std.toPrecision(2))))));
+    text = `${s.mean.toFixed(decimals)} ± ${s.std.toFixed(decimals)}`;
+  }
+  return `${text} (n=${s.n})`;
+}
+
+export function displayCell(v: TableCell, col?: Pick<Column, 'format'>): string {
   if (v === null) return '-';
+  if (isStat(v)) return formatStat(v, col);
   if (col?.format === 'duration' && typeof v === 'number') return formatSeconds(v);
   if (col?.format === 'date' && typeof v === 'string') return formatDate(v);
   if (typeof v === 'number') return formatNumber(v);
@@ -420,7 +504,7 @@ function textCells(t: Table, maxWidth: number): { header: string[]; body: string
       !c.format &&
       t.rows.every((r) => {
         const v = r.cells[c.name];
-        return v === null || typeof v === 'number';
+        return v === null || typeof v === 'number' || isStat(v);
       }),
   );
   return { header, body, numeric };
@@ -481,15 +565,23 @@ export function fitColumns(t: Table, width = 120, keep: string[] = []): Table {
 
 // ---- CSV (RFC 4180) ---------------------------------------------------------------------------------------
 
-/** RFC 4180: CRLF line ends, fields with comma, quote or line break quoted, quotes doubled. Exact numbers. */
+/**
+ * RFC 4180: CRLF line ends, fields with comma, quote or line break quoted, quotes doubled. Exact numbers. A column
+ * with group statistics is three: NAME (the mean), NAME.std and NAME.n.
+ */
 export function formatCsv(t: Table): string {
+  const stats = new Set(t.columns.filter((c) => t.rows.some((r) => isStat(r.cells[c.name]))).map((c) => c.name));
+  const text = (v: TableCell | number | undefined) =>
+    v === null || v === undefined ? '' : isStat(v) ? String(v.mean) : String(v);
   return writeCsv(
     [
-      t.columns.map((c) => c.name),
+      t.columns.flatMap((c) => (stats.has(c.name) ? [c.name, `${c.name}.std`, `${c.name}.n`] : [c.name])),
       ...t.rows.map((r) =>
-        t.columns.map((c) => {
+        t.columns.flatMap((c) => {
           const v = r.cells[c.name] ?? null;
-          return v === null ? '' : String(v);
+          if (!stats.has(c.name)) return [text(v)];
+          if (isStat(v)) return [text(v), v.std === null ? '' : String(v.std), String(v.n)];
+          return [text(v), '', typeof v === 'number' ? '1' : ''];
         }),
       ),
     ],
@@ -515,7 +607,7 @@ export function formatMd(t: Table): string {
   const numeric = t.columns.map((c) =>
     t.rows.every((r) => {
       const v = r.cells[c.name];
-      return v === null || typeof v === 'number';
+      return v === null || typeof v === 'number' || isStat(v);
     }),
   );
   const out = [
@@ -528,7 +620,7 @@ export function formatMd(t: Table): string {
 
 // ---- JSON -------------------------------------------------------------------------------------------------
 
-/** An array with one object per row, keys in column order, exact values, null for missing. */
+/** An array with one object per row, keys in column order, exact values ({ mean, std, n, values } for a group's), null for missing. */
 export function formatJson(t: Table): string {
   return (
     JSON.stringify(

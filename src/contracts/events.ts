@@ -64,6 +64,8 @@ export type RunEvent =
       experiment?: string;
       point?: Record<string, unknown>;
       value?: number;
+      /** Seed replicates: the best point is a group judged by its mean (value); its std and size. */
+      replicates?: { n: number; std: number | null; experiments: string[] };
     };
 
 export type EventSink = (event: RunEvent) => void;

@@ -34,6 +34,9 @@ export interface SweepRequest {
   sweepFile?: string;
   samples?: number;
   sweepSeed?: number;
+  /** --seeds N: every point N times, the seed params of `seedStages` (default: every stage with one) set to 0..N-1. */
+  seeds?: number;
+  seedStages?: string[];
 }
 
 function value(s: string): unknown {
@@ -44,8 +47,53 @@ function value(s: string): unknown {
   }
 }
 
-/** --sweep arguments, else --sweep-file, else the pipeline's own sweep: section (unless --no-sweep). */
+/**
+ * --sweep arguments, else --sweep-file, else the pipeline's own sweep: section (unless --no-sweep); with --seeds,
+ * crossed with the seed replicates (alone, --seeds N is a sweep of N points).
+ */
 export function sweepSpec(req: SweepRequest, workspace: string, pipeline: PipelineSpec): SweepSpec | undefined {
+  const spec = pointsSpec(req, workspace, pipeline);
+  if (req.seeds === undefined) return spec;
+  const paths = seedPaths(pipeline, req.seedStages);
+  const base = spec ?? { method: 'grid' as const, seed: 0, params: {} };
+  const both = paths.filter((p) => p in base.params);
+  if (both.length)
+    throw new FacepipeError({
+      code: 'bad-sweep',
+      file: 'command line',
+      message: `--seeds ${req.seeds} sets ${both.join(', ')}, which the sweep also sets`,
+      hint: `drop ${both.join(', ')} from the sweep, or leave those stages out with --seed-stages`,
+    });
+  return { ...base, seeds: { n: req.seeds, paths } };
+}
+
+/** The seed params --seeds sets: `<stage>.seed` of each named stage (default: every stage whose kind has one). */
+function seedPaths(pipeline: PipelineSpec, stages: string[] | undefined): string[] {
+  const hasSeed = (s: PipelineSpec['stages'][number]) => {
+    const props = (s.kind.paramsSchema as { properties?: Record<string, unknown> }).properties;
+    return !!props && Object.prototype.hasOwnProperty.call(props, 'seed');
+  };
+  const fail = (message: string, hint: string) =>
+    new FacepipeError({ code: 'bad-option', file: 'command line', message, hint });
+  const seeded = pipeline.stages.filter(hasSeed).map((s) => s.name);
+  if (!stages) {
+    if (!seeded.length)
+      throw fail(`--seeds: no stage of ${pipeline.file} has a seed param`, 'sweep what varies instead');
+    return seeded.map((s) => `${s}.seed`);
+  }
+  for (const name of stages) {
+    if (!pipeline.stages.some((s) => s.name === name))
+      throw fail(
+        `--seed-stages: no stage named '${name}' in ${pipeline.file}`,
+        `stages with a seed: ${seeded.join(', ')}`,
+      );
+    if (!seeded.includes(name))
+      throw fail(`--seed-stages: stage '${name}' has no seed param`, `stages with a seed: ${seeded.join(', ')}`);
+  }
+  return stages.map((s) => `${s}.seed`);
+}
+
+function pointsSpec(req: SweepRequest, workspace: string, pipeline: PipelineSpec): SweepSpec | undefined {
   if (req.sweep === false) return undefined;
   if (Array.isArray(req.sweep) && req.sweep.length) {
     const args = req.sweep.map((s) => [s, ...parseSweepArg(s, value)] as const);

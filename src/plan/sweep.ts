@@ -16,6 +16,11 @@ export interface SweepSpec {
   samples?: number;
   seed: number;
   params: Record<string, Domain>;
+  /**
+   * Seed replicates (--seeds N): every point once per k = 0..n-1, with each of `paths` (stage seed params) set to k,
+   * together: one more sweep dimension of n values.
+   */
+  seeds?: { n: number; paths: string[] };
   /** Where each param was given (file:line:col of a sweep section, or the command line), for errors. */
   where?: Record<string, Partial<Diagnostic>>;
 }
@@ -95,6 +100,7 @@ export function countPoints(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): numbe
     if (s.method === 'grid') count *= n;
   }
   if (s.method === 'random') count = s.samples ?? 0;
+  if (s.seeds) count *= s.seeds.n;
   if (count > maxPoints) {
     const sizes = Object.entries(s.params)
       .filter(([, d]) => 'values' in d || 'range' in d)
@@ -103,7 +109,7 @@ export function countPoints(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): numbe
     throw new FacepipeError({
       code: 'too-many-points',
       file: 'command line',
-      message: `the sweep has ${count.toLocaleString('en-US')} points (${s.method === 'grid' ? sizes : 'samples'}); the limit is ${maxPoints.toLocaleString('en-US')}`,
+      message: `the sweep has ${count.toLocaleString('en-US')} points (${s.method === 'grid' ? sizes : 'samples'}${s.seeds ? `, x ${s.seeds.n} seeds` : ''}); the limit is ${maxPoints.toLocaleString('en-US')}`,
       hint: `sweep fewer values, use --samples N for a random sample, or raise the limit with --max-points ${Math.min(count, Number.MAX_SAFE_INTEGER)}`,
     });
   }
@@ -112,6 +118,18 @@ export function countPoints(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): numbe
 
 export function expandSweep(s: SweepSpec, maxPoints = DEFAULT_MAX_POINTS): Point[] {
   countPoints(s, maxPoints);
+  return withSeeds(expandPoints(s), s.seeds);
+}
+
+/** Each point once per seed k = 0..n-1, every seed path set to k (seeds innermost: a point's replicates adjoin). */
+export function withSeeds(points: Point[], seeds: SweepSpec['seeds']): Point[] {
+  if (!seeds) return points;
+  return points.flatMap((pt) =>
+    Array.from({ length: seeds.n }, (_, k) => ({ ...pt, ...Object.fromEntries(seeds.paths.map((p) => [p, k])) })),
+  );
+}
+
+function expandPoints(s: SweepSpec): Point[] {
   const paths = Object.keys(s.params);
   if (s.method === 'grid') {
     let points: Point[] = [{}];

@@ -32,6 +32,8 @@ export interface ExpsOptions {
   columns?: string[];
   /** Characters the text table may take (default 120). */
   width?: string;
+  /** false (--no-aggregate): one row per experiment, seed replicates not grouped. */
+  aggregate?: boolean;
   workspace?: string;
 }
 
@@ -66,6 +68,7 @@ export function expsCommand(o: ExpsOptions): number {
     all: o.all,
     allParams: o.allParams,
     columns,
+    aggregate: o.aggregate,
   });
   if (!fmt && !o.all && !columns?.length) {
     const keep = o.sort ? [resolveColumn(table.known, o.sort, '--sort').name] : [];

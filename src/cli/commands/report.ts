@@ -13,7 +13,7 @@ import {
   type TrainingCurves,
 } from '../../compare/load.js';
 import { renderReport } from '../../compare/report.js';
-import { buildTable } from '../../compare/table.js';
+import { buildTable, rowExperiments } from '../../compare/table.js';
 
 export interface ReportOptions {
   out?: string;
@@ -24,6 +24,8 @@ export interface ReportOptions {
   allParams?: boolean;
   /** The metric that picks the best experiment and colours heat maps, NAME[:max|:min]. */
   metric?: string;
+  /** false (--no-aggregate): one row per experiment, seed replicates not grouped. */
+  aggregate?: boolean;
   workspace?: string;
 }
 
@@ -36,6 +38,7 @@ export function reportCommand(o: ReportOptions): number {
     filters: o.filter,
     all: o.all,
     allParams: o.allParams,
+    aggregate: o.aggregate,
   });
   const metric =
     o.metric === undefined
@@ -47,16 +50,17 @@ export function reportCommand(o: ReportOptions): number {
         );
   const rocs = new Map<string, RocSeries[]>();
   const training = new Map<string, TrainingCurves[]>();
-  for (const r of table.rows) {
-    rocs.set(r.experiment.name, loadRocs(root, r.experiment));
-    training.set(r.experiment.name, loadTraining(root, r.experiment));
+  const shown = rowExperiments(table.rows);
+  for (const e of shown) {
+    rocs.set(e.name, loadRocs(root, e));
+    training.set(e.name, loadTraining(root, e));
   }
   // Without ROC points, the stage's own roc.png is shown instead (inline).
   const rocImages = new Map<string, { file: string; dataUri: string }>();
-  for (const r of table.rows) {
-    if (rocs.get(r.experiment.name)?.length) continue;
-    const image = loadRocImage(root, r.experiment);
-    if (image) rocImages.set(r.experiment.name, image);
+  for (const e of shown) {
+    if (rocs.get(e.name)?.length) continue;
+    const image = loadRocImage(root, e);
+    if (image) rocImages.set(e.name, image);
   }
   const html = renderReport({ table, rocs, rocImages, training, metric, workspace: root, generatedAt: new Date() });
   // --out is the user's explicit choice of a path, anywhere (as for cp); the default stays inside the workspace.
@@ -67,7 +71,7 @@ export function reportCommand(o: ReportOptions): number {
   const withCurves = [...training.values()].filter((c) => c.length).length;
   const pictures = rocImages.size ? `, ${rocImages.size} with a ROC picture only` : '';
   process.stdout.write(
-    `wrote ${relative(process.cwd(), out) || out} (${table.rows.length} experiments, ${withRoc} with ROC curves${pictures}, ${withCurves} with training curves)\n`,
+    `wrote ${relative(process.cwd(), out) || out} (${shown.length} experiments${shown.length !== table.rows.length ? ` in ${table.rows.length} rows` : ''}, ${withRoc} with ROC curves${pictures}, ${withCurves} with training curves)\n`,
   );
   return 0;
 }

@@ -2,6 +2,7 @@
 // (src/plan/experiments.ts), and the list of points printed before the run.
 import { buildExperiments, sweepSpec, type Experiment } from '../../plan/experiments.js';
 import { DEFAULT_MAX_POINTS } from '../../plan/sweep.js';
+import { FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Loaded } from '../context.js';
 import { positiveInt, wholeNumber } from '../session.js';
@@ -14,6 +15,10 @@ export interface SweepCliOptions extends RunCliOptions {
   samples?: string;
   sweepSeed?: string;
   maxPoints?: string;
+  /** --seeds N: N seed replicates of every point. */
+  seeds?: string;
+  /** --seed-stages a,b (repeatable): whose seed --seeds sets. */
+  seedStages?: string[];
 }
 
 export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promise<Experiment[]> {
@@ -22,7 +27,19 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
     sweepFile: o.sweepFile,
     samples: o.samples === undefined ? undefined : positiveInt('--samples', o.samples, 1),
     sweepSeed: wholeNumber('--sweep-seed', o.sweepSeed, 0),
+    seeds: o.seeds === undefined ? undefined : positiveInt('--seeds', o.seeds, 1),
+    seedStages: o.seedStages
+      ?.flatMap((s) => s.split(','))
+      .map((s) => s.trim())
+      .filter(Boolean),
   };
+  if (request.seedStages && request.seeds === undefined)
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: '--seed-stages needs --seeds N',
+      hint: 'e.g. --seeds 3 --seed-stages pretext,triarchy',
+    });
   const maxPoints = positiveInt('--max-points', o.maxPoints, DEFAULT_MAX_POINTS);
   const spec = sweepSpec(request, base.ws.root, base.pipeline);
   const experimentBase = {
