@@ -62,7 +62,14 @@ export const paramsSchema = {
           default: null,
           description: 'Decode size before the random crop to input_size; null: input_size * 256/224.',
         },
-        flip: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'Horizontal flip probability.' },
+        flip: {
+          type: 'number',
+          minimum: 0,
+          maximum: 1,
+          default: 0.5,
+          description:
+            'Horizontal flip probability. Labels are kept, so a left/right attribute such as pose becomes noise on flipped images.',
+        },
         rotation: {
           type: 'number',
           minimum: 0,
