@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { findAdoptable } from '../../src/execute/executors/slurm/adopt.js';
 import { SlurmClient } from '../../src/execute/executors/slurm/client.js';
 import type { SlurmExec } from '../../src/execute/executors/slurm/exec.js';
-import { appendLedger, openRuns, tagOf } from '../../src/execute/executors/slurm/ledger.js';
+import { appendLedger, closeRun, openRuns, tagOf } from '../../src/execute/executors/slurm/ledger.js';
 import { LogFollower } from '../../src/execute/executors/slurm/log-follow.js';
 import { MARK } from '../../src/execute/executors/slurm/protocol.js';
 import { describeEnd } from '../../src/execute/executors/slurm/report.js';
@@ -204,6 +204,33 @@ test("gc leaves what a live job may write (its lease's folders, temp objects, ne
     assert.deepEqual(liveLeases(ws), []);
     assert.deepEqual(readdirSync(dir), []);
     stale();
+  } finally {
+    removeWorkspace(root);
+  }
+});
+
+test('gc removes the Slurm folders of closed runs that are not kept; an open run (jobs may be adopted) and a kept one stay', async () => {
+  const root = makeWorkspace();
+  try {
+    const ws = new Workspace(root);
+    const slurm = (run: string) => join(root, '.facepipe', 'slurm', run);
+    for (const run of ['R1-closed', 'R2-open', 'R3-kept']) {
+      mkdirSync(slurm(run), { recursive: true });
+      writeFileSync(join(slurm(run), 'jobs.jsonl'), '');
+    }
+    closeRun(slurm('R1-closed'));
+    closeRun(slurm('R3-kept'));
+    mkdirSync(join(ws.runsDir, 'R3-kept'), { recursive: true });
+    writeFileSync(join(ws.runsDir, 'R3-kept', 'run.json'), '{"stages":[]}');
+
+    await collectGarbage(ws, {});
+    assert.deepEqual(
+      ['R1-closed', 'R2-open', 'R3-kept'].map((r) => existsSync(slurm(r))),
+      [false, true, true],
+    );
+    await collectGarbage(ws, { keepLast: 0 });
+    assert.equal(existsSync(slurm('R3-kept')), false, 'a closed run whose record gc dropped goes with it');
+    assert.equal(existsSync(slurm('R2-open')), true, 'an open run stays whatever is kept');
   } finally {
     removeWorkspace(root);
   }

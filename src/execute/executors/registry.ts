@@ -1,6 +1,6 @@
 // The executors, by name: an explicit map, each loaded only when chosen. Besides building one, an executor may
 // say whether this machine can use it (facepipe doctor) and which of its jobs of a workspace are still queued or
-// running (facepipe status).
+// running (facepipe status), and which of the files it keeps in a workspace gc may remove.
 import type { Executor, ExecutorContext } from '../../contracts/executor.js';
 
 export interface ExecutorCheck {
@@ -16,6 +16,8 @@ interface Entry {
   check?(): Promise<ExecutorCheck>;
   /** Lines describing the workspace's live jobs; [] when there are none. */
   jobs?(workspace: string): Promise<string[]>;
+  /** Paths it keeps in the workspace that no live job and no kept run (by run id) needs any more. */
+  garbage?(workspace: string, keptRuns: ReadonlySet<string>): Promise<string[]>;
 }
 
 const EXECUTORS: Record<string, Entry> = {
@@ -24,6 +26,7 @@ const EXECUTORS: Record<string, Entry> = {
     create: async (ctx) => new (await import('./slurm/slurm-executor.js')).SlurmExecutor(ctx),
     check: async () => (await import('./slurm/workspace-jobs.js')).slurmCheck(),
     jobs: async (ws) => (await import('./slurm/workspace-jobs.js')).describeWorkspaceJobs(ws),
+    garbage: async (ws, kept) => (await import('./slurm/ledger.js')).closedRunDirs(ws, kept),
   },
 };
 
@@ -46,5 +49,12 @@ export async function checkExecutors(): Promise<Array<{ name: string } & Executo
 export async function workspaceJobs(workspace: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of Object.values(EXECUTORS)) if (e.jobs) out.push(...(await e.jobs(workspace)));
+  return out;
+}
+
+/** What every executor says gc may remove from the workspace. */
+export async function executorGarbage(workspace: string, keptRuns: ReadonlySet<string>): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of Object.values(EXECUTORS)) if (e.garbage) out.push(...(await e.garbage(workspace, keptRuns)));
   return out;
 }

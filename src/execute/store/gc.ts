@@ -1,9 +1,11 @@
 // Garbage collection of the workspace's cache: what no kept run record and no experiment's last state
 // references goes (stage records, store objects, stale scratch and temp folders). "Kept" runs are the run
-// records under results/runs: all of them, or the newest N. What a live job may still write (its temp and
+// records under results/runs: all of them, or the newest N. Executors name what they keep that may go too (the
+// Slurm folders of closed runs that are not kept). What a live job may still write (its temp and
 // scratch folders, temp object files, objects and records newer than the oldest live lease) is kept.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { executorGarbage } from '../executors/registry.js';
 import { sweepLeftovers } from '../leftovers.js';
 import { allLastStates } from '../last-state.js';
 import { liveLeases, type Lease } from '../leases.js';
@@ -101,7 +103,8 @@ export async function collectGarbage(
   const keep = o.keepLast !== undefined ? Math.min(runs.length, o.keepLast) : runs.length;
   const dropped = runs.slice(0, runs.length - keep);
   for (const r of dropped) remove(join(ws.runsDir, r));
-  const keys = liveKeys(ws, runs.slice(runs.length - keep), o.warn ?? (() => {}));
+  const kept = runs.slice(runs.length - keep);
+  const keys = liveKeys(ws, kept, o.warn ?? (() => {}));
   const leases = liveLeases(ws, { dryRun: o.dryRun });
   const busy = jobsMayWrite(leases);
   // A lease still being written names no folders: then no temp or scratch folder goes.
@@ -116,6 +119,7 @@ export async function collectGarbage(
     if (!keys.has(d) && !leased(join(ws.workRoot, d))) remove(join(ws.workRoot, d));
   if (existsSync(ws.tmpDir))
     for (const d of readdirSync(ws.tmpDir)) if (!leased(join(ws.tmpDir, d))) remove(join(ws.tmpDir, d));
+  for (const p of await executorGarbage(ws.root, new Set(kept))) remove(p);
   // The runner's own temporary files elsewhere (state, run records, results), of dead writers only.
   sweepLeftovers(ws, {
     remove: (p) => {

@@ -122,6 +122,18 @@ export function openRuns(workspace: string): Array<{ runId: string; dir: string;
     .sort((a, b) => a.runId.localeCompare(b.runId));
 }
 
+/**
+ * Folders of closed runs (no job can still be alive) that are not among the kept runs: their job logs were moved
+ * to the stage records, and no later run reads them. An open run's folder stays: its jobs may still be adopted.
+ */
+export function closedRunDirs(workspace: string, keptRuns: ReadonlySet<string>): string[] {
+  const root = join(workspace, SLURM_DIR);
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !keptRuns.has(d.name) && existsSync(join(root, d.name, 'closed')))
+    .map((d) => join(root, d.name));
+}
+
 /** No job of this run can still be alive: later runs need not look at it. */
 export function closeRun(dir: string): void {
   mkdirSync(dir, { recursive: true });
