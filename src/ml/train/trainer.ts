@@ -51,6 +51,8 @@ export interface TrainOptions {
   milestones?: number[];
   /** Default 0.1 (PyTorch's); the recipe uses 0.333. */
   gamma?: number;
+  /** The learning rate of each 1-based epoch, instead of lr / milestones / gamma (e.g. a cosine schedule). */
+  lrAt?: (epoch: number) => number;
   adam?: AdamConfig;
   /** Seed of the batch/augmentation RNG (default 0). */
   seed?: number | string;
@@ -126,7 +128,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
-      const lr = multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
+      const lr = opts.lrAt ? opts.lrAt(epoch) : multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
       let steps = 0;
       let lossSum = 0;
       const partSums: Record<string, number> = {};

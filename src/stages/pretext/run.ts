@@ -14,7 +14,7 @@ import type { StageRun } from '../../contracts/stage-kind.js';
 import { isPlainObject } from '../../core/objects.js';
 import { readSealed, writeSealed } from '../../core/sealed.js';
 import { readSplits, type Splits, type TrainImage } from '../shared/splits-format.js';
-import { backboneConfig } from '../shared/backbone-params.js';
+import { backboneConfig, learningRate } from '../shared/backbone-params.js';
 import { stepReporter } from '../shared/train-progress.js';
 import { chanceWarning, formatFigures, heldoutFigures, heldoutSet, type HeadFigures } from './heldout.js';
 import type { PretextParams } from './kind.js';
@@ -256,6 +256,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
         lr: p.optimizer.lr,
         milestones: p.optimizer.milestones,
         gamma: p.optimizer.gamma,
+        lrAt: learningRate(p.optimizer, p.epochs),
         seed: p.seed,
         checkpointDir,
         onWarning: (m) => say(`warning: ${m}`),

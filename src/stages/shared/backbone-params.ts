@@ -1,5 +1,6 @@
 // What the training kinds (pretext, triarchy) share: the EfficientNet backbone, optimizer and micro-batch
 // params (same names, same defaults, one schema each) and their mapping onto the ML layer's config.
+import { cosineLr } from '../../ml/train/schedule.js';
 import type { BackboneConfig } from '../../ml/types.js';
 
 export interface BackboneParams {
@@ -12,6 +13,7 @@ export interface BackboneParams {
 
 export interface OptimizerParams {
   lr: number;
+  schedule: 'multistep' | 'cosine';
   milestones: number[];
   gamma: number;
 }
@@ -59,9 +61,15 @@ export const optimizerSchema = {
   type: 'object',
   additionalProperties: false,
   default: {},
-  description: 'Adam with a multi-step learning-rate schedule stepped per epoch.',
+  description: 'Adam with a learning-rate schedule stepped per epoch (multi-step, as the original, or cosine).',
   properties: {
     lr: { type: 'number', exclusiveMinimum: 0, default: 0.001, description: 'Initial learning rate.' },
+    schedule: {
+      enum: ['multistep', 'cosine'],
+      default: 'multistep',
+      description:
+        'multistep: lr x gamma after each milestone epoch (the original); cosine: anneal lr towards 0 over all epochs (milestones and gamma unused; depends on epochs, so a run with more epochs cannot continue from a shorter one).',
+    },
     milestones: {
       type: 'array',
       items: { type: 'integer', minimum: 1 },
@@ -89,4 +97,9 @@ export function backboneConfig(b: BackboneParams): BackboneConfig {
     bnMomentum: b.bn_momentum,
     dropConnect: b.drop_connect,
   };
+}
+
+/** The learning rate of each 1-based epoch under the optimizer params, or undefined for the trainer's multi-step. */
+export function learningRate(o: OptimizerParams, epochs: number): ((epoch: number) => number) | undefined {
+  return o.schedule === 'cosine' ? (epoch) => cosineLr(o.lr, epoch, epochs) : undefined;
 }

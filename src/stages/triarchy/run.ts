@@ -25,7 +25,7 @@ import {
 import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
-import { backboneConfig } from '../shared/backbone-params.js';
+import { backboneConfig, learningRate } from '../shared/backbone-params.js';
 import { readSplits, type Pair } from '../shared/splits-format.js';
 import { stepReporter } from '../shared/train-progress.js';
 import type { TriarchyParams } from './kind.js';
@@ -246,6 +246,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         lr: p.optimizer.lr,
         milestones: p.optimizer.milestones,
         gamma: p.optimizer.gamma,
+        lrAt: learningRate(p.optimizer, p.epochs),
         seed: p.seed,
         checkpointDir,
         onWarning: (m) => say(`warning: ${m}`),
