@@ -171,6 +171,10 @@ function workspaceCommands(program: Command, setCode: SetCode): void {
     .description('remove cached results that no kept run references')
     .option('--keep-last <n>', 'keep only the newest N run records (and what they reference)')
     .option('-n, --dry-run', 'say what would be freed')
+    .option(
+      '--drop-epoch-states',
+      'also remove every cached epoch state (a run with more epochs then trains from epoch 0)',
+    )
     .option('-w, --workspace <dir>', 'workspace root')
     .action(async (opts: GcOptions) => {
       const { gcCommand } = await import('./commands/gc.js');

@@ -3,7 +3,7 @@
 // stage record last, the same way on every executor; the executor reports the outcome.
 import type { StageReport } from './events.js';
 import type { OutputSpec } from './stage-kind.js';
-import type { KeyMaterial, StageRecord } from './records.js';
+import type { EpochStateRecord, KeyMaterial, StageRecord } from './records.js';
 import type { ExecutorSettings, StageResources } from './resources.js';
 
 export type { ExecutorSettings, StageResources };
@@ -30,6 +30,11 @@ export interface StageJob {
   resources: StageResources;
   /** 1 for the first try, 2 for the first retry, ... */
   attempt: number;
+  /**
+   * Epoch-prefix reuse (kinds with epochPrefix): the prefix key the state at this run's last epoch is stored under,
+   * and the cached state to start from when the scratch folder holds nothing of its own.
+   */
+  epochState?: { prefix: string; param: string; epoch: number; from?: EpochStateRecord };
 }
 
 /** What a job reports while it runs. */

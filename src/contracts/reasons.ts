@@ -24,4 +24,11 @@ export type Reason =
   | { kind: 'upstream-not-done'; stage: string; state: string }
   | { kind: 'interrupted-before-start' }
   | { kind: 'run-stopped'; error: string }
-  | { kind: 'resuming-checkpoint' };
+  | { kind: 'resuming-checkpoint' }
+  /**
+   * Epoch-prefix reuse: the run trains from a cached state at epoch `from` to `to`; `before` is the epochs param's
+   * last value when it is the only change (the reason then replaces 'params-changed').
+   */
+  | { kind: 'continuing'; param: string; from: number; to: number; before?: number }
+  /** A cached epoch state exists but these params make the path depend on the epoch count. */
+  | { kind: 'prefix-blocked'; why: string };

@@ -28,6 +28,27 @@ export interface StageRecord {
   completedAt: string;
   durationMs: number;
   metrics: Record<string, number | string>;
+  /** Training began from a cached epoch state (epoch-prefix reuse): its epoch and the stage key that left it. */
+  continuedFrom?: { epoch: number; key: string };
+}
+
+/**
+ * A stage's state at an epoch (kinds with epoch-prefix reuse), in the store so that a run with more epochs and the
+ * same other params continues from it: .facepipe/store/epochs/<prefix>/<epoch>.json, sealed, naming a folder object.
+ */
+export interface EpochStateRecord {
+  /** The prefix key: a hash of the key material without the epochs param (plan/keys.ts prefixKey). */
+  prefix: string;
+  /** The epochs param's name. */
+  param: string;
+  epoch: number;
+  /** The stage key of the run that left it, and that run's key material (its epochs param = epoch). */
+  key: string;
+  stage: string;
+  material: KeyMaterial;
+  /** The snapshot of the stage's scratch folder at that epoch. */
+  state: StoredOutput;
+  completedAt: string;
 }
 
 /** What a cache lookup found for a key. */

@@ -58,6 +58,27 @@ export interface StageKind<P = Record<string, unknown>> {
    * `watch` prints them after each run, and the first one of the last stage picks a sweep's best point.
    */
   headline?: HeadlineMetric[] | ((params: P) => HeadlineMetric[]);
+  /**
+   * Epoch-prefix reuse: training to E epochs is an exact prefix of training to E' > E with the same other params.
+   * The kind leaves its state at the last epoch in ctx.epochState.out (a snapshot of its scratch folder); a later
+   * run with more epochs starts from that snapshot in its scratch folder, as if resuming, and trains only the rest.
+   */
+  epochPrefix?: EpochPrefix<P>;
+}
+
+export interface EpochPrefix<P = Record<string, unknown>> {
+  /** The top-level integer param that counts epochs, e.g. 'epochs'. */
+  param: string;
+  /** Why these params make the path depend on the epoch count (a schedule over all epochs), or undefined. */
+  blocker?: (params: P) => string | undefined;
+}
+
+/** Why a stage's epoch prefix cannot be reused, or undefined when it can (or its kind has none). */
+export function prefixBlocker(
+  kind: Pick<StageKind, 'epochPrefix'>,
+  params: Record<string, unknown>,
+): string | undefined {
+  return kind.epochPrefix?.blocker?.(params);
 }
 
 /** A stage's headline metrics (its kind's, for its params). */
@@ -94,6 +115,12 @@ export interface StageContext<P = Record<string, unknown>> {
   metrics(values: Record<string, number | string>): void;
   /** Aborted when the run is cancelled; long loops should check it between steps. */
   signal: AbortSignal;
+  /**
+   * Kinds with epochPrefix: where to leave the snapshot of the scratch folder at the last epoch (an empty folder),
+   * and `restarted()` to call when the kind throws its scratch state away and starts from scratch (so the record
+   * does not claim a continuation that did not happen).
+   */
+  epochState?: { out: string; restarted(): void };
 }
 
 /** Files in a workDir named so record who works there (a worker, a command's session), not stage progress. */

@@ -1,14 +1,16 @@
 // The job side of a stage, the same on every executor: run the kind in this process, check and ingest its
 // outputs into the store, and commit the stage record last. A job killed at any moment leaves no record, so no
 // partial output is ever served; its scratch folder (epoch checkpoints) survives for the next attempt.
-import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobEvents, JobOutcome, StageJob } from '../contracts/executor.js';
-import type { StageRecord, StoredOutput } from '../contracts/records.js';
-import type { StageContext, StageRun } from '../contracts/stage-kind.js';
+import type { EpochStateRecord, StageRecord, StoredOutput } from '../contracts/records.js';
+import { WORKDIR_RESERVED_PREFIX, type StageContext, type StageRun } from '../contracts/stage-kind.js';
 import { FacepipeError } from '../core/errors.js';
 import { displayPath, isNoSpace, writeError } from '../core/fsutil.js';
+import { isPlainObject } from '../core/objects.js';
+import { isSha256, readSealed, writeSealed } from '../core/sealed.js';
 import { writeJobOwner } from './leftovers.js';
 import { takeLease } from './leases.js';
 import { Workspace } from './workspace.js';
@@ -52,6 +54,59 @@ async function ingestOutputs(ws: Workspace, job: StageJob, paths: Record<string,
   return stored;
 }
 
+/** In the scratch folder: the cached epoch state this lineage of attempts started from (epoch-prefix reuse). */
+const CONTINUED_FILE = `${WORKDIR_RESERVED_PREFIX}continued.json`;
+type Continued = NonNullable<StageRecord['continuedFrom']>;
+const isContinued = (v: unknown): v is Continued => isPlainObject(v) && Number.isInteger(v.epoch) && isSha256(v.key);
+
+/** Has the scratch folder anything of the kind's own (a checkpoint of an earlier attempt)? */
+function hasProgress(workDir: string): boolean {
+  return existsSync(workDir) && readdirSync(workDir).some((f) => !f.startsWith(WORKDIR_RESERVED_PREFIX));
+}
+
+/**
+ * Epoch-prefix reuse, before the kind runs: when the scratch folder holds nothing of its own, the cached state
+ * (a snapshot of a shorter run's scratch folder) is put there, so the kind resumes from it as from its own
+ * checkpoint, checking it as it checks its own. The note says which state the lineage started from.
+ */
+async function seedFromEpochState(
+  ws: Workspace,
+  from: EpochStateRecord,
+  tmp: string,
+  workDir: string,
+  log: (l: string) => void,
+) {
+  if (hasProgress(workDir)) return;
+  const staged = join(tmp, '.epoch-state-in');
+  await ws.store.materialize(from.state, staged);
+  for (const name of await readdir(staged)) await rename(join(staged, name), join(workDir, name));
+  await rm(staged, { recursive: true, force: true });
+  writeSealed(join(workDir, CONTINUED_FILE), { epoch: from.epoch, key: from.key } satisfies Continued);
+  log(`continuing from the cached state at epoch ${from.epoch} (left by ${from.key.slice(0, 12)})`);
+}
+
+/** After the kind ran: its snapshot at the last epoch into the store, and its state record (before the stage's). */
+async function storeEpochState(ws: Workspace, job: StageJob, out: string): Promise<void> {
+  const e = job.epochState;
+  if (!e || !existsSync(out) || !(await readdir(out)).length) return;
+  const state = await ws.store.ingest(out);
+  ws.store.writeEpochState({
+    prefix: e.prefix,
+    param: e.param,
+    epoch: e.epoch,
+    key: job.key,
+    stage: job.stage,
+    material: job.material,
+    state,
+    completedAt: new Date().toISOString(),
+  });
+}
+
+function continuedFrom(workDir: string): Continued | undefined {
+  const r = readSealed(join(workDir, CONTINUED_FILE), isContinued);
+  return r.state === 'ok' ? { epoch: r.value.epoch, key: r.value.key } : undefined;
+}
+
 export async function executeJob(job: StageJob, events: JobEvents, signal: AbortSignal): Promise<JobOutcome> {
   const t0 = Date.now();
   const ws = new Workspace(job.workspace, { statCache: false });
@@ -71,6 +126,12 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
       outputs[out.name] = join(tmp, out.name);
       if (out.type === 'dir') await mkdir(outputs[out.name], { recursive: true });
     }
+    // Output names start with a letter: these cannot collide with them.
+    const stateOut = join(tmp, '.epoch-state-out');
+    if (job.epochState) {
+      if (job.epochState.from) await seedFromEpochState(ws, job.epochState.from, tmp, workDir, (l) => events.log(l));
+      await mkdir(stateOut, { recursive: true });
+    }
     const ctx: StageContext = {
       stage: job.stage,
       params: job.params,
@@ -88,19 +149,27 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
         events.metrics(values);
       },
       signal,
+      epochState: job.epochState && {
+        out: stateOut,
+        restarted: () => rmSync(join(workDir, CONTINUED_FILE), { force: true }),
+      },
     };
     await (
       await loadRun(job.kind.runModule)
     )(ctx);
     if (signal.aborted) return { state: 'interrupted' };
+    const stored = await ingestOutputs(ws, job, outputs);
+    await storeEpochState(ws, job, stateOut);
+    const from = job.epochState ? continuedFrom(workDir) : undefined;
     const record: StageRecord = {
       key: job.key,
       stage: job.stage,
       material: job.material,
-      outputs: await ingestOutputs(ws, job, outputs),
+      outputs: stored,
       completedAt: new Date().toISOString(),
       durationMs: Date.now() - t0,
       metrics,
+      ...(from ? { continuedFrom: from } : {}),
     };
     ws.store.writeRecord(record); // the commit point
     await rm(workDir, { recursive: true, force: true });

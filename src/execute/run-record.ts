@@ -35,6 +35,8 @@ export interface StageResult {
   metrics: Record<string, number | string>;
   /** When the outputs were computed and how long that took (a cached stage: the run that made them). */
   computed?: { durationMs: number; completedAt: string };
+  /** Training began from a cached epoch state (its epoch, and the stage key that left it). */
+  continuedFrom?: { epoch: number; key: string };
   error?: string;
   log?: string;
 }

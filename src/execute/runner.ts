@@ -288,7 +288,7 @@ class Runner {
     try {
       if (this.signal.aborted)
         return { state: 'interrupted', reasons: [{ kind: 'interrupted-before-start' }], durationMs: 0, releaseSlot };
-      return { ...(await this.execute(stage, sid, key, material, inputs, decision.reasons)), releaseSlot };
+      return { ...(await this.execute(stage, sid, key, material, inputs, decision)), releaseSlot };
     } catch (e) {
       releaseSlot();
       throw e;
@@ -302,9 +302,10 @@ class Runner {
     key: string,
     material: KeyMaterial,
     inputs: StageInputs,
-    why: Reason[],
+    decision: Extract<Decision, { action: 'run' }>,
   ): Promise<Execution> {
     const t0 = Date.now();
+    const why = decision.reasons;
     const workDir = this.ws.workDir(key);
     // Scratch left by an interrupted run of this very key (e.g. epoch checkpoints): the stage resumes from it.
     const resuming = existsSync(workDir) && readdirSync(workDir).some((f) => !f.startsWith(WORKDIR_RESERVED_PREFIX));
@@ -341,6 +342,16 @@ class Runner {
       cores: this.cores,
       resources: stageResources(stage, this.o.backend),
       attempt: 1,
+      ...(decision.prefix?.prefix !== undefined
+        ? {
+            epochState: {
+              prefix: decision.prefix.prefix,
+              param: decision.prefix.param,
+              epoch: decision.prefix.epoch,
+              from: decision.continueFrom,
+            },
+          }
+        : {}),
     };
     const events: JobEvents = {
       progress: (text) => this.o.emit({ type: 'stage-progress', stage: sid, text }),
@@ -401,6 +412,7 @@ class Runner {
     if (out.record) {
       res.metrics = out.record.metrics;
       res.computed = { durationMs: out.record.durationMs, completedAt: out.record.completedAt };
+      if (out.record.continuedFrom) res.continuedFrom = out.record.continuedFrom;
       try {
         for (const [name, so] of Object.entries(out.record.outputs)) {
           const dest = this.ws.outputPath(exp.name, stage.name, name);

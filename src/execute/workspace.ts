@@ -57,10 +57,10 @@ export class Workspace {
     for (const rel of ['lock', 'state/yaml/x', 'state/last/x', 'state/stat-cache.json', 'work/x', 'tmp/x'])
       resolveForWrite(this.root, join('.facepipe', rel), 'workspace state path');
     if (this.externalStore) {
-      for (const rel of ['objects/x', 'stages/x'])
+      for (const rel of ['objects/x', 'stages/x', 'epochs/x'])
         resolveInside(this.externalStore, join(this.externalStore, rel), `store path (${STORE_ENV})`);
     } else {
-      for (const rel of ['objects/x', 'stages/x'])
+      for (const rel of ['objects/x', 'stages/x', 'epochs/x'])
         resolveForWrite(this.root, join('.facepipe/store', rel), 'store path');
     }
   }

@@ -1,20 +1,29 @@
 // The one decision for a stage: cached, run (and why), not retried, or (when upstream outputs are not known yet)
 // may run; and which stages a run takes at all (targets) and which it forces. `facepipe run`, `status` and
 // `run --dry-run` all ask these functions.
-import type { CacheEntry, KeyMaterial, StageRecord } from '../contracts/records.js';
+import type { CacheEntry, EpochStateRecord, KeyMaterial, StageRecord } from '../contracts/records.js';
 import { didYouMean, FacepipeError } from '../core/errors.js';
 import type { StageSpec } from '../load/load.js';
 import type { StageGraph } from './graph.js';
-import { definitionChanges, rerunReasons, stageKey } from './keys.js';
+import { definitionChanges, epochPrefixOf, rerunReasons, stageKey, type EpochPrefixInfo } from './keys.js';
 import type { Reason } from './reasons.js';
 
 export interface CacheView {
   lookup(key: string): Promise<CacheEntry>;
+  /** The intact epoch state of `prefix` at the highest epoch <= atMost (epoch-prefix reuse), if any. */
+  bestEpochState?(prefix: string, atMost: number): Promise<EpochStateRecord | undefined>;
 }
 
 export type Decision =
   | { action: 'cached'; key: string; record: StageRecord }
-  | { action: 'run'; key?: string; reasons: Reason[] }
+  | {
+      action: 'run';
+      key?: string;
+      reasons: Reason[];
+      /** Kinds with epoch-prefix reuse: the prefix key (or why there is none), and the cached state to start from. */
+      prefix?: EpochPrefixInfo;
+      continueFrom?: EpochStateRecord;
+    }
   | { action: 'not-retried'; key: string; reasons: Reason[]; error: string }
   | { action: 'maybe'; reasons: Reason[] };
 
@@ -49,9 +58,38 @@ export async function decide(o: DecideInput): Promise<Decision> {
   const error = o.failedBefore?.(key);
   if (error !== undefined && !o.forced)
     return { action: 'not-retried', key, error, reasons: [{ kind: 'failed-before', error }] };
-  if (o.forced) return { action: 'run', key, reasons: forced };
-  if (entry.state === 'damaged') return { action: 'run', key, reasons: [{ kind: 'cached-output-damaged' }] };
-  return { action: 'run', key, reasons: rerunReasons(o.stage, o.material, o.last, o.inputLabels) };
+  const prefix = epochPrefixOf(o.stage, o.material);
+  // Forcing means computing again: no cached epoch state is used either.
+  if (o.forced) return { action: 'run', key, reasons: forced, prefix };
+  const reasons: Reason[] =
+    entry.state === 'damaged'
+      ? [{ kind: 'cached-output-damaged' }]
+      : rerunReasons(o.stage, o.material, o.last, o.inputLabels);
+  if (!prefix) return { action: 'run', key, reasons };
+  const path = `${o.stage.name}.${prefix.param}`;
+  const epochsChanged = reasons.some((r) => r.kind === 'params-changed' && r.changes.some((c) => c.path === path));
+  if (prefix.blocked !== undefined)
+    return {
+      action: 'run',
+      key,
+      reasons: epochsChanged ? [...reasons, { kind: 'prefix-blocked', why: prefix.blocked }] : reasons,
+      prefix,
+    };
+  const from = await o.cache.bestEpochState?.(prefix.prefix, prefix.epoch);
+  if (!from) return { action: 'run', key, reasons, prefix };
+  return { action: 'run', key, reasons: continuing(reasons, path, prefix, from.epoch), prefix, continueFrom: from };
+}
+
+/**
+ * The reasons of a run that starts from a cached epoch: when the epochs param is the only change, one reason says
+ * both ("epochs 100 -> 200, continuing from the cached epoch 100"); otherwise the continuation is added.
+ */
+function continuing(reasons: Reason[], path: string, prefix: EpochPrefixInfo, from: number): Reason[] {
+  const only = reasons.length === 1 && reasons[0].kind === 'params-changed' ? reasons[0].changes : undefined;
+  const before = only?.length === 1 && only[0].path === path ? Number(only[0].before) : undefined;
+  const reason: Reason = { kind: 'continuing', param: prefix.param, from, to: prefix.epoch };
+  if (before !== undefined && Number.isInteger(before)) return [{ ...reason, before }];
+  return [...reasons, reason];
 }
 
 /** What the command line asked for, as in Snakemake: targets, -f STAGE, -F (--force all), -R STAGE. */

@@ -2,6 +2,7 @@
 // and the digests of the inputs it reads. No timestamps, no absolute paths: a moved or cloned workspace keeps
 // its cache.
 import type { KeyMaterial } from '../contracts/records.js';
+import { prefixBlocker } from '../contracts/stage-kind.js';
 import { canonicalJson, hashValue } from '../core/hash.js';
 import { isPlainObject } from '../core/objects.js';
 import type { StageSpec } from '../load/load.js';
@@ -62,4 +63,26 @@ export function rerunReasons(
   const changed = Object.keys({ ...last.inputs, ...now.inputs }).filter((k) => last.inputs[k] !== now.inputs[k]);
   if (changed.length) reasons.push({ kind: 'inputs-changed', inputs: changed.map((k) => inputLabels[k] ?? k) });
   return reasons.length ? reasons : [{ kind: 'not-finished' }];
+}
+
+/**
+ * Epoch-prefix reuse. The prefix key covers what the key covers except the epochs param: runs that differ only in
+ * their epoch count share it, and the state one left at epoch E is where another with more epochs starts.
+ */
+export function prefixKey(m: KeyMaterial, param: string): string {
+  const params = Object.fromEntries(Object.entries(m.params).filter(([k]) => k !== param));
+  return hashValue({ prefixOf: param, kind: m.kind, kindVersion: m.kindVersion, params, inputs: m.inputs });
+}
+
+/** What a stage's epoch prefix is for this material: reusable (its key and epoch), blocked (why), or none. */
+export type EpochPrefixInfo =
+  | { param: string; epoch: number; prefix: string; blocked?: undefined }
+  | { param: string; epoch: number; prefix?: undefined; blocked: string };
+
+export function epochPrefixOf(stage: StageSpec, m: KeyMaterial): EpochPrefixInfo | undefined {
+  const ep = stage.kind.epochPrefix;
+  const epoch = ep && m.params[ep.param];
+  if (!ep || typeof epoch !== 'number' || !Number.isInteger(epoch)) return undefined;
+  const blocked = prefixBlocker(stage.kind, m.params);
+  return blocked ? { param: ep.param, epoch, blocked } : { param: ep.param, epoch, prefix: prefixKey(m, ep.param) };
 }

@@ -45,6 +45,12 @@ export function formatReason(r: Reason): string {
       return `the run stopped: ${r.error}`;
     case 'resuming-checkpoint':
       return "resuming from the interrupted run's checkpoint";
+    case 'continuing':
+      return r.before !== undefined
+        ? `${r.param} ${r.before} -> ${r.to}, continuing from the cached epoch ${r.from}`
+        : `continuing from the cached epoch ${r.from} (of ${r.to})`;
+    case 'prefix-blocked':
+      return `no cached epoch reused: ${r.why}`;
   }
 }
 

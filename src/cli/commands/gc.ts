@@ -8,6 +8,8 @@ import { Workspace } from '../../execute/workspace.js';
 export interface GcOptions {
   keepLast?: string;
   dryRun?: boolean;
+  /** Remove every epoch state (runs with more epochs then train from epoch 0). */
+  dropEpochStates?: boolean;
   workspace?: string;
 }
 
@@ -45,10 +47,14 @@ export async function gcCommand(o: GcOptions): Promise<number> {
     const r = await collectGarbage(ws, {
       keepLast: o.keepLast !== undefined ? Number(o.keepLast) : undefined,
       dryRun: o.dryRun,
+      dropEpochStates: o.dropEpochStates,
       warn: (m) => process.stderr.write(`warning: ${m}\n`),
     });
     process.stdout.write(
-      `${o.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} (${r.removedEntries} entries; ${r.droppedRuns} old run records, kept ${r.keptRuns} runs and ${r.keptStages} stage results)\n`,
+      `${o.dryRun ? 'would free' : 'freed'} ${formatBytes(r.freedBytes)} (${r.removedEntries} entries; ${r.droppedRuns} old run records, kept ${r.keptRuns} runs and ${r.keptStages} stage results)\n` +
+        (r.keptEpochStates || r.droppedEpochStates
+          ? `epoch states: kept ${r.keptEpochStates} (their stage results are kept), ${o.dryRun ? 'would remove' : 'removed'} ${r.droppedEpochStates}\n`
+          : ''),
     );
     return 0;
   } finally {

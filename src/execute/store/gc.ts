@@ -1,5 +1,6 @@
 // Garbage collection of the workspace's cache: what no kept run record and no experiment's last state
-// references goes (stage records, store objects, stale scratch and temp folders). "Kept" runs are the run
+// references goes (stage records, store objects, stale scratch and temp folders). An epoch state (epoch-prefix
+// reuse) stays while the stage result that left it does; `dropEpochStates` removes them all. "Kept" runs are the run
 // records under results/runs: all of them, or the newest N. Executors name what they keep that may go too (the
 // Slurm folders of closed runs that are not kept). What a live job may still write (its temp and
 // scratch folders, temp object files, objects and records newer than the oldest live lease) is kept.
@@ -14,6 +15,9 @@ import type { Workspace } from '../workspace.js';
 export interface GcResult {
   freedBytes: number;
   removedEntries: number;
+  /** Epoch states kept (their stage results are kept) and removed. */
+  keptEpochStates: number;
+  droppedEpochStates: number;
   droppedRuns: number;
   keptRuns: number;
   keptStages: number;
@@ -88,9 +92,37 @@ async function liveObjects(
   return live;
 }
 
+/** Epoch states whose stage result is kept stay, with their objects; the others (and damaged ones) go. */
+async function liveEpochStates(
+  ws: Workspace,
+  keys: Set<string>,
+  live: Set<string>,
+  o: { drop: boolean; dryRun?: boolean; busy: (p: string) => boolean; count: (p: string) => void },
+): Promise<{ kept: number; dropped: number }> {
+  let kept = 0;
+  let dropped = 0;
+  for (const { file, record } of ws.store.allEpochStates()) {
+    if (o.busy(file)) continue;
+    if (record && keys.has(record.key) && !o.drop) {
+      kept++;
+      live.add(record.state.digest);
+      try {
+        for (const e of (await ws.store.readManifest(record.state.digest)).entries) live.add(e.digest);
+      } catch {
+        /* a missing manifest: nothing more to keep */
+      }
+      continue;
+    }
+    dropped++;
+    o.count(file);
+    if (!o.dryRun) ws.store.removeEpochState(file);
+  }
+  return { kept, dropped };
+}
+
 export async function collectGarbage(
   ws: Workspace,
-  o: { keepLast?: number; dryRun?: boolean; warn?: (m: string) => void },
+  o: { keepLast?: number; dryRun?: boolean; dropEpochStates?: boolean; warn?: (m: string) => void },
 ): Promise<GcResult> {
   let freedBytes = 0;
   let removedEntries = 0;
@@ -110,6 +142,15 @@ export async function collectGarbage(
   // A lease still being written names no folders: then no temp or scratch folder goes.
   const leased = (p: string) => leases.some((l) => !l.tmp || l.tmp === p || l.workDir === p);
   const live = await liveObjects(ws, keys, remove, busy);
+  const states = await liveEpochStates(ws, keys, live, {
+    drop: !!o.dropEpochStates,
+    dryRun: o.dryRun,
+    busy,
+    count: (p) => {
+      freedBytes += du(p);
+      removedEntries++;
+    },
+  });
   const objects = ws.store.objectsDir;
   for (const d of existsSync(objects) ? readdirSync(objects) : []) {
     for (const f of readdirSync(join(objects, d)))
@@ -126,5 +167,13 @@ export async function collectGarbage(
       if (existsSync(p) && !leased(p) && !busy(p)) remove(p);
     },
   });
-  return { freedBytes, removedEntries, droppedRuns: dropped.length, keptRuns: keep, keptStages: keys.size };
+  return {
+    freedBytes,
+    removedEntries,
+    keptEpochStates: states.kept,
+    droppedEpochStates: states.dropped,
+    droppedRuns: dropped.length,
+    keptRuns: keep,
+    keptStages: keys.size,
+  };
 }

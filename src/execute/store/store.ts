@@ -1,17 +1,20 @@
 // The one cache: a content-addressed store of output bytes plus one record per completed stage key.
 //   .facepipe/store/objects/ab/cdef...   file contents and folder manifests, named by sha256
 //   .facepipe/store/stages/<key>.json    the record, written last: no record, no cache hit
+//   .facepipe/store/epochs/<prefix>/<epoch>.json   a training stage's state at an epoch (epoch-prefix reuse)
 // Objects are written under a temporary name, fsynced and renamed; a record is committed only after all its
 // objects are in place. Restoring re-checks digests (cheaply, through the stat cache), so a corrupt or missing
 // object means a rerun, never silent use. A record is sealed (a digest of its own content) and checked against a
 // small schema and its own key when read: an edited record (metrics included) is treated as absent, with a warning.
 import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { CacheEntry, KeyMaterial, StageRecord, StoredOutput } from '../../contracts/records.js';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import type { CacheEntry, EpochStateRecord, KeyMaterial, StageRecord, StoredOutput } from '../../contracts/records.js';
 import { fsyncDir, tmpName, writeError, writeFileAtomic } from '../../core/fsutil.js';
 import { hashValue, sha256 } from '../../core/hash.js';
 import { isPlainObject } from '../../core/objects.js';
 import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
+import { prefixKey } from '../../plan/keys.js';
 import { Digests, manifestDigest, manifestJson, type DirManifest } from './digests.js';
 
 export type { StageRecord, StoredOutput };
@@ -36,10 +39,14 @@ function isStoredOutput(v: unknown): v is StoredOutput {
   );
 }
 
+const isContinuedFrom = (v: unknown) =>
+  v === undefined || (isPlainObject(v) && Number.isInteger(v.epoch) && isSha256(v.key));
+
 /** The record's shape, and that it is the record of `key` (its material hashes to it). */
 function recordOf(key: string) {
   return (v: unknown): v is StageRecord =>
     isPlainObject(v) &&
+    isContinuedFrom(v.continuedFrom) &&
     v.key === key &&
     typeof v.stage === 'string' &&
     isKeyMaterial(v.material) &&
@@ -52,9 +59,30 @@ function recordOf(key: string) {
     Object.values(v.metrics).every((m) => typeof m === 'number' || typeof m === 'string' || m === null);
 }
 
+/**
+ * An epoch state record's shape, and that it is the state of `prefix` at `epoch`: its material has that epoch count,
+ * hashes to its key, and without the epochs param to the prefix (a state filed under another prefix is refused).
+ */
+function epochStateOf(prefix: string, epoch: number) {
+  return (v: unknown): v is EpochStateRecord =>
+    isPlainObject(v) &&
+    v.prefix === prefix &&
+    v.epoch === epoch &&
+    typeof v.param === 'string' &&
+    typeof v.stage === 'string' &&
+    isKeyMaterial(v.material) &&
+    v.material.params[v.param] === epoch &&
+    hashValue(v.material) === v.key &&
+    prefixKey(v.material, v.param) === prefix &&
+    isStoredOutput(v.state) &&
+    v.state.type === 'dir' &&
+    typeof v.completedAt === 'string';
+}
+
 export class Store {
   readonly objectsDir: string;
   readonly recordsDir: string;
+  readonly epochsDir: string;
   constructor(
     readonly root: string,
     readonly digests: Digests,
@@ -62,6 +90,7 @@ export class Store {
   ) {
     this.objectsDir = join(root, 'objects');
     this.recordsDir = join(root, 'stages');
+    this.epochsDir = join(root, 'epochs');
   }
 
   objectPath(digest: string): string {
@@ -83,6 +112,72 @@ export class Store {
     const r = readSealed(p, recordOf(key));
     if (r.state === 'bad') this.warn(p, r.why, 'the stage runs again');
     return r;
+  }
+
+  epochStatePath(prefix: string, epoch: number): string {
+    return join(this.epochsDir, prefix, `${epoch}.json`);
+  }
+
+  /** Written after the state's objects are in place (and before the stage's own record). */
+  writeEpochState(r: EpochStateRecord): void {
+    writeSealed(this.epochStatePath(r.prefix, r.epoch), r, { space: 1 });
+  }
+
+  /** The state record of `prefix` at `epoch`; undefined when there is none or it is damaged (with a warning). */
+  readEpochState(prefix: string, epoch: number): EpochStateRecord | undefined {
+    const p = this.epochStatePath(prefix, epoch);
+    const r = readSealed(p, epochStateOf(prefix, epoch));
+    if (r.state === 'bad') this.warn(p, r.why, 'that epoch is trained again');
+    return r.state === 'ok' ? r.value : undefined;
+  }
+
+  /** Epochs with a state record under `prefix`, highest first. */
+  epochStateEpochs(prefix: string): number[] {
+    const dir = join(this.epochsDir, prefix);
+    if (!isSha256(prefix) || !existsSync(dir)) return [];
+    return readdirSync(dir)
+      .flatMap((f) => (/^(0|[1-9]\d{0,8})\.json$/.test(f) ? [Number(f.slice(0, -5))] : []))
+      .sort((a, b) => b - a);
+  }
+
+  /** The intact state of `prefix` at the highest epoch <= atMost: its record is sound and every object it names. */
+  async bestEpochState(prefix: string, atMost: number): Promise<EpochStateRecord | undefined> {
+    for (const epoch of this.epochStateEpochs(prefix)) {
+      if (epoch > atMost || epoch <= 0) continue;
+      const r = this.readEpochState(prefix, epoch);
+      if (r && (await this.verify(r.state))) return r;
+      if (r) this.warn(this.epochStatePath(prefix, epoch), 'an object it names is missing or corrupt', 'not used');
+    }
+    return undefined;
+  }
+
+  /** Every epoch state record (gc), with its file; damaged ones as undefined. */
+  allEpochStates(): Array<{ file: string; record: EpochStateRecord | undefined }> {
+    if (!existsSync(this.epochsDir)) return [];
+    const out: Array<{ file: string; record: EpochStateRecord | undefined }> = [];
+    for (const prefix of readdirSync(this.epochsDir).sort()) {
+      const dir = join(this.epochsDir, prefix);
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        out.push({ file: dir, record: undefined }); // not a folder
+        continue;
+      }
+      for (const f of names) {
+        const m = /^(0|[1-9]\d{0,8})\.json$/.exec(f);
+        const record = m && isSha256(prefix) ? this.readEpochState(prefix, Number(m[1])) : undefined;
+        out.push({ file: join(dir, f), record });
+      }
+    }
+    return out;
+  }
+
+  /** Remove an epoch state record (gc), and its prefix folder once empty. */
+  removeEpochState(file: string): void {
+    rmSync(file, { recursive: true, force: true });
+    const dir = dirname(file);
+    if (dir !== this.epochsDir && existsSync(dir) && !readdirSync(dir).length) rmSync(dir, { recursive: true });
   }
 
   /** Commit point of a stage: called only after every output object is stored. */

@@ -173,6 +173,12 @@ export const kind: StageKind<TriarchyParams> = {
     { metric: 'val_auc', goal: 'max' },
     { metric: 'val_accuracy', goal: 'max' },
   ],
+  // Multi-step milestones are epochs, and validation comes every N epochs: E epochs are a prefix of more.
+  epochPrefix: {
+    param: 'epochs',
+    blocker: (p) =>
+      p.optimizer.schedule === 'cosine' ? 'optimizer.schedule cosine depends on the epoch count' : undefined,
+  },
 };
 
 export default kind;

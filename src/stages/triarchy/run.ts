@@ -1,4 +1,5 @@
-import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { hashTree } from '../../core/hash.js';
 import { isPlainObject } from '../../core/objects.js';
@@ -22,6 +23,7 @@ import {
   saveNet,
   type TriarchyNet,
 } from '../../ml/model/index.js';
+import { CHECKPOINT_FILE } from '../../ml/train/checkpoint.js';
 import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
@@ -89,6 +91,7 @@ async function resumeSelection(
   workDir: string,
   checkpointDir: string,
   log: (line: string) => void,
+  restarted: () => void,
 ): Promise<{ state: SelectionState; bestDir: string | null; bestDigest: string | null }> {
   const fresh = {
     state: { lastValidated: -1, best: null, validations: [], losses: [] },
@@ -109,8 +112,41 @@ async function resumeSelection(
   log(`warning: ignoring ${path}: ${why}; the stage restarts from scratch`);
   await rm(checkpointDir, { recursive: true, force: true });
   await removeBestDirs(workDir);
+  await rm(join(workDir, EPOCH_STATE_DIR), { recursive: true, force: true });
   await rm(path, { force: true });
+  restarted();
   return fresh;
+}
+
+/** Where a run whose last epoch is not a multiple of validate_every keeps its state before that last validation. */
+const EPOCH_STATE_DIR = 'epoch-state';
+
+/**
+ * Epoch-prefix reuse: the scratch folder as a longer run would have it after this run's last epoch: the epoch
+ * checkpoint, and the selection state of the validations at multiples of validate_every (a longer run does not
+ * validate after this run's last epoch unless it is one), with the best weights it names. A run with more epochs
+ * starts from it in its own scratch folder, which it checks as it checks its own (digests and seals).
+ */
+async function writeEpochState(
+  dest: string,
+  checkpointDir: string,
+  selection: { state: SelectionState; bestDir: string | null; bestDigest: string | null },
+): Promise<void> {
+  const checkpoint = join(checkpointDir, CHECKPOINT_FILE);
+  if (!existsSync(checkpoint)) return; // no epoch trained
+  const tmp = `${dest}.tmp`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(join(tmp, 'checkpoint'), { recursive: true });
+  await copyFile(checkpoint, join(tmp, 'checkpoint', CHECKPOINT_FILE));
+  const bestName = selection.bestDir && basename(selection.bestDir);
+  if (selection.bestDir) await cp(selection.bestDir, join(tmp, bestName!), { recursive: true });
+  writeSealed(join(tmp, SELECTION_FILE), {
+    state: selection.state,
+    bestDir: bestName,
+    bestDigest: selection.bestDigest,
+  } satisfies SelectionFile);
+  await rm(dest, { recursive: true, force: true });
+  await rename(tmp, dest);
 }
 
 /** Epochs after which to validate: every `every` epochs and after the last (0 when there is no training). */
@@ -227,7 +263,11 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       ctx.log(line);
       ctx.progress(line);
     };
-    let { state, bestDir, bestDigest } = await resumeSelection(ctx.workDir, checkpointDir, say);
+    const restarted = () => ctx.epochState?.restarted();
+    let { state, bestDir, bestDigest } = await resumeSelection(ctx.workDir, checkpointDir, say, restarted);
+    // A longer run validates after this run's last epoch only when it is a multiple of validate_every.
+    const lastIsRegular = p.epochs % p.validate_every === 0;
+    const heldState = join(ctx.workDir, EPOCH_STATE_DIR);
     const score = (v: Omit<Validation, 'epoch'>) => (p.select_by === 'auc' ? v.auc : v.accuracy);
 
     for (const target of validationEpochs(p.epochs, p.validate_every)) {
@@ -249,7 +289,10 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         lrAt: learningRate(p.optimizer, p.epochs),
         seed: p.seed,
         checkpointDir,
-        onWarning: (m) => say(`warning: ${m}`),
+        onWarning: (m) => {
+          say(`warning: ${m}`);
+          restarted();
+        },
         microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
         signal: ctx.signal,
         onStep,
@@ -259,6 +302,8 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         ctx.log(`resumed after epoch ${result.resumedFrom}`);
       }
       const losses = result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts }));
+      if (ctx.epochState && target === p.epochs && !lastIsRegular)
+        await writeEpochState(heldState, checkpointDir, { state, bestDir, bestDigest });
 
       if (p.recalibrate_bn) {
         ctx.progress(`epoch ${target}/${p.epochs}, re-estimating BatchNorm statistics`);
@@ -304,6 +349,10 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: improved });
     }
 
+    if (ctx.epochState) {
+      if (lastIsRegular) await writeEpochState(ctx.epochState.out, checkpointDir, { state, bestDir, bestDigest });
+      else if (existsSync(heldState)) await cp(heldState, ctx.epochState.out, { recursive: true });
+    }
     const best = state.best!;
     await mkdir(ctx.outputs.model, { recursive: true });
     await cp(bestDir!, ctx.outputs.model, { recursive: true });
