@@ -61,6 +61,9 @@ test('raising triarchy.epochs continues from the cached epoch, says so, records 
       reason: 'epochs 2 -> 4, continuing from the cached epoch 2',
     });
     assert.equal(plan.split.action, 'cached');
+    const pretext = parseStatus((await status(ws, '--set', 'pretext.epochs=3')).stdout);
+    assert.equal(pretext.pretext.reason, 'epochs 1 -> 3, continuing from the cached epoch 1');
+    assert.equal(pretext.triarchy.action, 'may run');
 
     const more = await run(ws, '--set', 'triarchy.epochs=4');
     assert.equal(more.code, 0, more.stderr);
@@ -84,11 +87,15 @@ test('raising triarchy.epochs continues from the cached epoch, says so, records 
     assert.equal(fewer.triarchy.reason, 'params changed: triarchy.epochs 4 -> 1');
 
     // gc keeps the state of a kept result and drops one whose result went (--keep-last 1 drops the first run).
-    const states = () => listFiles(join(ws, '.facepipe/store/epochs')).map((f) => f.split('/')[1]);
+    const states = () =>
+      listFiles(join(ws, '.facepipe/store/epochs'))
+        .filter((f) => readFileSync(join(ws, '.facepipe/store/epochs', f), 'utf8').includes('"stage": "triarchy"'))
+        .map((f) => f.split('/')[1]);
     assert.deepEqual(states().sort(), ['2.json', '4.json']);
     const gc = await runCli(ws, ['gc', '--keep-last', '1']);
     assert.equal(gc.code, 0, gc.stderr);
-    assert.match(gc.stdout, /epoch states: kept 1 \(their stage results are kept\), removed 1/);
+    // pretext's state (its result is kept) stays too.
+    assert.match(gc.stdout, /epoch states: kept 2 \(their stage results are kept\), removed 1/);
     assert.deepEqual(states(), ['4.json']);
     const six = parseStatus((await status(ws, '--set', 'triarchy.epochs=6')).stdout);
     assert.equal(six.triarchy.reason, 'epochs 4 -> 6, continuing from the cached epoch 4');
@@ -114,7 +121,7 @@ test('a damaged or misfiled epoch state is not used: warned, and training starts
   try {
     assert.equal((await run(ws)).code, 0);
     const dir = join(ws, '.facepipe/store/epochs');
-    const [prefix] = readdirSync(dir);
+    const [prefix] = readdirSync(dir).filter((p) => existsSync(join(dir, p, '2.json')));
     const file = join(dir, prefix, '2.json');
     // Filed under another epoch: its own content says 2, so it is refused as the state at 3.
     cpSync(file, join(dir, prefix, '3.json'));
@@ -144,7 +151,13 @@ test('with a schedule that depends on epochs (cosine) no cached epoch is reused,
     const cos = ['--set', 'triarchy.optimizer.schedule=cosine'];
     const first = await run(ws, ...cos);
     assert.equal(first.code, 0, first.stderr);
-    assert.equal(existsSync(join(ws, '.facepipe/store/epochs')), false, 'no state is kept: none could be used');
+    const kept = listFiles(join(ws, '.facepipe/store/epochs')).map((f) =>
+      readFileSync(join(ws, '.facepipe/store/epochs', f), 'utf8'),
+    );
+    assert.ok(
+      kept.every((t) => !t.includes('"stage": "triarchy"')),
+      'no triarchy state is kept: none could be used',
+    );
     const plan = parseStatus((await status(ws, ...cos, '--set', 'triarchy.epochs=4')).stdout);
     assert.equal(
       plan.triarchy.reason,

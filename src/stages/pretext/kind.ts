@@ -122,6 +122,12 @@ export const kind: StageKind<PretextParams> = {
     ...(p.task === 'rotation' ? [] : p.attributes.map((a) => ({ metric: `heldout_${a}`, goal: 'max' as const }))),
     ...(p.task === 'attributes' ? [] : [{ metric: 'heldout_rotation', goal: 'max' as const }]),
   ],
+  // Multi-step milestones are epochs, held-out accuracy is measured every N epochs: E epochs are a prefix of more.
+  epochPrefix: {
+    param: 'epochs',
+    blocker: (p) =>
+      p.optimizer.schedule === 'cosine' ? 'optimizer.schedule cosine depends on the epoch count' : undefined,
+  },
 };
 
 export default kind;

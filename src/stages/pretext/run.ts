@@ -1,4 +1,5 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { fitMicroBatch } from '../../ml/backend/binding-limit.js';
@@ -8,6 +9,7 @@ import { ImageCache } from '../../ml/data/cache.js';
 import { createRng, randInt, shuffleInPlace, type Rng } from '../../ml/data/rng.js';
 import { labelSmoothedCrossEntropy } from '../../ml/losses/triarchy.js';
 import { createPretextNet, saveBackbone } from '../../ml/model/index.js';
+import { CHECKPOINT_FILE } from '../../ml/train/checkpoint.js';
 import { formatEpoch, trainNet, type EpochInfo } from '../../ml/train/trainer.js';
 import type { BackendPreference } from '../../ml/types.js';
 import type { StageRun } from '../../contracts/stage-kind.js';
@@ -139,7 +141,12 @@ const isState = (v: unknown): v is HeldoutState =>
  * The held-out figures measured before an interruption (sealed in workDir beside the epoch checkpoint). A damaged
  * file means the stage restarts from scratch, saying so: figures of epochs it cannot measure again are not invented.
  */
-async function resumeState(workDir: string, checkpointDir: string, say: (l: string) => void): Promise<HeldoutState> {
+async function resumeState(
+  workDir: string,
+  checkpointDir: string,
+  say: (l: string) => void,
+  restarted: () => void,
+): Promise<HeldoutState> {
   const path = join(workDir, STATE_FILE);
   const r = readSealed(path, isState);
   if (r.state === 'ok') return r.value;
@@ -147,8 +154,24 @@ async function resumeState(workDir: string, checkpointDir: string, say: (l: stri
     say(`warning: ignoring ${path}: ${r.why}; the stage restarts from scratch`);
     await rm(checkpointDir, { recursive: true, force: true });
     await rm(path, { force: true });
+    restarted();
   }
   return { lastMeasured: -1, measured: [] };
+}
+
+/**
+ * Epoch-prefix reuse: the scratch folder as a longer run has it after this run's last epoch: the epoch checkpoint,
+ * and the figures of the epochs a longer run measures too (multiples of validate_every; a longer run does not
+ * measure after this run's last epoch unless it is one).
+ */
+async function writeEpochState(dest: string, checkpointDir: string, state: HeldoutState, every: number) {
+  const checkpoint = join(checkpointDir, CHECKPOINT_FILE);
+  if (!existsSync(checkpoint)) return; // no epoch trained
+  await mkdir(join(dest, 'checkpoint'), { recursive: true });
+  await copyFile(checkpoint, join(dest, 'checkpoint', CHECKPOINT_FILE));
+  const measured = state.measured.filter((m) => m.epoch % every === 0);
+  const lastMeasured = Math.max(-1, ...measured.map((m) => m.epoch));
+  writeSealed(join(dest, STATE_FILE), { lastMeasured, measured } satisfies HeldoutState);
 }
 
 /** The held-out images: the validation identities' (at most `max`, a seeded sample), or none with the reason. */
@@ -237,7 +260,8 @@ export const run: StageRun<PretextParams> = async (ctx) => {
     // Train in chunks that end where held-out accuracy is measured; trainNet resumes from its epoch checkpoint,
     // so an interruption anywhere continues where it stopped, and the figures of done chunks are kept.
     const checkpointDir = join(ctx.workDir, 'checkpoint');
-    let state = await resumeState(ctx.workDir, checkpointDir, say);
+    const restarted = () => ctx.epochState?.restarted();
+    let state = await resumeState(ctx.workDir, checkpointDir, say, restarted);
     let history: EpochInfo[] = [];
     let last: Record<string, HeadFigures> | undefined;
     for (const target of heldoutEpochs(p.epochs, p.validate_every)) {
@@ -259,7 +283,10 @@ export const run: StageRun<PretextParams> = async (ctx) => {
         lrAt: learningRate(p.optimizer, p.epochs),
         seed: p.seed,
         checkpointDir,
-        onWarning: (m) => say(`warning: ${m}`),
+        onWarning: (m) => {
+          say(`warning: ${m}`);
+          restarted();
+        },
         microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
         signal: ctx.signal,
         // dropLast: floor(images / batch) batches an epoch.
@@ -295,6 +322,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: false });
     }
 
+    if (ctx.epochState) await writeEpochState(ctx.epochState.out, checkpointDir, state, p.validate_every);
     await saveBackbone(net, ctx.outputs.backbone);
     // Deterministic training record (no timings): the report's training curves read it.
     const chance = last && Object.fromEntries(names.map((h) => [h, round4(last![h].chance)]));

@@ -5,15 +5,18 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unsealJson } from '../../src/core/sealed.js';
+import { cosineLr } from '../../src/ml/train/schedule.js';
+import { kind as pretextKind } from '../../src/stages/pretext/kind.js';
+import { run as pretextRun } from '../../src/stages/pretext/run.js';
 import { kind } from '../../src/stages/triarchy/kind.js';
 import { run, validationEpochs } from '../../src/stages/triarchy/run.js';
 import { CMU_FACES, fakeContext, type FakeContext } from './fake-context.js';
-import { tinySplits, tinyTriarchyParams } from './face-fixture.js';
+import { TINY_BACKBONE, tinySplits, tinyTriarchyParams } from './face-fixture.js';
 import type { TriarchyParams } from '../../src/stages/triarchy/kind.js';
 
 const MODEL_FILES = ['weights.bin', 'training.json', 'model.json'];
 
-function withEpochState(ctx: FakeContext<TriarchyParams>): { out: string; restarts: () => number } {
+function withEpochState<P>(ctx: FakeContext<P>): { out: string; restarts: () => number } {
   const out = join(ctx.workDir, '..', 'epoch-state-out');
   mkdirSync(out, { recursive: true });
   let restarts = 0;
@@ -114,7 +117,54 @@ test('triarchy: a damaged epoch state in the scratch folder is not trusted: rest
   }
 });
 
-test('triarchy: the cosine schedule blocks epoch-prefix reuse; multistep does not', () => {
+test('pretext: 5 epochs continued from the state at 3 (held-out every 2) = a straight 5-epoch run', async () => {
+  const inputs = { dataset: CMU_FACES(), splits: await tinySplits(true) };
+  const params = (epochs: number) => ({
+    backbone: { ...TINY_BACKBONE, drop_connect: 0.2 },
+    epochs,
+    batch_size: 8,
+    augment: { resize: 36 },
+    validate_every: 2,
+  });
+  const straight = fakeContext(pretextKind, params(5), inputs);
+  const first = fakeContext(pretextKind, params(3), inputs);
+  const continued = fakeContext(pretextKind, params(5), inputs);
+  try {
+    await pretextRun(straight);
+    const state = withEpochState(first);
+    await pretextRun(first);
+    const held = unsealJson(readFileSync(join(state.out, 'heldout.json'), 'utf8'));
+    assert.ok(held.ok);
+    assert.deepEqual(
+      (held.value as { measured: Array<{ epoch: number }> }).measured.map((m) => m.epoch),
+      [2],
+      'only the epochs a longer run measures too',
+    );
+    cpSync(state.out, continued.workDir, { recursive: true });
+    await pretextRun(continued);
+    const steps = continued.reports.flatMap((r) => (r.kind === 'steps' ? [r] : []));
+    assert.equal(steps[0].epoch, 4, 'training goes on after the cached epoch');
+    for (const f of ['weights.bin', 'training.json'])
+      assert.deepEqual(
+        readFileSync(join(continued.outputs.backbone, f)),
+        readFileSync(join(straight.outputs.backbone, f)),
+        `${f} differs from a straight run`,
+      );
+  } finally {
+    straight.cleanup();
+    first.cleanup();
+    continued.cleanup();
+  }
+});
+
+test('cosine annealing goes from lr to near 0 over all epochs, so it depends on the epoch count', () => {
+  assert.equal(cosineLr(0.1, 1, 10), 0.1);
+  assert.ok(Math.abs(cosineLr(0.1, 6, 10) - 0.05) < 1e-12);
+  assert.notEqual(cosineLr(0.1, 6, 10), cosineLr(0.1, 6, 20));
+});
+
+test('the cosine schedule blocks epoch-prefix reuse; multistep does not', () => {
+  assert.equal(pretextKind.epochPrefix!.blocker!({ optimizer: { schedule: 'cosine' } } as never) !== undefined, true);
   const blocker = kind.epochPrefix!.blocker!;
   const p = (schedule: string) => ({ optimizer: { schedule } }) as unknown as TriarchyParams;
   assert.equal(blocker(p('multistep')), undefined);
