@@ -9,10 +9,11 @@ const dist = new URL('../dist/src/', import.meta.url);
 const { ajvOptions } = await import(new URL('load/ajv.js', dist).href);
 const { pipelineSchema, configSchema } = await import(new URL('load/pipeline-schema.js', dist).href);
 const { loadKinds } = await import(new URL('stages/registry.js', dist).href);
+const { sweepSchema } = await import(new URL('load/sweep-schema.js', dist).href);
 const { hashValue } = await import(new URL('core/hash.js', dist).href);
 
 const kinds = await loadKinds();
-const schemas = [pipelineSchema, configSchema, ...kinds.names().map((n) => kinds.get(n).paramsSchema)];
+const schemas = [pipelineSchema, configSchema, sweepSchema, ...kinds.names().map((n) => kinds.get(n).paramsSchema)];
 const ajv = new Ajv({ ...ajvOptions, code: { source: true, esm: true } });
 const refs = {};
 for (const s of schemas) {

@@ -47,7 +47,14 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
       collect,
     )
     .option('--no-sweep', "ignore the pipeline's sweep: section; run the base experiment only")
-    .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params)')
+    .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params; halving settings)')
+    .option(
+      '--sweep-method <m>',
+      'grid (default), random (with --samples) or halving: successive halving over epochs (--min-epochs, --max-epochs, --eta; --metric ranks)',
+    )
+    .option('--min-epochs <n>', 'halving: epochs of the first rung')
+    .option('--max-epochs <n>', 'halving: epochs of the last rung')
+    .option('--eta <x>', 'halving: keep the best 1/eta at each rung (default 3)')
     .option('--samples <n>', 'random sweep: sample N points instead of the full grid')
     .option('--sweep-seed <n>', 'random sweep: seed of the sample', '0')
     .option('--max-points <n>', 'refuse a sweep of more points than this (default: 10000)')
@@ -57,7 +64,10 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     )
     .option('--seed-stages <list>', 'the stages whose seed --seeds sets (default: every stage with a seed)', collect)
     .option('--max-memory <MB>', 'memory budget for stages running at once (default: 75% of RAM)')
-    .option('--metric <name>', 'a sweep names its best point on this metric, e.g. evaluate.auc or evaluate.eer:min')
+    .option(
+      '--metric <name>',
+      'a sweep names its best point on this metric, e.g. evaluate.auc or evaluate.eer:min (halving: ranks by it, e.g. triarchy.val_auc)',
+    )
     .action(async (pipeline: string | undefined, opts: SweepCliOptions) => {
       const { sweepRunCommand } = await import('./commands/sweep.js');
       setCode(await sweepRunCommand(pipeline, opts));
@@ -71,6 +81,11 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--sweep <key=values>', 'as run --sweep: the status of every point', collect)
     .option('--no-sweep', "ignore the pipeline's sweep: section")
     .option('--sweep-file <file>', 'as run --sweep-file')
+    .option('--sweep-method <m>', 'as run --sweep-method: a halving sweep shows each rung the cache can already rank')
+    .option('--min-epochs <n>', 'as run --min-epochs')
+    .option('--max-epochs <n>', 'as run --max-epochs')
+    .option('--eta <x>', 'as run --eta')
+    .option('--metric <name>', 'as run --metric (halving: the metric that ranks)')
     .option('--samples <n>', 'as run --samples')
     .option('--sweep-seed <n>', 'as run --sweep-seed', '0')
     .option('--max-points <n>', 'as run --max-points')

@@ -5,6 +5,7 @@ import { FacepipeError } from '../core/errors.js';
 import { createExecutor, EXECUTOR_NAMES } from '../execute/executors/registry.js';
 import { displayPath } from '../core/fsutil.js';
 import { sweepLeftovers } from '../execute/leftovers.js';
+import { runHalving, type HalvingOutcome, type HalvingSetup } from '../execute/halving.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
 import type { Selection } from '../plan/decide.js';
@@ -87,6 +88,8 @@ export interface SessionOptions {
   memoryBudgetMB?: number;
   failedKeys?: Map<string, string>;
   signal: AbortSignal;
+  /** A halving sweep: its rungs run one after another in this session (`experiments` is then the first rung's). */
+  halving?: HalvingSetup;
 }
 
 /** The executor a run uses: --executor, else the config's `executor.type`, else local; bad input names the place. */
@@ -104,7 +107,7 @@ export function executorName(flag: string | undefined, loaded: Loaded): string {
   });
 }
 
-export async function runSession(o: SessionOptions): Promise<RunResult> {
+export async function runSession(o: SessionOptions): Promise<RunResult & { halving?: HalvingOutcome }> {
   const name = executorName(o.executor, o.loaded);
   const renderer = await pickRenderer(o.progress, o.verbose);
   const release = await acquireLock(o.loaded.ws.lockPath, {
@@ -127,9 +130,8 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
       settings: o.loaded.pipeline.executor,
       warn: (message) => renderer.sink({ type: 'warning', message }),
     });
-    const result = await runExperiments({
+    const options = {
       workspace: o.loaded.ws,
-      experiments: o.experiments,
       jobs: o.jobs ?? executor.admission?.jobs ?? 1,
       force: o.force,
       selection: o.selection,
@@ -141,7 +143,10 @@ export async function runSession(o: SessionOptions): Promise<RunResult> {
       memoryBudgetMB: o.memoryBudgetMB ?? executor.admission?.memoryBudgetMB,
       failedKeys: o.failedKeys,
       retries: o.loaded.pipeline.executor.retries,
-    });
+    };
+    const result: RunResult & { halving?: HalvingOutcome } = o.halving
+      ? await runHalving({ ...options, setup: o.halving })
+      : await runExperiments({ ...options, experiments: o.experiments });
     await renderer.done();
     return result;
   } finally {

@@ -66,6 +66,18 @@ export type RunEvent =
       value?: number;
       /** Seed replicates: the best point is a group judged by its mean (value); its std and size. */
       replicates?: { n: number; std: number | null; experiments: string[] };
+    }
+  /** A halving sweep starts a rung: these experiments train to `epochs` (the last rung: every stage). */
+  | { type: 'sweep-rung'; rung: number; rungs: number; param: string; epochs: number; experiments: string[] }
+  /** A rung ranked its candidates: each experiment's place and what it does next. */
+  | {
+      type: 'sweep-ranking';
+      rung: number;
+      rungs: number;
+      epochs: number;
+      metric: string;
+      goal: 'max' | 'min';
+      ranked: Array<{ experiment: string; rank: number; value?: number; state: string; why: string }>;
     };
 
 export type EventSink = (event: RunEvent) => void;

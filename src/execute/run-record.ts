@@ -14,6 +14,7 @@ import { overwriteInPlace, writeError, writeFileAtomic } from '../core/fsutil.js
 import { isPlainObject } from '../core/objects.js';
 import { facepipeVersion, packageVersion } from '../core/version.js';
 import type { Experiment } from '../plan/experiments.js';
+import type { SweepStanding } from '../plan/halving.js';
 import { readGitState, type GitState } from './git.js';
 import type { Workspace } from './workspace.js';
 
@@ -209,6 +210,7 @@ export class RunRecord {
         startedAt: new Date(this.started).toISOString(),
         git: this.git ?? null,
         point: exp.point ?? {},
+        ...(exp.standing ? { sweep: exp.standing } : {}),
         stages: this.stageSummaries(exp, previousStages(file)),
       };
       writeFileAtomic(file, JSON.stringify(summary, null, 2), { durable: false });
@@ -243,4 +245,20 @@ export class RunRecord {
     }
     return out;
   }
+}
+
+/**
+ * A halving sweep ranked a rung: the standing of an experiment it ran (rank, promoted or stopped, why) goes into
+ * its experiment.json, which the rung's run has just written. Nothing is written when that file is not there.
+ */
+export function writeStanding(ws: Workspace, experiment: string, standing: SweepStanding): void {
+  const file = join(ws.resultsDir, experiment, 'experiment.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  if (!isPlainObject(raw)) return;
+  writeFileAtomic(file, JSON.stringify({ ...raw, sweep: standing }, null, 2), { durable: false });
 }

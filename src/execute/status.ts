@@ -11,12 +11,15 @@ import type { Workspace } from './workspace.js';
 
 export interface StagePlan {
   id: string;
+  experiment: string;
   stage: string;
   /** 'cached', 'run', or 'maybe' (depends on whether an upstream rerun changes its outputs). */
   action: 'cached' | 'run' | 'maybe';
   reasons: Reason[];
   reason: string;
   key?: string;
+  /** A cached stage's figures (a halving sweep ranks cached rungs by them). */
+  metrics?: Record<string, number | string>;
 }
 
 async function planExperiment(
@@ -48,12 +51,29 @@ async function planExperiment(
       for (const [n, o] of Object.entries(d.record.outputs))
         outs[n] = { ...o, path: ws.outputPath(exp.name, s.name, n) };
       known.set(s.name, outs);
-      plans.push({ id, stage: s.name, action: 'cached', reasons: [], reason: 'cached', key: d.key });
+      plans.push({
+        id,
+        experiment: exp.name,
+        stage: s.name,
+        action: 'cached',
+        reasons: [],
+        reason: 'cached',
+        key: d.key,
+        metrics: d.record.metrics,
+      });
       continue;
     }
     const action = d.action === 'maybe' ? 'maybe' : 'run';
     const key = d.action === 'maybe' ? undefined : d.key;
-    plans.push({ id, stage: s.name, action, reasons: d.reasons, reason: formatReasons(d.reasons), key });
+    plans.push({
+      id,
+      experiment: exp.name,
+      stage: s.name,
+      action,
+      reasons: d.reasons,
+      reason: formatReasons(d.reasons),
+      key,
+    });
   }
   return plans;
 }

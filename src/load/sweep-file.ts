@@ -7,12 +7,13 @@ import { locate, parseYaml, type YamlFile } from './yaml.js';
 
 export interface SweepSource {
   raw: unknown;
-  where: (path: string[]) => Partial<Diagnostic>;
+  /** Where a value is (or its key, with `key`), for diagnostics. */
+  where: (path: string[], opts?: { key?: boolean }) => Partial<Diagnostic>;
 }
 
 /** Positions inside `yaml` below `prefix` (e.g. ['sweep'] for a pipeline's section). */
 export function sweepWhere(yaml: YamlFile, prefix: string[]): SweepSource['where'] {
-  return (p) => ({ ...locate(yaml, [...prefix, ...p]), file: yaml.file, source: yaml.text });
+  return (p, o) => ({ ...locate(yaml, [...prefix, ...p], o), file: yaml.file, source: yaml.text });
 }
 
 /** A sweep file holds the sweep mapping itself, or a `sweep:` key holding it. */

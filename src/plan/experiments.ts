@@ -15,8 +15,10 @@ import {
   pointToOverrides,
   readSweepSection,
   type Domain,
+  type Point,
   type SweepSpec,
 } from './sweep.js';
+import type { SweepStanding } from './halving.js';
 
 export interface Experiment {
   /** results/<name>/ holds its outputs. */
@@ -25,6 +27,8 @@ export interface Experiment {
   graph: StageGraph;
   /** The params that make this experiment differ from the base (sweeps), for the record. */
   point?: Record<string, unknown>;
+  /** A halving sweep: the rung this experiment is at, and how it stands (experiment.json `sweep`). */
+  standing?: SweepStanding;
 }
 
 /** How the command line asks for a sweep (numbers already checked by the CLI). */
@@ -37,6 +41,12 @@ export interface SweepRequest {
   /** --seeds N: every point N times, the seed params of `seedStages` (default: every stage with one) set to 0..N-1. */
   seeds?: number;
   seedStages?: string[];
+  /** --sweep-method: beats the sweep file's (or section's) method. */
+  method?: 'grid' | 'random' | 'halving';
+  /** --eta, --min-epochs, --max-epochs: beat the sweep file's halving settings. */
+  eta?: number;
+  minEpochs?: number;
+  maxEpochs?: number;
 }
 
 function value(s: string): unknown {
@@ -52,7 +62,7 @@ function value(s: string): unknown {
  * crossed with the seed replicates (alone, --seeds N is a sweep of N points).
  */
 export function sweepSpec(req: SweepRequest, workspace: string, pipeline: PipelineSpec): SweepSpec | undefined {
-  const spec = pointsSpec(req, workspace, pipeline);
+  const spec = withMethod(pointsSpec(req, workspace, pipeline), req);
   if (req.seeds === undefined) return spec;
   const paths = seedPaths(pipeline, req.seedStages);
   const base = spec ?? { method: 'grid' as const, seed: 0, params: {} };
@@ -65,6 +75,50 @@ export function sweepSpec(req: SweepRequest, workspace: string, pipeline: Pipeli
       hint: `drop ${both.join(', ')} from the sweep, or leave those stages out with --seed-stages`,
     });
   return { ...base, seeds: { n: req.seeds, paths } };
+}
+
+/** The method and halving settings the command line gives, over the sweep's own; bad combinations are refused. */
+function withMethod(spec: SweepSpec | undefined, req: SweepRequest): SweepSpec | undefined {
+  const bad = (message: string, hint: string) =>
+    new FacepipeError({ code: 'bad-option', file: 'command line', message, hint });
+  const flags = (
+    [
+      ['--eta', req.eta],
+      ['--min-epochs', req.minEpochs],
+      ['--max-epochs', req.maxEpochs],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (!req.method && !flags.length) return spec;
+  if (!spec)
+    throw bad(
+      `${req.method ? `--sweep-method ${req.method}` : flags[0][0]} needs a sweep`,
+      "give --sweep stage.param=v1,v2 (or --sweep-file F, or a pipeline's sweep: section)",
+    );
+  const method = req.method ?? (spec.halving ? 'halving' : spec.method);
+  if (method !== 'halving') {
+    if (flags.length)
+      throw bad(`${flags[0][0]} is a setting of successive halving`, 'add --sweep-method halving, or drop it');
+    if (method === 'random' && !spec.samples) throw bad('--sweep-method random needs --samples N', 'e.g. --samples 8');
+    return { ...spec, method, halving: undefined };
+  }
+  const own = spec.halving;
+  const cli = { file: 'command line' };
+  const minEpochs = req.minEpochs ?? own?.minEpochs;
+  const maxEpochs = req.maxEpochs ?? own?.maxEpochs;
+  if (minEpochs === undefined || maxEpochs === undefined)
+    throw bad('successive halving needs --min-epochs N and --max-epochs M', 'e.g. --min-epochs 20 --max-epochs 180');
+  if (minEpochs > maxEpochs)
+    throw bad(
+      `--min-epochs ${minEpochs} is above --max-epochs ${maxEpochs}`,
+      'the first rung trains min, the last max',
+    );
+  const where = { ...own?.where };
+  for (const [flag, v] of flags) where[flag.slice(2).replace('-', '_')] = { ...cli, keyPath: `${flag} ${v}` };
+  return {
+    ...spec,
+    method: spec.samples ? 'random' : 'grid',
+    halving: { ...own, eta: req.eta ?? own?.eta ?? 3, minEpochs, maxEpochs, where },
+  };
 }
 
 /** The seed params --seeds sets: `<stage>.seed` of each named stage (default: every stage whose kind has one). */
@@ -132,25 +186,37 @@ export function buildExperiments(
   const points = expandSweep(spec, maxPoints);
   if (!points.length)
     throw new FacepipeError({ code: 'bad-sweep', message: 'the sweep has no points', hint: 'give each param a value' });
-  return points.map((point) => {
-    const pointExp = pointName(name, point);
-    const pipeline = loadPipeline({
-      workspace: base.workspace,
-      pipelineFile: base.pipelineFile,
-      configFiles: base.configFiles,
-      sets: base.sets,
-      catalog: base.catalog,
-      extraLayers: [
-        {
-          label: `sweep point ${pointExp}`,
-          values: pointToOverrides(point),
-          origins: Object.entries(point).map(([p, v]) => ({
-            path: p.split('.'),
-            text: `sweep ${p}=${JSON.stringify(v)}`,
-          })),
-        },
-      ],
-    });
-    return { name: pointExp, pipeline, graph: buildGraph(pipeline), point };
+  return points.map((point) => pointExperiment(base, name, point));
+}
+
+/**
+ * The experiment of one sweep point (named by a hash of the point). `budget` sets one more param with the point's
+ * layer (a halving rung's epochs) without making it part of the point or the name.
+ */
+export function pointExperiment(
+  base: ExperimentBase,
+  name: string,
+  point: Point,
+  budget?: { path: string; value: number; label: string },
+): Experiment {
+  const pointExp = pointName(name, point);
+  const values = budget ? { ...point, [budget.path]: budget.value } : point;
+  const pipeline = loadPipeline({
+    workspace: base.workspace,
+    pipelineFile: base.pipelineFile,
+    configFiles: base.configFiles,
+    sets: base.sets,
+    catalog: base.catalog,
+    extraLayers: [
+      {
+        label: `sweep point ${pointExp}`,
+        values: pointToOverrides(values),
+        origins: Object.entries(values).map(([p, v]) => ({
+          path: p.split('.'),
+          text: p === budget?.path ? budget.label : `sweep ${p}=${JSON.stringify(v)}`,
+        })),
+      },
+    ],
   });
+  return { name: pointExp, pipeline, graph: buildGraph(pipeline), point };
 }

@@ -4,6 +4,8 @@ import seedrandom from 'seedrandom';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
 import { defineOwn, isPlainObject, nonFinitePaths, PROTOTYPE_KEYS } from '../core/objects.js';
+import { schemaIssues, validator } from '../load/ajv.js';
+import { HALVING_KEYS, sweepSchema } from '../load/sweep-schema.js';
 
 export type Domain =
   | { values: unknown[] }
@@ -11,8 +13,23 @@ export type Domain =
   | { loguniform: [number, number] }
   | { range: [number, number, number] };
 
+/** Successive halving over a training stage's epochs (src/plan/halving.ts plans the rungs). */
+export interface HalvingSpec {
+  /** `stage.metric` that ranks the points; default: the first headline metric of the last stage with epochs. */
+  metric?: string;
+  mode?: 'max' | 'min';
+  eta: number;
+  minEpochs: number;
+  maxEpochs: number;
+  /** Where each setting was given, for errors found once the pipeline is known. */
+  where: Record<string, Partial<Diagnostic>>;
+}
+
 export interface SweepSpec {
+  /** How the points are drawn: every combination, or `samples` seeded random ones. */
   method: 'grid' | 'random';
+  /** Successive halving: the points are trained in rungs of growing epochs, the best 1/eta going on. */
+  halving?: HalvingSpec;
   samples?: number;
   seed: number;
   params: Record<string, Domain>;
@@ -218,8 +235,13 @@ export function parseSweepArg(text: string, parseValue: (s: string) => unknown):
   return [path, { values }];
 }
 
-/** Read a `sweep:` mapping (from a pipeline or a sweep file) into a SweepSpec; problems become diagnostics. */
-export function readSweepSection(raw: unknown, where: (path: string[]) => Partial<Diagnostic>): SweepSpec {
+type Where = (path: string[], opts?: { key?: boolean }) => Partial<Diagnostic>;
+
+/**
+ * Read a `sweep:` mapping (from a pipeline or a sweep file) into a SweepSpec; problems become diagnostics. Its
+ * shape is checked by ajv (src/load/sweep-schema.ts), each param's domain and the halving settings here.
+ */
+export function readSweepSection(raw: unknown, where: Where): SweepSpec {
   const diags: Diagnostic[] = [];
   const bad = (path: string[], message: string, hint?: string) =>
     diags.push({ code: 'bad-sweep', message, hint, keyPath: ['sweep', ...path].join('.'), ...where(path) });
@@ -228,70 +250,108 @@ export function readSweepSection(raw: unknown, where: (path: string[]) => Partia
     bad([], 'sweep must be a mapping with params: {...}');
     throw new FacepipeError(diags);
   }
-  for (const k of Object.keys(raw))
-    if (!['method', 'samples', 'seed', 'params'].includes(k))
-      bad([k], `unknown key '${k}' in sweep`, 'known keys: method, samples, seed, params');
-  if (raw.method !== undefined) {
-    if (raw.method === 'grid' || raw.method === 'random') spec.method = raw.method;
-    else bad(['method'], `sweep.method must be "grid" or "random"`);
-  }
-  if (raw.samples !== undefined) {
-    if (Number.isInteger(raw.samples) && (raw.samples as number) > 0) spec.samples = raw.samples as number;
-    else bad(['samples'], 'sweep.samples must be a positive integer');
-  }
-  if (raw.seed !== undefined) {
-    if (Number.isInteger(raw.seed)) spec.seed = raw.seed as number;
-    else bad(['seed'], 'sweep.seed must be an integer');
-  }
-  if (!isPlainObject(raw.params) || !Object.keys(raw.params).length)
+  const v = validator(sweepSchema);
+  if (!v(raw))
+    for (const issue of schemaIssues(v.errors, (p) => ['sweep', ...p].join('.'))) {
+      diags.push({
+        code: issue.code,
+        message: issue.message,
+        hint: issue.hint,
+        keyPath: ['sweep', ...issue.path].join('.'),
+        ...where(issue.path, { key: issue.atKey }),
+      });
+    }
+  if (raw.method === 'grid' || raw.method === 'random') spec.method = raw.method;
+  if (Number.isInteger(raw.samples) && (raw.samples as number) > 0) spec.samples = raw.samples as number;
+  if (Number.isInteger(raw.seed)) spec.seed = raw.seed as number;
+  if (raw.method === 'halving') {
+    spec.method = spec.samples ? 'random' : 'grid';
+    spec.halving = readHalving(raw, where, bad);
+  } else
+    for (const k of HALVING_KEYS)
+      if (raw[k] !== undefined)
+        bad([k], `sweep.${k} is a setting of successive halving`, "add 'method: halving', or remove it");
+  if (isPlainObject(raw.params) && !Object.keys(raw.params).length)
     bad(
       ['params'],
       'sweep.params must map stage.param paths to values',
       'e.g. params: { triarchy.loss.margin: [0.1, 0.3] }',
     );
-  else {
-    for (const [p, v] of Object.entries(raw.params)) {
-      spec.where = { ...spec.where, [p]: { keyPath: `sweep.params.${p}`, ...where(['params', p]) } };
-      if (p.split('.').length < 2 || p.split('.').some((seg) => !seg)) {
-        bad(['params', p], `sweep param '${p}' must be <stage>.<param>`);
-        continue;
-      }
-      const proto = p.split('.').find((seg) => PROTOTYPE_KEYS.has(seg));
-      if (proto !== undefined) {
-        bad(['params', p], `'${proto}' is not allowed in a sweep param (it names an object's prototype)`);
-        continue;
-      }
-      if (Array.isArray(v)) {
-        const infinite = nonFinitePaths(v);
-        if (infinite.length)
-          bad(['params', p, ...infinite[0].map(String)], `sweep param '${p}': values must be finite numbers`);
-        else if (v.length) spec.params[p] = { values: v };
-        else bad(['params', p], `sweep param '${p}' has no values`);
-        continue;
-      }
-      if (isPlainObject(v)) {
-        const [k] = Object.keys(v);
-        const arr = k ? v[k] : undefined;
-        const want = k === 'range' ? 3 : 2;
-        if (
-          Object.keys(v).length === 1 &&
-          (k === 'range' || k === 'uniform' || k === 'loguniform') &&
-          Array.isArray(arr) &&
-          arr.length === want &&
-          arr.every((x) => typeof x === 'number' && Number.isFinite(x))
-        ) {
-          spec.params[p] = { [k]: arr } as Domain;
-          continue;
-        }
-      }
-      bad(
-        ['params', p],
-        `sweep param '${p}' must be a list of values or one of { range: [a, b, step] }, { uniform: [a, b] }, { loguniform: [a, b] }`,
-      );
-    }
-  }
+  else if (isPlainObject(raw.params)) readParams(raw.params, spec, where, bad);
   if (diags.length) throw new FacepipeError(diags);
   return spec;
+}
+
+/** The halving settings of a sweep section whose shape ajv has checked; eta defaults to 3. */
+function readHalving(
+  raw: Record<string, unknown>,
+  where: Where,
+  bad: (path: string[], message: string, hint?: string) => void,
+): HalvingSpec {
+  const int = (k: string) => (Number.isInteger(raw[k]) && (raw[k] as number) >= 1 ? (raw[k] as number) : 1);
+  const h: HalvingSpec = {
+    eta: typeof raw.eta === 'number' && raw.eta > 1 ? raw.eta : 3,
+    minEpochs: int('min_epochs'),
+    maxEpochs: int('max_epochs'),
+    where: Object.fromEntries(HALVING_KEYS.map((k) => [k, { keyPath: `sweep.${k}`, ...where([k]) }])),
+  };
+  if (typeof raw.metric === 'string') h.metric = raw.metric;
+  if (raw.mode === 'max' || raw.mode === 'min') h.mode = raw.mode;
+  if (h.minEpochs > h.maxEpochs)
+    bad(
+      ['min_epochs'],
+      `sweep.min_epochs (${h.minEpochs}) is above max_epochs (${h.maxEpochs})`,
+      'the first rung trains min_epochs, the last max_epochs',
+    );
+  return h;
+}
+
+/** Each `stage.param: domain` of a sweep section. */
+function readParams(
+  params: Record<string, unknown>,
+  spec: SweepSpec,
+  where: Where,
+  bad: (path: string[], message: string, hint?: string) => void,
+): void {
+  for (const [p, v] of Object.entries(params)) {
+    spec.where = { ...spec.where, [p]: { keyPath: `sweep.params.${p}`, ...where(['params', p]) } };
+    if (p.split('.').length < 2 || p.split('.').some((seg) => !seg)) {
+      bad(['params', p], `sweep param '${p}' must be <stage>.<param>`);
+      continue;
+    }
+    const proto = p.split('.').find((seg) => PROTOTYPE_KEYS.has(seg));
+    if (proto !== undefined) {
+      bad(['params', p], `'${proto}' is not allowed in a sweep param (it names an object's prototype)`);
+      continue;
+    }
+    if (Array.isArray(v)) {
+      const infinite = nonFinitePaths(v);
+      if (infinite.length)
+        bad(['params', p, ...infinite[0].map(String)], `sweep param '${p}': values must be finite numbers`);
+      else if (v.length) spec.params[p] = { values: v };
+      else bad(['params', p], `sweep param '${p}' has no values`);
+      continue;
+    }
+    if (isPlainObject(v)) {
+      const [k] = Object.keys(v);
+      const arr = k ? v[k] : undefined;
+      const want = k === 'range' ? 3 : 2;
+      if (
+        Object.keys(v).length === 1 &&
+        (k === 'range' || k === 'uniform' || k === 'loguniform') &&
+        Array.isArray(arr) &&
+        arr.length === want &&
+        arr.every((x) => typeof x === 'number' && Number.isFinite(x))
+      ) {
+        spec.params[p] = { [k]: arr } as Domain;
+        continue;
+      }
+    }
+    bad(
+      ['params', p],
+      `sweep param '${p}' must be a list of values or one of { range: [a, b, step] }, { uniform: [a, b] }, { loguniform: [a, b] }`,
+    );
+  }
 }
 
 /** Turn a point into per-stage override values (the shape a config file has). */

@@ -3,6 +3,7 @@ import { FacepipeError, formatError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
 import type { Experiment, RunResult, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
+import { planHalvingRun, type HalvingOutcome, type HalvingSetup, type RungPlan } from '../../execute/halving.js';
 import { planExperiments } from '../../execute/status.js';
 import { experimentNameProblem } from '../../load/pipeline-schema.js';
 import { checkSelection, type Selection } from '../../plan/decide.js';
@@ -42,12 +43,14 @@ export function printPlan(plans: Awaited<ReturnType<typeof planExperiments>>): v
 export async function runCommand(
   pipelineArg: string | undefined,
   o: RunCliOptions,
-  experimentsOverride?: (base: Awaited<ReturnType<typeof loadAll>>) => Promise<Experiment[]>,
+  experimentsOverride?: (
+    base: Awaited<ReturnType<typeof loadAll>>,
+  ) => Promise<{ experiments: Experiment[]; halving?: HalvingSetup }>,
 ): Promise<number> {
   const loaded = await loadAll(pipelineArg, o, undefined, true);
-  const experiments = experimentsOverride
+  const { experiments, halving } = experimentsOverride
     ? await experimentsOverride(loaded)
-    : [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }];
+    : { experiments: [{ name: o.experiment ?? loaded.pipeline.name, pipeline: loaded.pipeline, graph: loaded.graph }] };
   // results/<experiment> must be one plain folder inside the workspace: no '..', no separators, no symlink out.
   for (const e of experiments) {
     const problem = experimentNameProblem(e.name);
@@ -69,7 +72,9 @@ export async function runCommand(
   const backend = o.dryRun ? '' : resolveBackend(o.backend, loaded.pipeline.backend);
   loaded.commitParseCache(); // everything validated: the first write of this command
   if (o.dryRun) {
-    printPlan(await planExperiments(loaded.ws, experiments, selection, (m) => loaded.ws.warn(m)));
+    const warn = (m: string) => loaded.ws.warn(m);
+    if (halving) printRungs(await planHalvingRun({ workspace: loaded.ws, selection, setup: halving, warn }));
+    else printPlan(await planExperiments(loaded.ws, experiments, selection, warn));
     await printJobs(loaded.ws.root);
     return 0;
   }
@@ -101,8 +106,17 @@ export async function runCommand(
       executor,
       memoryBudgetMB,
       signal: controller.signal,
+      halving,
     });
-    printEnd(loaded.ws.root, experiments, result, o);
+    if (result.halving)
+      printEnd(
+        loaded.ws.root,
+        result.halving.finalists,
+        result,
+        { ...o, metric: halving!.plan.metric + ':' + halving!.plan.goal },
+        result.halving.finalStages,
+      );
+    else printEnd(loaded.ws.root, experiments, result, o);
     for (const s of result.stages.filter((x) => x.state === 'failed'))
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     if (result.error) {
@@ -137,14 +151,39 @@ export function selectionOf(o: RunCliOptions): Selection {
   };
 }
 
-/** What a finished run prints: where the outputs are and the last figures; a sweep names its best point. */
-function printEnd(root: string, experiments: Experiment[], result: RunResult, o: RunCliOptions): void {
-  const best = experiments.length > 1 ? sweepBest(experiments, result.stages, o.metric) : undefined;
+/** The plan of each rung of a halving sweep, as far as the cache knows the rankings. */
+function printRungs(rungs: RungPlan[]): void {
+  for (const r of rungs) {
+    if (!r.stages) {
+      process.stdout.write(
+        `rung ${r.rung} (${r.epochs} epochs): its points follow from the ranking of rung ${r.rung - 1}\n`,
+      );
+      continue;
+    }
+    const n = r.experiments!.length;
+    process.stdout.write(`rung ${r.rung} (${r.epochs} epochs, ${n} experiment${n === 1 ? '' : 's'}):\n`);
+    printPlan(r.stages);
+  }
+}
+
+/**
+ * What a finished run prints: where the outputs are and the last figures; a sweep names its best point (a halving
+ * sweep among its last rung's experiments, by its validation metric).
+ */
+function printEnd(
+  root: string,
+  experiments: Experiment[],
+  result: RunResult & { halving?: HalvingOutcome },
+  o: RunCliOptions,
+  stages: StageResult[] = result.stages,
+): void {
+  const best = experiments.length > 1 || result.halving ? sweepBest(experiments, stages, o.metric) : undefined;
   if (o.progress === 'json') {
     if (best) jsonRenderer()(best);
     return;
   }
-  if (result.status === 'ok' && experiments.length === 1) process.stdout.write(outputSummary(root, result.stages));
+  if (result.status === 'ok' && experiments.length === 1 && !result.halving)
+    process.stdout.write(outputSummary(root, result.stages));
   else if (result.status === 'ok')
     process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
   if (best) process.stdout.write(formatSweepBest(best));

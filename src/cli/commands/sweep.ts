@@ -1,7 +1,9 @@
 // facepipe run / status with a sweep: the sweep request from the options, the experiments it makes
 // (src/plan/experiments.ts), and the list of points printed before the run.
-import { buildExperiments, sweepSpec, type Experiment } from '../../plan/experiments.js';
-import { DEFAULT_MAX_POINTS } from '../../plan/sweep.js';
+import type { HalvingSetup } from '../../execute/halving.js';
+import { buildExperiments, pointExperiment, sweepSpec, type Experiment } from '../../plan/experiments.js';
+import { candidateKey, describePlan, planHalving } from '../../plan/halving.js';
+import { DEFAULT_MAX_POINTS, expandSweep, type Point } from '../../plan/sweep.js';
 import { FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Loaded } from '../context.js';
@@ -19,9 +21,44 @@ export interface SweepCliOptions extends RunCliOptions {
   seeds?: string;
   /** --seed-stages a,b (repeatable): whose seed --seeds sets. */
   seedStages?: string[];
+  /** --sweep-method grid|random|halving, and the halving settings. */
+  sweepMethod?: string;
+  eta?: string;
+  minEpochs?: string;
+  maxEpochs?: string;
 }
 
-export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promise<Experiment[]> {
+/** A number above 1 from a command-line option (eta), or a bad-input error naming it. */
+function etaOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 1)
+    throw new FacepipeError({
+      code: 'bad-option',
+      file: 'command line',
+      message: `--eta ${JSON.stringify(text)}: expected a number above 1 (keep the best 1/eta at each rung)`,
+      hint: 'e.g. --eta 3',
+    });
+  return n;
+}
+
+function methodOption(text: string | undefined): 'grid' | 'random' | 'halving' | undefined {
+  if (text === undefined || text === 'grid' || text === 'random' || text === 'halving') return text;
+  throw new FacepipeError({
+    code: 'bad-option',
+    file: 'command line',
+    message: `--sweep-method ${JSON.stringify(text)}: no such method`,
+    hint: 'use grid, random (with --samples N) or halving (with --min-epochs and --max-epochs)',
+  });
+}
+
+/** What a sweep runs: its experiments, or a halving sweep's setup (its experiments are those of the first rung). */
+export interface SweepRun {
+  experiments: Experiment[];
+  halving?: HalvingSetup;
+}
+
+export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promise<SweepRun> {
   const request = {
     sweep: o.sweep,
     sweepFile: o.sweepFile,
@@ -32,6 +69,10 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
       ?.flatMap((s) => s.split(','))
       .map((s) => s.trim())
       .filter(Boolean),
+    method: methodOption(o.sweepMethod),
+    eta: etaOption(o.eta),
+    minEpochs: o.minEpochs === undefined ? undefined : positiveInt('--min-epochs', o.minEpochs, 1),
+    maxEpochs: o.maxEpochs === undefined ? undefined : positiveInt('--max-epochs', o.maxEpochs, 1),
   };
   if (request.seedStages && request.seeds === undefined)
     throw new FacepipeError({
@@ -51,7 +92,32 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
     graph: base.graph,
     catalog: await loadKinds(),
   };
-  return buildExperiments(experimentBase, o.experiment ?? base.pipeline.name, spec, maxPoints);
+  const name = o.experiment ?? base.pipeline.name;
+  if (!spec?.halving) return { experiments: buildExperiments(experimentBase, name, spec, maxPoints) };
+  const halving = spec.halving;
+  const candidates = new Map<string, Point[]>();
+  for (const pt of expandSweep(spec, maxPoints)) {
+    const k = candidateKey(pt, spec.seeds?.paths);
+    candidates.set(k, [...(candidates.get(k) ?? []), pt]);
+  }
+  const plan = planHalving({ ...spec, halving }, base.pipeline, candidates.size, {
+    metricOption: o.metric,
+    sets: o.set,
+  });
+  const setup: HalvingSetup = {
+    plan,
+    candidates: [...candidates.values()],
+    experiment: (pt, epochs) =>
+      pointExperiment(experimentBase, name, pt, {
+        path: plan.path,
+        value: epochs,
+        label: `halving rung: ${plan.path}=${epochs}`,
+      }),
+  };
+  return {
+    experiments: setup.candidates.flat().map((pt) => setup.experiment(pt, plan.rungs[0].epochs)),
+    halving: setup,
+  };
 }
 
 function describePoints(exps: Experiment[]): string {
@@ -66,8 +132,10 @@ function describePoints(exps: Experiment[]): string {
 
 export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepCliOptions): Promise<number> {
   return runCommand(pipelineArg, o, async (base) => {
-    const exps = await sweepExperiments(o, base);
+    const run = await sweepExperiments(o, base);
+    const exps = run.experiments;
     if (exps.length > 1 || exps[0].point) process.stdout.write(describePoints(exps));
-    return exps;
+    if (run.halving) process.stdout.write(describePlan(run.halving.plan, exps.length) + '\n');
+    return run;
   });
 }

@@ -1,6 +1,6 @@
 // The interactive renderer: a listr2 task per stage, driven by the same events as the other renderers.
 import type { RunEvent, StageState } from '../../contracts/events.js';
-import { stepsText, validationText } from './progress-text.js';
+import { stepsText, sweepText, validationText } from './progress-text.js';
 
 interface Slot {
   resolve: () => void;
@@ -49,7 +49,9 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
         registerSignalListeners: false,
         rendererOptions: { collapseErrors: false },
       });
-      running = list.run().catch(() => undefined);
+      // A halving sweep runs one list per rung: each starts once the previous one is drawn out.
+      const next = list;
+      running = running.then(() => next.run()).catch(() => undefined);
     } else if (e.type === 'stage-state') {
       const s = slots.get(e.stage);
       if (!s) return;
@@ -91,6 +93,10 @@ export async function listrRenderer(): Promise<{ sink: (e: RunEvent) => void; do
       notes.push(`warning: ${e.message}`);
     } else if (e.type === 'run-end') {
       notes.push(`run ${e.status} in ${(e.durationMs / 1000).toFixed(2)} s; record: ${e.recordPath}`);
+    } else if (e.type === 'sweep-rung' || e.type === 'sweep-ranking') {
+      // Between two rungs' lists, so printed as soon as the rung's list is done.
+      const text = sweepText(e);
+      running = running.then(() => void process.stdout.write(text));
     }
   };
   return {

@@ -1,7 +1,7 @@
 // One line per state change: readable in CI logs and files. Progress lines are sampled; validation results
 // are always printed.
 import type { RunEvent } from '../../contracts/events.js';
-import { stepsText, validationText } from './progress-text.js';
+import { stepsText, sweepText, validationText } from './progress-text.js';
 
 export function plainRenderer(write: (s: string) => void = (s) => process.stdout.write(s), verbose = false) {
   const lastProgress = new Map<string, number>();
@@ -52,6 +52,10 @@ export function plainRenderer(write: (s: string) => void = (s) => process.stdout
         break;
       case 'warning':
         write(`[${t}] warning: ${e.message}\n`);
+        break;
+      case 'sweep-rung':
+      case 'sweep-ranking':
+        write(sweepText(e, t));
         break;
     }
   };

@@ -38,3 +38,17 @@ export function validationText(e: Validation): string {
     .join(', ');
   return `validation after epoch ${e.epoch}/${e.epochs}: ${figures}${e.best ? ' (best so far)' : ''}`;
 }
+
+type SweepEvent = Extract<RunEvent, { type: 'sweep-rung' | 'sweep-ranking' }>;
+
+/** A halving rung starting, or its ranking: a line, then one per experiment. `t` is the time stamp, if any. */
+export function sweepText(e: SweepEvent, t?: string): string {
+  const at = t ? `[${t}] ` : '';
+  if (e.type === 'sweep-rung')
+    return `${at}halving rung ${e.rung}/${e.rungs}: ${e.experiments.length} experiment${e.experiments.length === 1 ? '' : 's'} to ${e.param} ${e.epochs}${e.rung === e.rungs ? ' (the last rung: every stage)' : ''}\n`;
+  const lines = e.ranked.map((r) => {
+    const value = r.value === undefined ? '-' : String(Number(r.value.toPrecision(4)));
+    return `  ${String(r.rank).padStart(2)}. ${r.experiment}  ${e.metric} ${value}  ${r.state}`;
+  });
+  return `${at}halving rung ${e.rung}/${e.rungs} ranked by ${e.metric} (${e.goal}) at ${e.epochs} epoch${e.epochs === 1 ? '' : 's'}:\n${lines.join('\n')}\n`;
+}
