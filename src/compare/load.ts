@@ -31,6 +31,16 @@ export interface StageSummary {
   kept?: { run: string; state: string };
 }
 
+export interface HalvingStanding {
+  rung: number;
+  rungs: number;
+  epochs: number;
+  state: string;
+  rank?: number;
+  of?: number;
+  why: string;
+}
+
 export interface GitState {
   commit: string;
   dirty: boolean;
@@ -57,6 +67,8 @@ export interface ExperimentRecord {
   durationMs?: number;
   /** Stages whose figures come from an earlier run (this experiment's last run did not complete them). */
   kept: string[];
+  /** A halving sweep's point: the rung it reached and why it stopped there (or went on, or is running). */
+  sweep?: HalvingStanding;
   /** The experiment.json this came from, relative to the workspace. */
   file: string;
 }
@@ -141,7 +153,25 @@ export function parseExperiment(text: string, file: string): ExperimentRecord {
     stages,
     durationMs: durations.length ? durations.reduce((a, b) => a + b, 0) : undefined,
     kept: Object.keys(stages).filter((k) => stages[k].kept),
+    ...(halvingStanding(raw.sweep) ? { sweep: halvingStanding(raw.sweep) } : {}),
     file,
+  };
+}
+
+function halvingStanding(v: unknown): HalvingStanding | undefined {
+  if (!isObject(v) || v.method !== 'halving') return undefined;
+  const int = (x: unknown) => (Number.isInteger(x) ? (x as number) : undefined);
+  const [rung, rungs, epochs] = [int(v.rung), int(v.rungs), int(v.epochs)];
+  if (rung === undefined || rungs === undefined || epochs === undefined || typeof v.state !== 'string')
+    return undefined;
+  return {
+    rung,
+    rungs,
+    epochs,
+    state: v.state,
+    rank: int(v.rank),
+    of: int(v.of),
+    why: typeof v.why === 'string' ? v.why : '',
   };
 }
 

@@ -103,7 +103,9 @@ function tableHtml(t: Table, best: Row | undefined): string {
               const exact = String(v);
               return `<td class="num" data-n="${escapeHtml(exact)}"${exact !== text ? ` title="${escapeHtml(exact)}"` : ''}>${escapeHtml(text)}</td>`;
             }
-            return `<td>${escapeHtml(text)}</td>`;
+            // A halving point's standing: the whole reason on hover.
+            const why = c.name === 'halving' && !r.members ? r.experiment.sweep?.why : undefined;
+            return why ? `<td title="${escapeHtml(why)}">${escapeHtml(text)}</td>` : `<td>${escapeHtml(text)}</td>`;
           })
           .join('') +
         '</tr>',

@@ -73,7 +73,7 @@ export interface TableOptions {
   aggregate?: boolean;
 }
 
-const META = ['experiment', 'pipeline', 'status', 'kept', 'lastRun', 'duration', 'date'] as const;
+const META = ['experiment', 'pipeline', 'status', 'kept', 'rung', 'halving', 'lastRun', 'duration', 'date'] as const;
 
 /** Metrics that say where a stage ran rather than how well: shown only with `all`. */
 export function isEnvironmentMetric(name: string): boolean {
@@ -90,6 +90,10 @@ function metaCell(e: ExperimentRecord, name: string): CellValue {
       return e.status;
     case 'kept':
       return e.kept.length ? e.kept.join(',') : null;
+    case 'rung':
+      return e.sweep ? e.sweep.epochs : null;
+    case 'halving':
+      return e.sweep ? halvingText(e.sweep) : null;
     case 'lastRun':
       return e.lastRun;
     case 'duration':
@@ -98,6 +102,23 @@ function metaCell(e: ExperimentRecord, name: string): CellValue {
       return e.date || null;
     default:
       return null;
+  }
+}
+
+/** A halving point's standing in a few words: "stopped: rank 5 of 9 at 20 epochs" (the epochs are `rung`). */
+function halvingText(h: NonNullable<ExperimentRecord['sweep']>): string {
+  const place = h.rank !== undefined && h.of !== undefined ? `: rank ${h.rank} of ${h.of}` : '';
+  const at = `rung ${h.rung}/${h.rungs}`;
+  switch (h.state) {
+    case 'final':
+      return `final${place}`;
+    case 'stopped':
+    case 'promoted':
+      return `${h.state} at ${at}${place}`;
+    case 'failed':
+      return `failed at ${at}`;
+    default:
+      return `${h.state} at ${at}`;
   }
 }
 
@@ -393,7 +414,7 @@ export function chooseColumns(known: Column[], exps: ExperimentRecord[], o: Tabl
     if (c.name === 'experiment') return true;
     if (c.kind === 'meta') {
       if (c.name === 'status') return exps.some((e) => e.status !== 'ok');
-      if (c.name === 'kept' || c.name === 'duration' || c.name === 'date') return hasValue(c);
+      if (['kept', 'rung', 'halving', 'duration', 'date'].includes(c.name)) return hasValue(c);
       return !!o.all && hasValue(c);
     }
     if (c.kind === 'param') return o.all || o.allParams || c.swept || differs(exps, c);
