@@ -146,6 +146,7 @@ export function sweepLeftovers(ws: Workspace, o: SweepOptions = {}): SweepResult
   s.scan(join(ws.dot, 'state'), 3);
   s.scan(ws.store.recordsDir);
   s.scan(ws.store.objectsDir, 1);
+  s.scan(ws.store.epochsDir, 1); // epoch state records, <prefix>/<epoch>.json
   s.scan(ws.workRoot, 4); // checkpoints, written by tmpName inside each key's scratch
   s.jobFolders(ws.tmpDir);
   // results/runs/<id>/run.json, results/<exp>/experiment.json, results/<exp>/<stage>/<output> being restored.

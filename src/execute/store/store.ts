@@ -10,7 +10,7 @@ import { chmod, copyFile, constants, mkdir, readFile, rename, rm, stat } from 'n
 import { dirname, join } from 'node:path';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import type { CacheEntry, EpochStateRecord, KeyMaterial, StageRecord, StoredOutput } from '../../contracts/records.js';
-import { fsyncDir, tmpName, writeError, writeFileAtomic } from '../../core/fsutil.js';
+import { fsyncDir, parseTmpName, tmpName, writeError, writeFileAtomic } from '../../core/fsutil.js';
 import { hashValue, sha256 } from '../../core/hash.js';
 import { isPlainObject } from '../../core/objects.js';
 import { isSha256, readSealed, writeSealed } from '../../core/sealed.js';
@@ -165,6 +165,7 @@ export class Store {
         continue;
       }
       for (const f of names) {
+        if (parseTmpName(f)) continue; // being written, or left by a dead writer: the leftovers sweep decides
         const m = /^(0|[1-9]\d{0,8})\.json$/.exec(f);
         const record = m && isSha256(prefix) ? this.readEpochState(prefix, Number(m[1])) : undefined;
         out.push({ file: join(dir, f), record });
