@@ -91,8 +91,28 @@ test('halving on the tiny config: rungs, promotion from cached epochs, standings
   const fresh = faceWorkspace();
   const crashed: string[] = [];
   try {
+    const statusArgs = [
+      'status',
+      ...ARGS.slice(1).filter(
+        (a, i, all) => !['--backend', '--progress'].includes(a) && !['--backend', '--progress'].includes(all[i - 1]),
+      ),
+    ];
+    const planned = await runCli(ws, statusArgs);
+    assert.equal(planned.code, 0, planned.stderr);
+    assert.match(
+      planned.stdout,
+      /halving: 4 points, triarchy\.epochs 1 -> 2 -> 4 \(4, 2, 1 candidates\), ranked by triarchy\.val_auc \(max\), eta 2/,
+    );
+    assert.match(planned.stdout, /rung 1 \(1 epoch, 4 experiments\):\n(.*\n){11}/);
+    assert.match(planned.stdout, /rung 2 \(2 epochs\): its points follow from the ranking of rung 1\n/);
     const r = await runCli(ws, ARGS, 600_000);
     assert.equal(r.code, 0, r.stderr);
+    // Once the rungs are cached, status ranks them from the cache and shows every rung.
+    const replanned = await runCli(ws, statusArgs);
+    assert.match(
+      replanned.stdout,
+      /rung 3 \(4 epochs, 1 experiment\):\nsplit +cached *\npretext +cached *\ntriarchy +cached *\nprune +cached *\nevaluate +cached/,
+    );
     const rungs = r.events.filter((e): e is Rung & { time: string } => e.type === 'sweep-rung');
     assert.deepEqual(
       rungs.map((x) => [x.epochs, x.experiments.length]),

@@ -151,17 +151,19 @@ export function selectionOf(o: RunCliOptions): Selection {
   };
 }
 
+const epochs = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+
 /** The plan of each rung of a halving sweep, as far as the cache knows the rankings. */
 function printRungs(rungs: RungPlan[]): void {
   for (const r of rungs) {
     if (!r.stages) {
       process.stdout.write(
-        `rung ${r.rung} (${r.epochs} epochs): its points follow from the ranking of rung ${r.rung - 1}\n`,
+        `rung ${r.rung} (${epochs(r.epochs)}): its points follow from the ranking of rung ${r.rung - 1}\n`,
       );
       continue;
     }
     const n = r.experiments!.length;
-    process.stdout.write(`rung ${r.rung} (${r.epochs} epochs, ${n} experiment${n === 1 ? '' : 's'}):\n`);
+    process.stdout.write(`rung ${r.rung} (${epochs(r.epochs)}, ${n} experiment${n === 1 ? '' : 's'}):\n`);
     printPlan(r.stages);
   }
 }
