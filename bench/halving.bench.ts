@@ -117,6 +117,24 @@ interface Row {
   bestPoint?: Record<string, unknown>;
   bestValAuc?: number;
   bestTestAuc?: number;
+  /** Halving: each point's standing (where it stopped and why), by experiment name. */
+  standings?: Record<string, string>;
+}
+
+/** Each experiment's halving standing in words (experiment.json `sweep.why`). */
+function standingsOf(ws: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(join(ws, 'results'))) {
+    try {
+      const e = JSON.parse(readFileSync(join(ws, 'results', name, 'experiment.json'), 'utf8')) as {
+        sweep?: { why?: string };
+      };
+      if (e.sweep?.why) out[name] = e.sweep.why;
+    } catch {
+      /* runs/, or no summary */
+    }
+  }
+  return out;
 }
 
 async function arm(prep: string, method: 'grid' | 'halving'): Promise<Row> {
@@ -145,6 +163,7 @@ async function arm(prep: string, method: 'grid' | 'halving'): Promise<Row> {
       bestPoint: best?.point,
       bestValAuc: best?.value,
       bestTestAuc: best?.experiment ? testAuc(ws, best.experiment) : undefined,
+      ...(method === 'halving' ? { standings: standingsOf(ws) } : {}),
     };
   } finally {
     rmSync(ws, { recursive: true, force: true });
@@ -162,10 +181,12 @@ async function main(): Promise<void> {
     const load = loadavg()[0];
     const rows = [await arm(prep, 'halving'), await arm(prep, 'grid')];
     const same = !!rows[0].best && rows[0].best === rows[1].best;
+    // Point names are hashes of the point: the grid's best has the same name in the halving sweep.
+    const gridBestInHalving = rows[1].best ? rows[0].standings?.[rows[1].best] : undefined;
     const machine = { loadAverage: Number(load.toFixed(2)), cores: availableParallelism() };
     const setup = { sweep: SWEEP, minEpochs: MIN, maxEpochs: MAX, eta: ETA, metric: METRIC, config: CONFIG, tiny };
     if (json) {
-      console.log(JSON.stringify({ machine, setup, rows, sameBest: same }, null, 2));
+      console.log(JSON.stringify({ machine, setup, rows, sameBest: same, gridBestInHalving }, null, 2));
       return;
     }
     console.log(
@@ -187,7 +208,7 @@ async function main(): Promise<void> {
       );
     }
     console.log(
-      `\nsame best point: ${same ? 'yes' : 'no'}; halving trained ${((100 * rows[0].epochsTrained) / Math.max(1, rows[1].epochsTrained)).toFixed(0)}% of the grid's epochs in ${((100 * rows[0].wallSeconds) / Math.max(1, rows[1].wallSeconds)).toFixed(0)}% of its wall time`,
+      `\nsame best point: ${same ? 'yes' : `no (the grid's best in the halving sweep: ${gridBestInHalving ?? '?'})`}; halving trained ${((100 * rows[0].epochsTrained) / Math.max(1, rows[1].epochsTrained)).toFixed(0)}% of the grid's epochs in ${((100 * rows[0].wallSeconds) / Math.max(1, rows[1].wallSeconds)).toFixed(0)}% of its wall time`,
     );
   } finally {
     rmSync(prep, { recursive: true, force: true });
