@@ -5,7 +5,7 @@
 // uninterrupted sweep's bytes and standings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '../../src/core/hash.js';
 import {
@@ -175,6 +175,16 @@ test('halving on the tiny config: rungs, promotion from cached epochs, standings
     for (const name of stoppedAt1) assert.match(row(name).halving, /^stopped at rung 1\/3: rank [34] of 4$/);
     assert.equal(row(stoppedAt1[0]).rung, 1);
     const before = standings(ws);
+    // The report's table has the same columns; the whole reason is on hover.
+    const report = await runCli(ws, ['report']);
+    assert.equal(report.code, 0, report.stderr);
+    const html = readFileSync(join(ws, 'results/report.html'), 'utf8');
+    rmSync(join(ws, 'results/report.html')); // not a sweep output: the digests below leave it out
+    assert.match(html, />rung<\/th>/);
+    assert.match(
+      html,
+      /<td title="stopped at 1 epoch: rank [34] of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs">stopped at rung 1\/3: rank [34] of 4<\/td>/,
+    );
     assert.match(
       JSON.stringify(before[stoppedAt1[0]]),
       /stopped at 1 epoch: rank 3 of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs/,

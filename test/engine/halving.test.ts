@@ -158,6 +158,28 @@ test('bad halving specs: exit 2, nothing run, file:line:column and the key named
     await bad(['--sweep-method', 'bisect'], /--sweep-method "bisect": no such method/);
     const status = await runCli(ws, ['status', '--config', 'configs/tiny.yaml', '--sweep-file', 'sweeps/typo.yaml']);
     assert.equal(status.code, 2, 'status refuses it the same way');
+    // --samples N: N random points, halved the same way.
+    const sampled = await runCli(ws, [
+      'status',
+      '--config',
+      'configs/tiny.yaml',
+      '--sweep',
+      'triarchy.optimizer.lr=loguniform(1e-4,1e-2)',
+      '--samples',
+      '5',
+      '--sweep-method',
+      'halving',
+      '--min-epochs',
+      '1',
+      '--max-epochs',
+      '4',
+      '--eta',
+      '2',
+    ]);
+    assert.equal(sampled.code, 0, sampled.stderr);
+    assert.match(sampled.stdout, /^sweep: 5 experiments$/m);
+    assert.match(sampled.stdout, /halving: 5 points, triarchy\.epochs 1 -> 2 -> 4 \(5, 2, 1 candidates\)/);
+    assert.equal((sampled.stdout.match(/triarchy +will run +never run/g) ?? []).length, 5);
   } finally {
     removeWorkspace(ws);
   }
