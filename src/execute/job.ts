@@ -56,32 +56,41 @@ async function ingestOutputs(ws: Workspace, job: StageJob, paths: Record<string,
 
 /** In the scratch folder: the cached epoch state this lineage of attempts started from (epoch-prefix reuse). */
 const CONTINUED_FILE = `${WORKDIR_RESERVED_PREFIX}continued.json`;
-type Continued = NonNullable<StageRecord['continuedFrom']>;
-const isContinued = (v: unknown): v is Continued => isPlainObject(v) && Number.isInteger(v.epoch) && isSha256(v.key);
+type Continued = NonNullable<StageRecord['continuedFrom']> & { seeding?: true };
+const isContinued = (v: unknown): v is Continued =>
+  isPlainObject(v) && Number.isInteger(v.epoch) && isSha256(v.key) && (v.seeding === undefined || v.seeding === true);
 
-/** Has the scratch folder anything of the kind's own (a checkpoint of an earlier attempt)? */
-function hasProgress(workDir: string): boolean {
-  return existsSync(workDir) && readdirSync(workDir).some((f) => !f.startsWith(WORKDIR_RESERVED_PREFIX));
+/** The kind's own entries of the scratch folder (an earlier attempt's checkpoint, or a state put there). */
+function ownEntries(workDir: string): string[] {
+  return existsSync(workDir) ? readdirSync(workDir).filter((f) => !f.startsWith(WORKDIR_RESERVED_PREFIX)) : [];
 }
 
 /**
  * Epoch-prefix reuse, before the kind runs: when the scratch folder holds nothing of its own, the cached state
  * (a snapshot of a shorter run's scratch folder) is put there, so the kind resumes from it as from its own
- * checkpoint, checking it as it checks its own. The note says which state the lineage started from.
+ * checkpoint, checking it as it checks its own. The note says which state the lineage started from; it says
+ * `seeding` until every entry is in place, so an attempt killed half-way is seeded again, never half-resumed.
  */
 async function seedFromEpochState(
   ws: Workspace,
-  from: EpochStateRecord,
+  from: EpochStateRecord | undefined,
   tmp: string,
   workDir: string,
   log: (l: string) => void,
 ) {
-  if (hasProgress(workDir)) return;
+  const note = join(workDir, CONTINUED_FILE);
+  const r = readSealed(note, isContinued);
+  if (r.state === 'ok' && r.value.seeding) {
+    for (const name of ownEntries(workDir)) await rm(join(workDir, name), { recursive: true, force: true });
+    await rm(note, { force: true });
+  }
+  if (!from || ownEntries(workDir).length) return;
   const staged = join(tmp, '.epoch-state-in');
   await ws.store.materialize(from.state, staged);
+  writeSealed(note, { epoch: from.epoch, key: from.key, seeding: true } satisfies Continued);
   for (const name of await readdir(staged)) await rename(join(staged, name), join(workDir, name));
   await rm(staged, { recursive: true, force: true });
-  writeSealed(join(workDir, CONTINUED_FILE), { epoch: from.epoch, key: from.key } satisfies Continued);
+  writeSealed(note, { epoch: from.epoch, key: from.key } satisfies Continued);
   log(`continuing from the cached state at epoch ${from.epoch} (left by ${from.key.slice(0, 12)})`);
 }
 
@@ -102,9 +111,9 @@ async function storeEpochState(ws: Workspace, job: StageJob, out: string): Promi
   });
 }
 
-function continuedFrom(workDir: string): Continued | undefined {
+function continuedFrom(workDir: string): StageRecord['continuedFrom'] {
   const r = readSealed(join(workDir, CONTINUED_FILE), isContinued);
-  return r.state === 'ok' ? { epoch: r.value.epoch, key: r.value.key } : undefined;
+  return r.state === 'ok' && !r.value.seeding ? { epoch: r.value.epoch, key: r.value.key } : undefined;
 }
 
 export async function executeJob(job: StageJob, events: JobEvents, signal: AbortSignal): Promise<JobOutcome> {
@@ -129,7 +138,7 @@ export async function executeJob(job: StageJob, events: JobEvents, signal: Abort
     // Output names start with a letter: these cannot collide with them.
     const stateOut = join(tmp, '.epoch-state-out');
     if (job.epochState) {
-      if (job.epochState.from) await seedFromEpochState(ws, job.epochState.from, tmp, workDir, (l) => events.log(l));
+      await seedFromEpochState(ws, job.epochState.from, tmp, workDir, (l) => events.log(l));
       await mkdir(stateOut, { recursive: true });
     }
     const ctx: StageContext = {

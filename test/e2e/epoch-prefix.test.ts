@@ -13,9 +13,10 @@ import {
   removeWorkspace,
   repoRoot,
   runCli,
+  writeFiles,
   type Event,
 } from '../engine/rig.js';
-import { unsealJson } from '../../src/core/sealed.js';
+import { sealJson, unsealJson } from '../../src/core/sealed.js';
 
 function faceWorkspace(): string {
   const ws = makeWorkspace();
@@ -65,56 +66,73 @@ test('raising triarchy.epochs continues from the cached epoch, says so, records 
     assert.equal(pretext.pretext.reason, 'epochs 1 -> 3, continuing from the cached epoch 1');
     assert.equal(pretext.triarchy.action, 'may run');
 
+    const straight = await run(fresh, '--set', 'triarchy.epochs=4');
+    assert.equal(straight.code, 0, straight.stderr);
+    assert.deepEqual(trainedEpochs(straight.events), [1, 2, 3, 4]);
+    const key4 = lastRun(fresh).stages.find((s) => s.stage === 'triarchy')!;
+    assert.equal(key4.continuedFrom, undefined);
+    // An attempt killed while the cached state was being put in the scratch folder left half of it there: the
+    // next attempt puts it there again instead of resuming from half a state (a junk checkpoint here).
+    const half = join(ws, '.facepipe/work', key4.key);
+    writeFiles(half, {
+      'checkpoint/epoch-checkpoint.fpck': 'junk',
+      '.facepipe-continued.json': sealJson({ epoch: 2, key: firstKey, seeding: true }),
+    });
+
     const more = await run(ws, '--set', 'triarchy.epochs=4');
     assert.equal(more.code, 0, more.stderr);
     assert.deepEqual(trainedEpochs(more.events), [3, 4], 'only the remaining epochs are trained');
     const rec = lastRun(ws).stages.find((s) => s.stage === 'triarchy')!;
-    assert.equal(rec.reason, 'epochs 2 -> 4, continuing from the cached epoch 2');
+    assert.equal(
+      rec.reason,
+      "epochs 2 -> 4, continuing from the cached epoch 2; resuming from the interrupted run's checkpoint",
+      'the half-done attempt left its scratch folder',
+    );
     assert.deepEqual(rec.continuedFrom, { epoch: 2, key: firstKey });
     const stored = unsealJson(readFileSync(join(ws, '.facepipe/store/stages', `${rec.key}.json`), 'utf8'));
     assert.ok(stored.ok);
     assert.deepEqual((stored.value as { continuedFrom?: unknown }).continuedFrom, { epoch: 2, key: firstKey });
 
-    const straight = await run(fresh, '--set', 'triarchy.epochs=4');
-    assert.equal(straight.code, 0, straight.stderr);
-    assert.deepEqual(trainedEpochs(straight.events), [1, 2, 3, 4]);
-    assert.equal(lastRun(fresh).stages.find((s) => s.stage === 'triarchy')!.continuedFrom, undefined);
     assert.deepEqual(model(ws), model(fresh), 'continued and from-scratch models are byte-identical');
-    assert.equal(lastRun(fresh).stages.find((s) => s.stage === 'triarchy')!.key, rec.key, 'one key, one result');
-
-    // Lowering epochs finds no state at or below 1: it trains from scratch (the state at 2 is above it).
-    const fewer = parseStatus((await status(ws, '--set', 'triarchy.epochs=1')).stdout);
-    assert.equal(fewer.triarchy.reason, 'params changed: triarchy.epochs 4 -> 1');
-
-    // gc keeps the state of a kept result and drops one whose result went (--keep-last 1 drops the first run).
-    const states = () =>
-      listFiles(join(ws, '.facepipe/store/epochs'))
-        .filter((f) => readFileSync(join(ws, '.facepipe/store/epochs', f), 'utf8').includes('"stage": "triarchy"'))
-        .map((f) => f.split('/')[1]);
-    assert.deepEqual(states().sort(), ['2.json', '4.json']);
-    const gc = await runCli(ws, ['gc', '--keep-last', '1']);
-    assert.equal(gc.code, 0, gc.stderr);
-    // pretext's state (its result is kept) stays too.
-    assert.match(gc.stdout, /epoch states: kept 2 \(their stage results are kept\), removed 1/);
-    assert.deepEqual(states(), ['4.json']);
-    const six = parseStatus((await status(ws, '--set', 'triarchy.epochs=6')).stdout);
-    assert.equal(six.triarchy.reason, 'epochs 4 -> 6, continuing from the cached epoch 4');
-    // The state's objects survived gc: the continuation verifies them.
-    const cont = await run(ws, '--set', 'triarchy.epochs=6');
-    assert.equal(cont.code, 0, cont.stderr);
-    assert.deepEqual(trainedEpochs(cont.events), [5, 6]);
-    const drop = await runCli(ws, ['gc', '--drop-epoch-states']);
-    assert.equal(drop.code, 0, drop.stderr);
-    assert.deepEqual(states(), []);
-    assert.equal(
-      parseStatus((await status(ws, '--set', 'triarchy.epochs=8')).stdout).triarchy.reason,
-      'params changed: triarchy.epochs 6 -> 8',
-    );
+    assert.equal(key4.key, rec.key, 'one key, one result');
+    await lowerAndCollect(ws);
   } finally {
     removeWorkspace(ws);
     removeWorkspace(fresh);
   }
 });
+
+/** Lowering epochs trains from scratch; gc keeps the states of kept results; --drop-epoch-states drops them all. */
+async function lowerAndCollect(ws: string): Promise<void> {
+  // Lowering epochs finds no state at or below 1: it trains from scratch (the state at 2 is above it).
+  const fewer = parseStatus((await status(ws, '--set', 'triarchy.epochs=1')).stdout);
+  assert.equal(fewer.triarchy.reason, 'params changed: triarchy.epochs 4 -> 1');
+
+  // gc keeps the state of a kept result and drops one whose result went (--keep-last 1 drops the first run).
+  const states = () =>
+    listFiles(join(ws, '.facepipe/store/epochs'))
+      .filter((f) => readFileSync(join(ws, '.facepipe/store/epochs', f), 'utf8').includes('"stage": "triarchy"'))
+      .map((f) => f.split('/')[1]);
+  assert.deepEqual(states().sort(), ['2.json', '4.json']);
+  const gc = await runCli(ws, ['gc', '--keep-last', '1']);
+  assert.equal(gc.code, 0, gc.stderr);
+  // pretext's state (its result is kept) stays too.
+  assert.match(gc.stdout, /epoch states: kept 2 \(their stage results are kept\), removed 1/);
+  assert.deepEqual(states(), ['4.json']);
+  const six = parseStatus((await status(ws, '--set', 'triarchy.epochs=6')).stdout);
+  assert.equal(six.triarchy.reason, 'epochs 4 -> 6, continuing from the cached epoch 4');
+  // The state's objects survived gc: the continuation verifies them.
+  const cont = await run(ws, '--set', 'triarchy.epochs=6');
+  assert.equal(cont.code, 0, cont.stderr);
+  assert.deepEqual(trainedEpochs(cont.events), [5, 6]);
+  const drop = await runCli(ws, ['gc', '--drop-epoch-states']);
+  assert.equal(drop.code, 0, drop.stderr);
+  assert.deepEqual(states(), []);
+  assert.equal(
+    parseStatus((await status(ws, '--set', 'triarchy.epochs=8')).stdout).triarchy.reason,
+    'params changed: triarchy.epochs 6 -> 8',
+  );
+}
 
 test('a damaged or misfiled epoch state is not used: warned, and training starts from epoch 0', async () => {
   const ws = faceWorkspace();
