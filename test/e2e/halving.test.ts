@@ -16,6 +16,7 @@ import {
   repoRoot,
   runCli,
   startCli,
+  type CliResult,
   type Event,
 } from '../engine/rig.js';
 
@@ -86,180 +87,194 @@ const rankings = (events: Event[]) =>
     .filter((e): e is Ranking & { time: string } => e.type === 'sweep-ranking')
     .map((e) => ({ rung: e.rung, epochs: e.epochs, metric: e.metric, ranked: e.ranked }));
 
+const STATUS = ['status', ...ARGS.slice(1, ARGS.indexOf('--backend')), ...ARGS.slice(ARGS.indexOf('--sweep'))];
+
+/** status before the sweep: rung 1's plan, later rungs follow from its ranking. */
+async function statusBefore(ws: string): Promise<void> {
+  const planned = await runCli(ws, STATUS);
+  assert.equal(planned.code, 0, planned.stderr);
+  assert.match(
+    planned.stdout,
+    /halving: 4 points, triarchy\.epochs 1 -> 2 -> 4 \(4, 2, 1 candidates\), ranked by triarchy\.val_auc \(max\), eta 2/,
+  );
+  assert.match(planned.stdout, /rung 1 \(1 epoch, 4 experiments\):\n(.*\n){11}/);
+  assert.match(planned.stdout, /rung 2 \(2 epochs\): its points follow from the ranking of rung 1\n/);
+}
+
+/** The rungs of the first sweep: what trained, what went on, what was evaluated. Returns the finalist. */
+function checkRungs(r: CliResult): string {
+  const rungs = r.events.filter((e): e is Rung & { time: string } => e.type === 'sweep-rung');
+  assert.deepEqual(
+    rungs.map((x) => [x.epochs, x.experiments.length]),
+    [
+      [1, 4],
+      [2, 2],
+      [4, 1],
+    ],
+  );
+  const ranked = rankings(r.events);
+  assert.deepEqual(
+    ranked.map((x) => x.ranked.map((y) => y.state)),
+    [['promoted', 'promoted', 'stopped', 'stopped'], ['promoted', 'stopped'], ['final']],
+  );
+  // Promoted = the best of the rung, in its order.
+  for (const [i, x] of ranked.slice(0, 2).entries())
+    assert.deepEqual(
+      rungs[i + 1].experiments.slice().sort(),
+      x.ranked
+        .filter((y) => y.state === 'promoted')
+        .map((y) => y.experiment)
+        .sort(),
+    );
+  const staged = byRung(r.events);
+  // No epoch trained twice: each (experiment, epoch) once; 4 x 1 + 2 x 1 + 1 x 2 = 8 epochs in all.
+  const trained = staged.flatMap((x) =>
+    x.stage === 'triarchy' && x.e.type === 'stage-steps' ? [`${x.exp}@${x.e.epoch}`] : [],
+  );
+  assert.deepEqual([...new Set(trained)].length, 8, `epochs trained: ${[...new Set(trained)].join(' ')}`);
+  const continued = staged.filter(
+    (x) => x.stage === 'triarchy' && x.e.type === 'stage-state' && x.e.state === 'running' && x.rung > 1,
+  );
+  assert.deepEqual(
+    continued.map((x) => (x.e as { reason: string }).reason),
+    [
+      'epochs 1 -> 2, continuing from the cached epoch 1',
+      'epochs 1 -> 2, continuing from the cached epoch 1',
+      'epochs 2 -> 4, continuing from the cached epoch 2',
+    ],
+  );
+  // Only the last rung prunes and evaluates: the test set chooses nothing.
+  const evaluated = staged.filter((x) => x.stage === 'evaluate' && x.e.type === 'stage-state' && x.e.state === 'done');
+  const finalist = rungs[2].experiments[0];
+  assert.deepEqual(
+    evaluated.map((x) => [x.rung, x.exp]),
+    [[3, finalist]],
+  );
+  const best = r.events.find((e) => e.type === 'sweep-best') as Extract<Event, { type: 'sweep-best' }>;
+  assert.deepEqual([best.metric, best.goal, best.experiment], ['triarchy.val_auc', 'max', finalist]);
+  return finalist;
+}
+
+/** exps and the report show each point's rung and standing. */
+async function checkTables(ws: string, ranked: ReturnType<typeof rankings>, finalist: string): Promise<void> {
+  const exps = await runCli(ws, ['exps', '--json', '--columns', 'rung,halving']);
+  const rows = JSON.parse(exps.stdout) as Array<{ experiment: string; rung: number; halving: string }>;
+  assert.equal(rows.length, 4);
+  const row = (name: string) => rows.find((x) => x.experiment === name)!;
+  assert.deepEqual([row(finalist).rung, row(finalist).halving], [4, 'final: rank 1 of 1']);
+  const stoppedAt1 = ranked[0].ranked.filter((y) => y.state === 'stopped').map((y) => y.experiment);
+  for (const name of stoppedAt1) assert.match(row(name).halving, /^stopped at rung 1\/3: rank [34] of 4$/);
+  assert.equal(row(stoppedAt1[0]).rung, 1);
+  assert.match(
+    JSON.stringify(standings(ws)[stoppedAt1[0]]),
+    /stopped at 1 epoch: rank 3 of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs/,
+  );
+  // The report's table has the same columns; the whole reason is on hover.
+  const report = await runCli(ws, ['report']);
+  assert.equal(report.code, 0, report.stderr);
+  const html = readFileSync(join(ws, 'results/report.html'), 'utf8');
+  rmSync(join(ws, 'results/report.html')); // not a sweep output: the digests leave it out
+  assert.match(html, />rung<\/th>/);
+  assert.match(
+    html,
+    /<td title="stopped at 1 epoch: rank [34] of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs">stopped at rung 1\/3: rank [34] of 4<\/td>/,
+  );
+}
+
+/** The finalist's model is what a straight 4-epoch run of its point gives. */
+async function checkStraight(ws: string, finalist: string): Promise<void> {
+  const fresh = faceWorkspace();
+  try {
+    const summary = readFileSync(join(ws, 'results', finalist, 'experiment.json'), 'utf8');
+    const lr = String((JSON.parse(summary) as { point: Record<string, number> }).point['triarchy.optimizer.lr']);
+    assert.ok(POINTS.map(Number).includes(Number(lr)), `the finalist's point names its lr (${lr})`);
+    const run = ['run', '--config', 'configs/tiny.yaml', '--backend', 'wasm', '--progress', 'json'];
+    const straight = await runCli(
+      fresh,
+      [...run, '--until', 'triarchy', '--set', `triarchy.optimizer.lr=${lr}`, '--set', 'triarchy.epochs=4'],
+      300_000,
+    );
+    assert.equal(straight.code, 0, straight.stderr);
+    const model = (root: string, exp: string) => {
+      const dir = join(root, 'results', exp, 'triarchy/model');
+      return Object.fromEntries(listFiles(dir).map((f) => [f, sha256(readFileSync(join(dir, f)))]));
+    };
+    assert.deepEqual(model(ws, finalist), model(fresh, 'face-verification'));
+  } finally {
+    removeWorkspace(fresh);
+  }
+}
+
+/** kill -9 of the process group when `when` first holds, then a plain rerun: the uninterrupted sweep's results. */
+async function crashAndRerun(
+  what: string,
+  when: (e: Event, rung: number) => boolean,
+  expected: { digests: Record<string, string>; standings: Record<string, unknown>; ranked: unknown },
+): Promise<void> {
+  const cw = faceWorkspace();
+  try {
+    let rung = 0;
+    let killed = false;
+    const { done } = startCli(
+      cw,
+      ARGS,
+      (e, c) => {
+        if (e.type === 'sweep-rung') rung = e.rung;
+        if (!killed && when(e, rung)) {
+          killed = true;
+          process.kill(-c.pid!, 'SIGKILL');
+        }
+      },
+      { detached: true },
+    );
+    const k = await done;
+    assert.ok(killed && k.signal === 'SIGKILL', `${what}: the kill landed (${k.code} ${k.signal})`);
+    const rerun = await runCli(cw, ARGS, 600_000);
+    assert.equal(rerun.code, 0, `${what}: ${rerun.stderr}`);
+    assert.deepEqual(rankings(rerun.events), expected.ranked, `${what}: the same points promoted`);
+    assert.deepEqual(digests(cw), expected.digests, `${what}: the outputs of an uninterrupted sweep`);
+    assert.deepEqual(standings(cw), expected.standings, `${what}: the same standings`);
+    const temps = listFiles(cw).filter((f) => /\.tmp-\d+-|\.fpck\.\d+\.tmp$/.test(f));
+    assert.deepEqual(temps, [], `${what}: no temporary file left`);
+  } finally {
+    removeWorkspace(cw);
+  }
+}
+
 test('halving on the tiny config: rungs, promotion from cached epochs, standings, a cached rerun, kill -9 anywhere', async (t) => {
   const ws = faceWorkspace();
-  const fresh = faceWorkspace();
-  const crashed: string[] = [];
   try {
-    const statusArgs = [
-      'status',
-      ...ARGS.slice(1).filter(
-        (a, i, all) => !['--backend', '--progress'].includes(a) && !['--backend', '--progress'].includes(all[i - 1]),
-      ),
-    ];
-    const planned = await runCli(ws, statusArgs);
-    assert.equal(planned.code, 0, planned.stderr);
-    assert.match(
-      planned.stdout,
-      /halving: 4 points, triarchy\.epochs 1 -> 2 -> 4 \(4, 2, 1 candidates\), ranked by triarchy\.val_auc \(max\), eta 2/,
-    );
-    assert.match(planned.stdout, /rung 1 \(1 epoch, 4 experiments\):\n(.*\n){11}/);
-    assert.match(planned.stdout, /rung 2 \(2 epochs\): its points follow from the ranking of rung 1\n/);
+    await statusBefore(ws);
     const r = await runCli(ws, ARGS, 600_000);
     assert.equal(r.code, 0, r.stderr);
     // Once the rungs are cached, status ranks them from the cache and shows every rung.
-    const replanned = await runCli(ws, statusArgs);
+    const replanned = await runCli(ws, STATUS);
     assert.match(
       replanned.stdout,
       /rung 3 \(4 epochs, 1 experiment\):\nsplit +cached *\npretext +cached *\ntriarchy +cached *\nprune +cached *\nevaluate +cached/,
     );
-    const rungs = r.events.filter((e): e is Rung & { time: string } => e.type === 'sweep-rung');
-    assert.deepEqual(
-      rungs.map((x) => [x.epochs, x.experiments.length]),
-      [
-        [1, 4],
-        [2, 2],
-        [4, 1],
-      ],
-    );
+    const finalist = checkRungs(r);
     const ranked = rankings(r.events);
-    assert.deepEqual(
-      ranked.map((x) => x.ranked.map((y) => y.state)),
-      [['promoted', 'promoted', 'stopped', 'stopped'], ['promoted', 'stopped'], ['final']],
-    );
-    // Promoted = the best of the rung, in its order.
-    for (const [i, x] of ranked.slice(0, 2).entries())
-      assert.deepEqual(
-        rungs[i + 1].experiments.slice().sort(),
-        x.ranked
-          .filter((y) => y.state === 'promoted')
-          .map((y) => y.experiment)
-          .sort(),
-      );
-    const staged = byRung(r.events);
-    // No epoch trained twice: each (experiment, epoch) once; 4 x 1 + 2 x 1 + 1 x 2 = 8 epochs in all.
-    const trained = staged.flatMap((x) =>
-      x.stage === 'triarchy' && x.e.type === 'stage-steps' ? [`${x.exp}@${x.e.epoch}`] : [],
-    );
-    assert.deepEqual([...new Set(trained)].length, 8, `epochs trained: ${[...new Set(trained)].join(' ')}`);
-    const continued = staged.filter(
-      (x) => x.stage === 'triarchy' && x.e.type === 'stage-state' && x.e.state === 'running' && x.rung > 1,
-    );
-    assert.deepEqual(
-      continued.map((x) => (x.e as { reason: string }).reason),
-      [
-        'epochs 1 -> 2, continuing from the cached epoch 1',
-        'epochs 1 -> 2, continuing from the cached epoch 1',
-        'epochs 2 -> 4, continuing from the cached epoch 2',
-      ],
-    );
-    // Only the last rung prunes and evaluates: the test set chooses nothing.
-    const evaluated = staged.filter(
-      (x) => x.stage === 'evaluate' && x.e.type === 'stage-state' && x.e.state === 'done',
-    );
-    assert.deepEqual(
-      evaluated.map((x) => [x.rung, x.exp]),
-      [[3, rungs[2].experiments[0]]],
-    );
-    const finalist = rungs[2].experiments[0];
-    const best = r.events.find((e) => e.type === 'sweep-best') as Extract<Event, { type: 'sweep-best' }>;
-    assert.deepEqual([best.metric, best.goal, best.experiment], ['triarchy.val_auc', 'max', finalist]);
-
-    // exps shows each point's rung and standing.
-    const exps = await runCli(ws, ['exps', '--json', '--columns', 'rung,halving']);
-    const rows = JSON.parse(exps.stdout) as Array<{ experiment: string; rung: number; halving: string }>;
-    assert.equal(rows.length, 4);
-    const row = (name: string) => rows.find((x) => x.experiment === name)!;
-    assert.deepEqual([row(finalist).rung, row(finalist).halving], [4, 'final: rank 1 of 1']);
-    const stoppedAt1 = ranked[0].ranked.filter((y) => y.state === 'stopped').map((y) => y.experiment);
-    for (const name of stoppedAt1) assert.match(row(name).halving, /^stopped at rung 1\/3: rank [34] of 4$/);
-    assert.equal(row(stoppedAt1[0]).rung, 1);
-    const before = standings(ws);
-    // The report's table has the same columns; the whole reason is on hover.
-    const report = await runCli(ws, ['report']);
-    assert.equal(report.code, 0, report.stderr);
-    const html = readFileSync(join(ws, 'results/report.html'), 'utf8');
-    rmSync(join(ws, 'results/report.html')); // not a sweep output: the digests below leave it out
-    assert.match(html, />rung<\/th>/);
-    assert.match(
-      html,
-      /<td title="stopped at 1 epoch: rank [34] of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs">stopped at rung 1\/3: rank [34] of 4<\/td>/,
-    );
-    assert.match(
-      JSON.stringify(before[stoppedAt1[0]]),
-      /stopped at 1 epoch: rank 3 of 4 by triarchy\.val_auc [0-9.]+; the best 2 went on to 2 epochs/,
-    );
-
-    // The finalist's model is what a straight 4-epoch run of its point gives.
-    const lr = String(
-      (
-        JSON.parse(readFileSync(join(ws, 'results', finalist, 'experiment.json'), 'utf8')) as {
-          point: Record<string, number>;
-        }
-      ).point['triarchy.optimizer.lr'],
-    );
-    assert.ok(POINTS.map(Number).includes(Number(lr)), `the finalist's point names its lr (${lr})`);
-    const straight = await runCli(
-      fresh,
-      ['run', '--config', 'configs/tiny.yaml', '--backend', 'wasm', '--progress', 'json', '--until', 'triarchy'].concat(
-        ['--set', `triarchy.optimizer.lr=${lr}`, '--set', 'triarchy.epochs=4'],
-      ),
-      300_000,
-    );
-    assert.equal(straight.code, 0, straight.stderr);
-    const model = (root: string, exp: string) =>
-      Object.fromEntries(
-        listFiles(join(root, 'results', exp, 'triarchy/model')).map((f) => [
-          f,
-          sha256(readFileSync(join(root, 'results', exp, 'triarchy/model', f))),
-        ]),
-      );
-    assert.deepEqual(model(ws, finalist), model(fresh, 'face-verification'));
+    await checkTables(ws, ranked, finalist);
+    await checkStraight(ws, finalist);
 
     // A rerun: every stage of every rung cached, the same ranking.
     const again = await runCli(ws, ARGS, 300_000);
     assert.equal(again.code, 0, again.stderr);
     assert.ok(Object.values(finalStates(again.events)).every((s) => s === 'cached'));
     assert.deepEqual(rankings(again.events), ranked);
-    const base = digests(ws);
 
-    // kill -9 of the process group at chosen moments, then a plain rerun.
+    const expected = { digests: digests(ws), standings: standings(ws), ranked };
     const moments: Array<[string, (e: Event, rung: number) => boolean]> = [
       ['training in rung 2', (e, rung) => rung === 2 && e.type === 'stage-steps'],
       ['just after rung 1 is ranked', (e) => e.type === 'sweep-ranking' && e.rung === 1],
       ['the last rung prunes', (e) => e.type === 'stage-state' && e.state === 'running' && e.stage === 'prune'],
     ];
     for (const [what, when] of moments) {
-      const cw = faceWorkspace();
-      crashed.push(cw);
-      let rung = 0;
-      let killed = false;
-      const { done } = startCli(
-        cw,
-        ARGS,
-        (e, c) => {
-          if (e.type === 'sweep-rung') rung = e.rung;
-          if (!killed && when(e, rung)) {
-            killed = true;
-            process.kill(-c.pid!, 'SIGKILL');
-          }
-        },
-        { detached: true },
-      );
-      const k = await done;
-      assert.ok(killed && k.signal === 'SIGKILL', `${what}: the kill landed (${k.code} ${k.signal})`);
-      const rerun = await runCli(cw, ARGS, 600_000);
-      assert.equal(rerun.code, 0, `${what}: ${rerun.stderr}`);
-      assert.deepEqual(rankings(rerun.events), ranked, `${what}: the same points promoted`);
-      assert.deepEqual(digests(cw), base, `${what}: the outputs of an uninterrupted sweep`);
-      assert.deepEqual(standings(cw), before, `${what}: the same standings`);
-      const temps = listFiles(cw).filter((f) => /\.tmp-\d+-|\.fpck\.\d+\.tmp$/.test(f));
-      assert.deepEqual(temps, [], `${what}: no temporary file left`);
+      await crashAndRerun(what, when, expected);
       t.diagnostic(`${what}: identical after a plain rerun`);
     }
   } finally {
     removeWorkspace(ws);
-    removeWorkspace(fresh);
-    for (const c of crashed) removeWorkspace(c);
   }
 });
