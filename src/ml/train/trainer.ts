@@ -9,6 +9,7 @@ import type { LossResult } from '../losses/triarchy.js';
 import type { TrainableNet } from '../types.js';
 import { Adam, multiStepLr, type AdamConfig } from './adam.js';
 import { readCheckpoint, readTensor, writeCheckpoint, type CheckpointTensor } from './checkpoint.js';
+import { prefetchBatches } from './parallel/prefetch.js';
 
 export type { TrainBatch } from '../data/batches.js';
 
@@ -63,6 +64,27 @@ export interface TrainOptions {
   microBatch?: number;
   onStep?: (info: StepInfo) => void;
   onEpoch?: (info: EpochInfo) => void | Promise<void>;
+  /** Runs the steps elsewhere (e.g. sharded over worker threads, ./parallel/engine.ts); not with microBatch. */
+  engine?: StepEngine;
+}
+
+/** What a step engine works on; it owns the values from begin() until sync(). */
+export interface EngineState {
+  trainVars: tf.Variable[];
+  stateVars: tf.Variable[];
+  adam: Adam;
+  loss: LossFn;
+  /** Run seed, for the per-step seeds of the net's random masks. */
+  seed: string;
+}
+
+export interface StepEngine {
+  /** Takes over the values (after any checkpoint was restored into them). */
+  begin(state: EngineState): Promise<void>;
+  /** One optimisation step (advances adam.step). */
+  step(batch: TrainBatch, lr: number): Promise<{ loss: number; parts: Record<string, number> }>;
+  /** Writes the current values back into the variables and Adam's moments. */
+  sync(): Promise<void>;
 }
 
 export interface TrainResult {
@@ -123,6 +145,9 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       }
     }
     const resumedFrom = startEpoch;
+    if (opts.engine && opts.microBatch) throw new Error('trainNet: an engine and microBatch cannot be combined');
+    const engine = opts.engine;
+    await engine?.begin({ trainVars, stateVars, adam, loss: opts.loss, seed: `${opts.seed ?? 0}` });
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
@@ -130,20 +155,24 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       let steps = 0;
       let lossSum = 0;
       const partSums: Record<string, number> = {};
-      for await (const batch of opts.batches(epoch, rng)) {
+      // An engine's step awaits the workers: meanwhile the next batch is prepared here.
+      const source = opts.batches(epoch, rng);
+      for await (const batch of engine ? prefetchBatches(source) : source) {
         try {
           throwIfAborted(opts.signal);
-          const r = await trainStep(
-            net,
-            trainVars,
-            stateVars,
-            batch,
-            opts.loss,
-            adam,
-            lr,
-            opts.microBatch,
-            `${opts.seed ?? 0}`,
-          );
+          const r = engine
+            ? await engine.step(batch, lr)
+            : await trainStep(
+                net,
+                trainVars,
+                stateVars,
+                batch,
+                opts.loss,
+                adam,
+                lr,
+                opts.microBatch,
+                `${opts.seed ?? 0}`,
+              );
           steps++;
           lossSum += r.loss;
           for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
@@ -166,6 +195,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       if (!Number.isFinite(info.loss))
         throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
       history.push(info);
+      await engine?.sync();
       if (opts.checkpointDir)
         await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), history);
       await opts.onEpoch?.(info);
