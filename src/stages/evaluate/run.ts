@@ -17,6 +17,8 @@ import {
   type VerificationReport,
 } from '../../ml/eval/metrics.js';
 import { writeRocPng } from '../../ml/eval/roc-image.js';
+import { WorkerPool } from '../../ml/train/parallel/pool.js';
+import type { BackendName } from '../../ml/types.js';
 import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
 import { LABEL_CONVENTION, readSplits, type Pair } from '../shared/splits-format.js';
 import type { EvaluateParams } from './kind.js';
@@ -36,7 +38,19 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     ...(model.adapter ? { adapter: model.adapter } : {}),
   });
   ctx.log(`embedding with ${model.detail}`);
+  // TF.js embeds on worker threads, one per core the stage may use (onnxruntime and the native backend
+  // multithread by themselves); the figures are the same for any number of them.
+  let pool: WorkerPool | undefined;
   try {
+    if (model.runtime === 'tfjs' && model.backend !== 'tensorflow' && ctx.cores > 1) {
+      pool = await WorkerPool.start(
+        { kind: 'inference', dir: ctx.inputs.model },
+        ctx.cores,
+        model.backend as BackendName,
+      );
+      ctx.log(`TF.js embeds on ${pool.size} worker threads`);
+    }
+    const embedder = pool ?? model.embedder;
     const opts = {
       inputSize: model.inputSize,
       batchSize: p.batch_size,
@@ -45,9 +59,9 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
       signal: ctx.signal,
     };
     ctx.progress(`embedding ${splits.validation.length} validation pairs`);
-    const valDist = await pairSetDistances(model.embedder, root, splits.validation, opts);
+    const valDist = await pairSetDistances(embedder, root, splits.validation, opts);
     ctx.progress(`embedding ${splits.test.length} test pairs`);
-    const testDist = await pairSetDistances(model.embedder, root, splits.test, opts);
+    const testDist = await pairSetDistances(embedder, root, splits.test, opts);
     const valLabels = splits.validation.map((x) => x.different);
     const testLabels = splits.test.map((x) => x.different);
 
@@ -92,6 +106,7 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     await writeRoc(out, testDist, testLabels, valDist, valLabels, test, validation);
     report(ctx, test, validation, model.numParams);
   } finally {
+    await pool?.close();
     await model.dispose();
   }
 };

@@ -14,6 +14,7 @@ import type { StageRun } from '../../contracts/stage-kind.js';
 import { isPlainObject } from '../../core/objects.js';
 import { readSealed, writeSealed } from '../../core/sealed.js';
 import { readSplits, type Splits, type TrainImage } from '../shared/splits-format.js';
+import { trainingEngine } from '../shared/training-engine.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { stepReporter } from '../shared/train-progress.js';
 import { chanceWarning, formatFigures, heldoutFigures, heldoutSet, type HeadFigures } from './heldout.js';
@@ -232,8 +233,19 @@ export const run: StageRun<PretextParams> = async (ctx) => {
   const heldout = heldoutSet(held.images, classes);
   const names = Object.keys(heads);
 
-  const net = createPretextNet({ backbone: cfg, heads, seed: p.seed });
+  const netOptions = { backbone: cfg, heads, seed: p.seed };
+  const net = createPretextNet(netOptions);
+  let engine: Awaited<ReturnType<typeof trainingEngine>>['engine'];
   try {
+    const steps = await trainingEngine({
+      ctx,
+      backend: backend.name,
+      spec: { kind: 'pretext', options: netOptions },
+      shards: p.shards,
+      microBatch: p.micro_batch,
+      batchSize,
+    });
+    engine = steps.engine;
     // Train in chunks that end where held-out accuracy is measured; trainNet resumes from its epoch checkpoint,
     // so an interruption anywhere continues where it stopped, and the figures of done chunks are kept.
     const checkpointDir = join(ctx.workDir, 'checkpoint');
@@ -259,7 +271,8 @@ export const run: StageRun<PretextParams> = async (ctx) => {
         seed: p.seed,
         checkpointDir,
         onWarning: (m) => say(`warning: ${m}`),
-        microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
+        microBatch: fitMicroBatch(steps.microBatch, p.batch_size, net, (l) => ctx.log(l)),
+        engine,
         signal: ctx.signal,
         // dropLast: floor(images / batch) batches an epoch.
         onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
@@ -330,6 +343,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
     const warning = last && chanceWarning(last);
     if (warning) say(`warning: ${warning}`);
   } finally {
+    await engine?.close();
     net.dispose();
   }
 };

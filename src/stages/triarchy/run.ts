@@ -12,7 +12,7 @@ import { identityIndex } from '../../ml/data/dataset.js';
 import { rgb8ToFloat } from '../../ml/data/image.js';
 import { createRng, shuffleInPlace } from '../../ml/data/rng.js';
 import { recalibrateBatchNorm } from '../../ml/eval/bn-recalibrate.js';
-import { pairSetDistances } from '../../ml/eval/embed.js';
+import { pairSetDistances, type Embedder, type FileEmbedder } from '../../ml/eval/embed.js';
 import { verificationReport } from '../../ml/eval/metrics.js';
 import { triarchyLoss } from '../../ml/losses/triarchy.js';
 import {
@@ -28,6 +28,7 @@ import type { StageRun } from '../../contracts/stage-kind.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { readSplits, type Pair } from '../shared/splits-format.js';
 import { stepReporter } from '../shared/train-progress.js';
+import { trainingEngine } from '../shared/training-engine.js';
 import type { TriarchyParams } from './kind.js';
 
 interface Validation {
@@ -122,7 +123,7 @@ export function validationEpochs(epochs: number, every: number): number[] {
 }
 
 async function validate(
-  net: TriarchyNet,
+  net: Embedder | FileEmbedder,
   root: string,
   pairs: Pair[],
   inputSize: number,
@@ -182,7 +183,9 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     );
   }
   const cfg = backboneConfig(p.backbone);
-  const net = createTriarchyNet({ backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed });
+  const netOptions = { backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed };
+  const net = createTriarchyNet(netOptions);
+  let engine: Awaited<ReturnType<typeof trainingEngine>>['engine'];
   try {
     if (p.init === 'pretext') {
       const dir = ctx.inputs.pretext;
@@ -213,6 +216,15 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     const batches = makeBatchProvider(batchOptions);
     // Every epoch has as many batches (floor(identities / P)), whatever the RNG draws.
     const onStep = stepReporter(ctx, epochIndices(batchOptions, createRng('steps')).length, p.epochs);
+    const steps = await trainingEngine({
+      ctx,
+      backend: backend.name,
+      spec: { kind: 'triarchy', options: netOptions },
+      shards: p.shards,
+      microBatch: p.micro_batch,
+      batchSize: P * p.sampler.images,
+    });
+    engine = steps.engine;
     const lossCfg = {
       epsilon: p.loss.label_smoothing,
       margin: p.loss.margin,
@@ -249,7 +261,8 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         seed: p.seed,
         checkpointDir,
         onWarning: (m) => say(`warning: ${m}`),
-        microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
+        microBatch: fitMicroBatch(steps.microBatch, P * p.sampler.images, net, (l) => ctx.log(l)),
+        engine,
         signal: ctx.signal,
         onStep,
         onEpoch: (e) => ctx.log(formatEpoch({ ...e, epochs: p.epochs })),
@@ -273,9 +286,11 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         );
       }
       ctx.progress(`epoch ${target}/${p.epochs}, validating`);
+      // The workers embed with the weights here (recalibrated or not).
+      engine?.pushWeights(net.trainableVariables(), net.stateVariables());
       const v: Validation = {
         epoch: target,
-        ...(await validate(net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)),
+        ...(await validate(engine ?? net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)),
       };
       const improved = state.best === null || score(v) > score(state.best);
       if (improved) {
@@ -327,6 +342,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       train_identities: ids.size,
     });
   } finally {
+    await engine?.close();
     net.dispose();
   }
 };
