@@ -129,6 +129,13 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   let rng = createRng(opts.seed ?? 0);
   let startEpoch = 0;
   let history: EpochInfo[] = [];
+  // The last checkpoint write in flight (its error as a value, so nothing is left unhandled meanwhile).
+  let writing: Promise<Error | undefined> = Promise.resolve(undefined);
+  const written = async () => {
+    const e = await writing;
+    writing = Promise.resolve(undefined);
+    if (e) throw e;
+  };
 
   try {
     if (opts.checkpointDir) {
@@ -196,12 +203,23 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
         throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
       history.push(info);
       await engine?.sync();
-      if (opts.checkpointDir)
-        await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), history);
+      if (opts.checkpointDir) {
+        // Written while the next epoch trains; trainNet returns or fails only once it is on disk.
+        await written();
+        const w = await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), [
+          ...history,
+        ]);
+        writing = w.done.then(
+          () => undefined,
+          (e: unknown) => (e instanceof Error ? e : new Error(`checkpoint write failed: ${String(e)}`)),
+        );
+      }
       await opts.onEpoch?.(info);
     }
+    await written();
     return { resumedFrom, history, steps: adam.step };
   } finally {
+    await writing;
     adam.dispose();
   }
 }
@@ -376,7 +394,7 @@ async function saveCheckpoint(
   adam: Adam,
   rngState: RngState,
   history: EpochInfo[],
-): Promise<void> {
+): Promise<{ done: Promise<unknown> }> {
   const tensors: CheckpointTensor[] = [];
   for (const [i, v] of trainVars.entries()) tensors.push(await readTensor(v, `train/${i}/${v.name}`));
   for (const [i, v] of stateVars.entries()) tensors.push(await readTensor(v, `state/${i}/${v.name}`));
@@ -390,7 +408,8 @@ async function saveCheckpoint(
     history,
     counts: { train: trainVars.length, state: stateVars.length },
   };
-  await writeCheckpoint(dir, { meta: meta as unknown as Record<string, unknown>, tensors });
+  // The values are copied by now: the write may proceed while training goes on.
+  return { done: writeCheckpoint(dir, { meta: meta as unknown as Record<string, unknown>, tensors }) };
 }
 
 function restoreCheckpoint(
