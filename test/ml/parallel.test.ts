@@ -236,3 +236,38 @@ test('worker pool: embeddings equal the in-process ones bit for bit, for any wor
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('sharded training: a failing loss fails the run cleanly (workers waiting on it are released)', async () => {
+  const net = createTriarchyNet(OPTIONS);
+  const engine = await ShardedEngine.start({
+    spec: { kind: 'triarchy', options: OPTIONS },
+    shards: 2,
+    workers: 2,
+    backend: 'wasm',
+  });
+  let calls = 0;
+  try {
+    await assert.rejects(
+      trainNet({
+        net,
+        batches: provider,
+        loss: (out, batch) => {
+          if (++calls === 2) throw new Error('boom in the loss');
+          return triarchyLoss(
+            { embedding: out.embedding, logits: out.logits },
+            batch.labels.identity,
+            net.centers as tf.Tensor as tf.Tensor2D,
+          );
+        },
+        epochs: 1,
+        lr: 0.01,
+        engine,
+      }),
+      /boom in the loss/,
+    );
+  } finally {
+    await engine.close();
+    net.dispose();
+  }
+  assert.equal(calls, 2);
+});

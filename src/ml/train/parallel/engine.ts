@@ -340,6 +340,11 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
   }
 
   close(): Promise<void> {
+    // A worker blocked in a step (waiting for the loss's gradient) gives up at once.
+    if (this.views) {
+      Atomics.store(this.views.control, CTRL_ABORT, 1);
+      Atomics.notify(this.views.control, CTRL_UPSTREAM);
+    }
     return this.pool.close();
   }
 }

@@ -62,9 +62,12 @@ export class WorkerPool implements FileEmbedder {
   /** The next message from worker i, which must be of `type` (a worker answers in order). */
   expect<T extends FromWorker['type']>(i: number, type: T): Promise<Reply<T>> {
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<Reply<T>>((resolve, reject) => {
+    const reply = new Promise<Reply<T>>((resolve, reject) => {
       this.slots[i].waiting.push({ type, resolve: resolve as (m: FromWorker) => void, reject });
     });
+    // A caller that stopped waiting (its step already failed) must not leave an unhandled rejection behind.
+    reply.catch(() => undefined);
+    return reply;
   }
 
   /** Sends m to every worker and waits for each one's reply of `type`. */
