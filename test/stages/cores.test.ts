@@ -69,9 +69,15 @@ test('pretext: 1 and 2 cores train the same backbone', async () => {
   sameFiles(one.files, two.files, ['weights.bin']);
 });
 
-test('evaluate: 1 core (in-process) and 2 cores (worker threads) report the same figures', async () => {
+test('evaluate (TF.js): 1 core (in-process) and 2 cores (worker threads) report the same figures', async () => {
   const inputs = { model: await tinyPruned(), dataset: CMU_FACES(), splits: await tinySplits() };
   const names = ['metrics.json', 'predictions.csv', 'roc.json'];
-  const [one, two] = await byCores(evaluateKind, evaluateRun, { flip_average: true }, inputs, 'report', names);
+  const params = { flip_average: true, runtime: 'tfjs' };
+  const [one, two] = await byCores(evaluateKind, evaluateRun, params, inputs, 'report', names);
+  assert.ok(
+    two.logs.some((l) => /TF\.js embeds on 2 worker threads/.test(l)),
+    two.logs.join('\n'),
+  );
+  assert.ok(!one.logs.some((l) => /worker threads/.test(l)));
   sameFiles(one.files, two.files, names);
 });
