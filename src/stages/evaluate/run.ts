@@ -38,11 +38,11 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     ...(model.adapter ? { adapter: model.adapter } : {}),
   });
   ctx.log(`embedding with ${model.detail}`);
-  // TF.js embeds on worker threads, one per core the stage may use (onnxruntime and the native backend
-  // multithread by themselves); the figures are the same for any number of them.
+  // TF.js on wasm or cpu embeds on worker threads, one per core the stage may use (onnxruntime, the native and
+  // webgpu backends use the cores or a GPU by themselves); the figures are the same for any number of them.
   let pool: WorkerPool | undefined;
   try {
-    if (model.runtime === 'tfjs' && model.backend !== 'tensorflow' && ctx.cores > 1) {
+    if (model.runtime === 'tfjs' && (model.backend === 'wasm' || model.backend === 'cpu') && ctx.cores > 1) {
       pool = await WorkerPool.start(
         { kind: 'inference', dir: ctx.inputs.model },
         ctx.cores,

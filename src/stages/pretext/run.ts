@@ -257,7 +257,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
       if (target <= state.lastMeasured && target !== p.epochs) continue;
       const result = await trainNet({
         net,
-        batches,
+        batches: steps.arrange(batches),
         loss: (out, batch) => {
           const parts: Record<string, tf.Scalar> = {};
           for (const name of names)

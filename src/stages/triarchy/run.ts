@@ -246,7 +246,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       if (target <= state.lastValidated) continue;
       const result = await trainNet({
         net,
-        batches,
+        batches: steps.arrange(batches),
         loss: (out, batch) =>
           triarchyLoss(
             out as { embedding: Tensor; logits: Tensor },
