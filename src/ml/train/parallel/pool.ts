@@ -28,6 +28,8 @@ export class WorkerPool implements FileEmbedder {
   static async start(spec: NetSpec, workers: number, backend: BackendName, replicas = 1): Promise<WorkerPool> {
     if (!(Number.isInteger(workers) && workers >= 1))
       throw new Error(`workers must be a positive integer (got ${workers})`);
+    // GPU and native backends parallelise by themselves (and cannot read synchronously, as the workers do).
+    if (backend !== 'wasm' && backend !== 'cpu') throw new Error(`worker pools run on wasm or cpu, not ${backend}`);
     const init: WorkerInit = { spec, backend, replicas };
     const slots: Slot[] = Array.from({ length: workers }, () => ({
       worker: new Worker(workerUrl, { workerData: init }),
