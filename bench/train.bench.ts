@@ -281,7 +281,9 @@ async function main(): Promise<void> {
       say(
         `  ${name(r)}, ms per step: ${Object.entries(r.phases)
           .map(([k, v]) => `${k} ${v}`)
-          .join(', ')} (forward/backward: until every worker is done; loss: main thread, workers wait)`,
+          .join(
+            ', ',
+          )} (forward: until every worker's outputs are in; loss: main thread, workers wait; backward, adam: slowest worker)`,
       );
   for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) say(line);
   for (const r of results) {

@@ -13,6 +13,7 @@ import { triarchyLoss } from '../../src/ml/losses/triarchy.js';
 import { saveInferenceModel } from '../../src/ml/model/io.js';
 import { createTriarchyNet, type TriarchyNet, type TriarchyOptions } from '../../src/ml/model/triarchy.js';
 import { Adam } from '../../src/ml/train/adam.js';
+import { adamKernelsFor, sharedMemory } from '../../src/ml/train/parallel/adam-wasm.js';
 import { ShardedEngine } from '../../src/ml/train/parallel/engine.js';
 import { WorkerPool } from '../../src/ml/train/parallel/pool.js';
 import {
@@ -151,6 +152,54 @@ test('reduceAndAdam: shard gradients summed in order, PyTorch Adam, any element 
   for (let e = 0; e < n; e++) assert.ok(Math.abs(ref[e] - whole.params[e]) < 1e-6, `element ${e}`);
   tf.dispose([p, gt]);
   adam.dispose();
+});
+
+test('reduceAndAdam: the WebAssembly SIMD kernels and their JavaScript twin give the same bits', () => {
+  // Odd sizes and slices: elements fall in vector lanes or in scalar tails depending on the slice.
+  const sizes = [7, 13, 1, 64, 30];
+  const offsets = offsetsOf(sizes);
+  const n = offsets.at(-1)!;
+  const shards = 3;
+  const make = () => {
+    const mem = sharedMemory(4 * 16 * (4 * n + shards * n));
+    const view = (i: number, len: number) => new Float32Array(mem.buffer, 4 * i * Math.ceil(n / 4) * 4, len);
+    const s = {
+      params: view(0, n),
+      m: view(1, n),
+      v: view(2, n),
+      direct: view(3, n),
+      grads: view(4, shards * n),
+      // Variable 1 lacks shard 1; variable 2 has only a direct gradient; variable 3 none at all.
+      hasGrad: Uint8Array.from([1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 1, 0, 1]),
+    };
+    let x = 0.37;
+    const next = () => (x = (x * 9301 + 49297) % 233280) / 233280 - 0.5;
+    for (const arr of [s.params, s.m, s.v, s.direct, s.grads]) for (let i = 0; i < arr.length; i++) arr[i] = next();
+    for (let i = 0; i < n; i++) s.v[i] = Math.abs(s.v[i]);
+    return { mem, s };
+  };
+  const js = make();
+  const simd = make();
+  const kernels = adamKernelsFor(simd.mem);
+  assert.ok(kernels, 'WebAssembly SIMD kernels should compile here');
+  const step = { lr: 0.01, step: 3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  reduceAndAdam(js.s, offsets, shards, step, 0, n);
+  for (const [from, to] of [
+    [0, 5],
+    [5, 22],
+    [22, 59],
+    [59, n],
+  ])
+    reduceAndAdam({ ...simd.s, kernels }, offsets, shards, step, from, to);
+  for (const key of ['params', 'm', 'v'] as const)
+    assert.ok(
+      Buffer.from(js.s[key].buffer, js.s[key].byteOffset, 4 * n).equals(
+        Buffer.from(simd.s[key].buffer, simd.s[key].byteOffset, 4 * n),
+      ),
+      key,
+    );
+  // Variable 3 (no gradient) is untouched.
+  assert.deepEqual(js.s.params.subarray(offsets[3], offsets[4]), make().s.params.subarray(offsets[3], offsets[4]));
 });
 
 test('foldBatchStats: the shards give the whole batch its moving statistics', () => {

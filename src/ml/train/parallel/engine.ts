@@ -5,8 +5,9 @@
 //   main: batch -> shared memory; workers: forward of their shards, outputs -> shared memory, then wait;
 //   main: loss on the whole batch (triplet mining sees every shard), its gradient w.r.t. the outputs and the
 //         variables it uses directly (class centres) -> shared memory, wake the workers;
-//   workers: backward, each shard's gradients and batch statistics -> shared memory;
-//   workers: reduce the shards' gradients in shard order and apply Adam, each on its slice of the elements;
+//   workers: backward, each shard's gradients and batch statistics -> shared memory; once all are written
+//            (a barrier in shared memory), each reduces the shards' gradients in shard order and applies Adam
+//            to its slice of the elements;
 //   main: moving statistics from the shards' batch statistics, as one whole-batch BatchNorm.
 // The worker count W only schedules this work: the bits are the same for any W (tests check 1 and 2).
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,6 +19,7 @@ import type { EngineState, StepEngine } from '../trainer.js';
 import { WorkerPool } from './pool.js';
 import {
   CTRL_ABORT,
+  CTRL_GRADS,
   CTRL_KEYS,
   CTRL_SLOTS,
   CTRL_UPSTREAM,
@@ -25,7 +27,9 @@ import {
   type IoBuffers,
   type NetSpec,
   type TrainBuffers,
+  flatViews,
 } from './protocol.js';
+import { sharedMemory } from './adam-wasm.js';
 import {
   foldBatchStats,
   offsetsOf,
@@ -73,7 +77,7 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
   private direct: number[] = [];
   private dirty = false;
   /** Milliseconds spent in each phase of step() since resetTimings() (for benchmarks). */
-  timings: Record<'forward' | 'loss' | 'backward' | 'update', number> = { forward: 0, loss: 0, backward: 0, update: 0 };
+  timings: Record<'forward' | 'loss' | 'backward' | 'adam', number> = { forward: 0, loss: 0, backward: 0, adam: 0 };
 
   private constructor(
     readonly pool: WorkerPool,
@@ -128,24 +132,25 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
     this.stateOffsets = offsetsOf(stateSizes);
     const n = this.offsets[sizes.length];
     const ns = this.stateOffsets[stateSizes.length];
+    // Regions of the shared memory, 16-byte aligned (the SIMD kernels load 4 floats at a time).
+    const floats = (len: number) => Math.ceil(len / 4) * 16;
+    const at = { params: 0, m: floats(n), v: 2 * floats(n), direct: 3 * floats(n), grads: 4 * floats(n) };
     const b: TrainBuffers = {
-      params: f32(n),
-      m: f32(n),
-      v: f32(n),
+      memory: sharedMemory(at.grads + floats(this.shards * n)),
+      at,
       state: f32(ns),
-      grads: f32(this.shards * n),
-      direct: f32(n),
       hasGrad: new SharedArrayBuffer((this.shards + 1) * sizes.length),
       stats: f32(this.shards * ns),
       control: new SharedArrayBuffer(4 * CTRL_SLOTS),
     };
     this.buffers = b;
+    const flat = flatViews(b, n, this.shards);
     this.views = {
-      params: new Float32Array(b.params, 0, n),
-      m: new Float32Array(b.m, 0, n),
-      v: new Float32Array(b.v, 0, n),
+      params: flat.params,
+      m: flat.m,
+      v: flat.v,
       state: new Float32Array(b.state, 0, ns),
-      direct: new Float32Array(b.direct, 0, n),
+      direct: flat.direct,
       hasGrad: new Uint8Array(b.hasGrad),
       stats: new Float32Array(b.stats, 0, this.shards * ns),
       control: new Int32Array(b.control),
@@ -197,12 +202,23 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
     const ticket = ++this.ticket;
     const rows = shardRows(n, this.shards);
     const W = this.pool.size;
+    const a = s.adam;
     const outputs = Array.from({ length: W }, (_, i) => this.pool.expect(i, 'outputs'));
-    const grads = Array.from({ length: W }, (_, i) => this.pool.expect(i, 'grads'));
+    const stepped = Array.from({ length: W }, (_, i) => this.pool.expect(i, 'stepped'));
     for (let i = 0; i < W; i++) {
       const sendIo = !this.ioSent[i];
       this.ioSent[i] = true;
-      this.pool.send(i, { type: 'step', step, ticket, rows, inputShape: [h, w, c], io: sendIo ? io : undefined });
+      const [from, to] = workerElements(i, W, v.params.length);
+      this.pool.send(i, {
+        type: 'step',
+        step,
+        ticket,
+        workers: W,
+        adam: { lr, beta1: a.beta1, beta2: a.beta2, epsilon: a.epsilon, from, to },
+        rows,
+        inputShape: [h, w, c],
+        io: sendIo ? io : undefined,
+      });
     }
     let result: { loss: number; parts: Record<string, number> };
     try {
@@ -216,20 +232,14 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
       Atomics.notify(v.control, CTRL_UPSTREAM);
       throw e;
     }
+    // The workers backpropagate, meet once every gradient is written, and each updates its slice.
     Atomics.store(v.control, CTRL_UPSTREAM, ticket);
     Atomics.notify(v.control, CTRL_UPSTREAM);
-    const t2 = performance.now();
-    const reports = await Promise.all(grads);
-    const t3 = performance.now();
-    this.timings.backward += t3 - t2;
-    const a = s.adam;
-    const updated = this.pool.all((i) => {
-      const [from, to] = workerElements(i, W, v.params.length);
-      return { type: 'update', step, lr, beta1: a.beta1, beta2: a.beta2, epsilon: a.epsilon, from, to };
-    }, 'updated');
+    const reports = await Promise.all(stepped);
+    this.timings.backward += Math.max(...reports.map((r) => r.backwardMs));
+    this.timings.adam += Math.max(...reports.map((r) => r.adamMs));
+    // Moving statistics before the next step (the workers load them then).
     this.foldStats(reports);
-    await updated;
-    this.timings.update += performance.now() - t3;
     a.step = step;
     this.dirty = true;
     return result;
@@ -298,7 +308,7 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
     }
   }
 
-  private foldStats(reports: Array<Extract<FromWorker, { type: 'grads' }>>): void {
+  private foldStats(reports: Array<Extract<FromWorker, { type: 'stepped' }>>): void {
     const v = this.views!;
     const layers: BnLayer[] = reports.find((r) => r.layers.length > 0)?.layers ?? [];
     const counts: number[][] = Array.from({ length: this.shards }, () => []);
@@ -307,7 +317,7 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
   }
 
   resetTimings(): void {
-    this.timings = { forward: 0, loss: 0, backward: 0, update: 0 };
+    this.timings = { forward: 0, loss: 0, backward: 0, adam: 0 };
   }
 
   /** Brings the trainer's variables and Adam moments up to date with the workers'. */
@@ -344,6 +354,7 @@ export class ShardedEngine implements StepEngine, FileEmbedder {
     if (this.views) {
       Atomics.store(this.views.control, CTRL_ABORT, 1);
       Atomics.notify(this.views.control, CTRL_UPSTREAM);
+      Atomics.notify(this.views.control, CTRL_GRADS);
     }
     return this.pool.close();
   }

@@ -1,19 +1,23 @@
-// The arithmetic of a sharded step that happens outside TensorFlow.js, in plain JavaScript over shared memory:
-// gradient reduction over shards in a fixed order, Adam, and BatchNorm moving statistics from per-shard batch
-// statistics. Elementwise and order-fixed, so any split of the elements over workers gives the same bits.
+// The arithmetic of a sharded step that happens outside TensorFlow.js, over shared memory: gradient reduction
+// over shards in a fixed order, Adam, and BatchNorm moving statistics from per-shard batch statistics.
+// Elementwise and order-fixed, so any split of the elements over workers gives the same bits. The reduction and
+// Adam run as WebAssembly SIMD (adam-wasm.ts) where available; the JavaScript here is its bit-exact twin.
+import type { AdamKernels } from './adam-wasm.js';
 
-/** Float32 views of the flat training state (one shared buffer each). */
+/** Float32 views of the flat training state (on one shared wasm memory: byteOffset is a pointer into it). */
 export interface FlatState {
   /** Trainable parameters, concatenated in the net's trainableVariables() order. */
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
-  /** Per-shard gradients, shard s at [s * params.length, (s + 1) * params.length). */
+  /** Per-shard gradients, shard s at [s * params.length, (s + 1) * params.length); reduced in place. */
   grads: Float32Array;
   /** Gradients of variables the loss uses directly (e.g. class centres), computed once on the whole batch. */
   direct: Float32Array;
   /** hasGrad[s * numVars + i] (s < shards) for shard s, hasGrad[shards * numVars + i] for direct. */
   hasGrad: Uint8Array;
+  /** The SIMD kernels on the views' memory; absent: the JavaScript twin. */
+  kernels?: AdamKernels;
 }
 
 export interface AdamStep {
@@ -25,10 +29,22 @@ export interface AdamStep {
   epsilon: number;
 }
 
+/** Adam's per-step float32 constants. */
+interface AdamConsts {
+  b1: number;
+  c1: number;
+  b2: number;
+  c2: number;
+  stepSize: number;
+  sqrtBc2: number;
+  eps: number;
+}
+
 /**
- * Reduces the shards' gradients and applies Adam (PyTorch's rule, as ../adam.ts) to the elements
- * [from, to) of the flat parameters. Per element: g = ((g_0 + g_1) + ...) + direct in float32, shards in
- * index order, absent terms skipped; a variable with no gradient at all is left alone, moments included.
+ * Reduces the shards' gradients and applies Adam (PyTorch's rule, as ../adam.ts, in float32) to the elements
+ * [from, to) of the flat parameters. Per element: g = ((g_0 + g_1) + ...) + direct, shards in index order,
+ * absent terms skipped (the sum is left in the first present shard's gradient); a variable with no gradient
+ * at all is left alone, moments included.
  */
 export function reduceAndAdam(
   s: FlatState,
@@ -40,83 +56,69 @@ export function reduceAndAdam(
 ): void {
   const n = s.params.length;
   const numVars = offsets.length - 1;
+  const f = Math.fround;
   const k: AdamConsts = {
-    b1: a.beta1,
-    b2: a.beta2,
-    eps: a.epsilon,
-    stepSize: a.lr / (1 - a.beta1 ** a.step),
-    sqrtBc2: Math.sqrt(1 - a.beta2 ** a.step),
+    b1: f(a.beta1),
+    c1: f(1 - a.beta1),
+    b2: f(a.beta2),
+    c2: f(1 - a.beta2),
+    stepSize: f(a.lr / (1 - a.beta1 ** a.step)),
+    sqrtBc2: f(Math.sqrt(1 - a.beta2 ** a.step)),
+    eps: f(a.epsilon),
   };
-  const present: number[] = [];
   for (let i = 0; i < numVars; i++) {
     const lo = Math.max(from, offsets[i]);
     const hi = Math.min(to, offsets[i + 1]);
     if (lo >= hi) continue;
-    present.length = 0;
+    const present: number[] = [];
     for (let sh = 0; sh < shards; sh++) if (s.hasGrad[sh * numVars + i]) present.push(sh * n);
     const direct = s.hasGrad[shards * numVars + i] === 1;
     if (present.length === 0 && !direct) continue;
-    // The common cases get their own loops (monomorphic, no inner loop over shards): ~2x faster.
-    if (!direct && present.length === 1) adam1(s, s.grads, present[0], lo, hi, k);
-    else if (!direct && present.length === 2) adam2(s, s.grads, present[0], present[1], lo, hi, k);
-    else if (present.length === 0) adam1(s, s.direct, 0, lo, hi, k);
-    else adamN(s, present, direct, lo, hi, k);
+    // The reduced gradient: in the first present shard's slot, or the direct gradient alone.
+    const [g, go] = present.length > 0 ? [s.grads, present[0]] : [s.direct, 0];
+    const terms: Array<[Float32Array, number]> = present.slice(1).map((o) => [s.grads, o]);
+    if (direct && present.length > 0) terms.push([s.direct, 0]);
+    if (s.kernels) {
+      const ptr = (arr: Float32Array, o: number) => arr.byteOffset + 4 * (o + lo);
+      for (const [arr, o] of terms) s.kernels.add(ptr(g, go), ptr(arr, o), hi - lo);
+      s.kernels.adam(
+        ptr(s.params, 0),
+        ptr(s.m, 0),
+        ptr(s.v, 0),
+        ptr(g, go),
+        hi - lo,
+        k.b1,
+        k.c1,
+        k.b2,
+        k.c2,
+        k.stepSize,
+        k.sqrtBc2,
+        k.eps,
+      );
+    } else {
+      for (const [arr, o] of terms) addInto(g, go, arr, o, lo, hi);
+      adamRange(s, g, go, lo, hi, k);
+    }
   }
 }
 
-interface AdamConsts {
-  b1: number;
-  b2: number;
-  eps: number;
-  stepSize: number;
-  sqrtBc2: number;
+/** dst[d + e] += src[o + e] for e in [lo, hi), float32. */
+function addInto(dst: Float32Array, d: number, src: Float32Array, o: number, lo: number, hi: number): void {
+  for (let e = lo; e < hi; e++) dst[d + e] = dst[d + e] + src[o + e];
 }
 
-// Per element, in float32 storage with double arithmetic (fixed, so any worker split gives the same bits).
-// Kept as flat loops over local typed arrays: V8 then keeps everything in registers.
-function adam1(s: FlatState, g: Float32Array, o: number, lo: number, hi: number, k: AdamConsts): void {
+/** Adam on [lo, hi) with gradient g[go + e]: each operation rounded to float32, as the SIMD lanes compute it. */
+function adamRange(s: FlatState, g: Float32Array, go: number, lo: number, hi: number, k: AdamConsts): void {
   const { params, m, v } = s;
-  const { b1, b2, eps, stepSize, sqrtBc2 } = k;
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  for (let e = lo; e < hi; e++) {
-    const ge = g[o + e];
-    const me = Math.fround(b1 * m[e] + c1 * ge);
-    const ve = Math.fround(b2 * v[e] + c2 * ge * ge);
-    m[e] = me;
-    v[e] = ve;
-    params[e] = params[e] - (stepSize * me) / (Math.sqrt(ve) / sqrtBc2 + eps);
-  }
-}
-
-function adam2(s: FlatState, g: Float32Array, o0: number, o1: number, lo: number, hi: number, k: AdamConsts): void {
-  const { params, m, v } = s;
-  const { b1, b2, eps, stepSize, sqrtBc2 } = k;
-  const c1 = 1 - b1;
-  const c2 = 1 - b2;
-  for (let e = lo; e < hi; e++) {
-    const ge = Math.fround(g[o0 + e] + g[o1 + e]);
-    const me = Math.fround(b1 * m[e] + c1 * ge);
-    const ve = Math.fround(b2 * v[e] + c2 * ge * ge);
-    m[e] = me;
-    v[e] = ve;
-    params[e] = params[e] - (stepSize * me) / (Math.sqrt(ve) / sqrtBc2 + eps);
-  }
-}
-
-function adamN(s: FlatState, present: number[], direct: boolean, lo: number, hi: number, k: AdamConsts): void {
-  const { params, m, v, grads } = s;
-  const { b1, b2, eps, stepSize, sqrtBc2 } = k;
+  const { b1, c1, b2, c2, stepSize, sqrtBc2, eps } = k;
   const f = Math.fround;
   for (let e = lo; e < hi; e++) {
-    let ge = present.length > 0 ? grads[present[0] + e] : s.direct[e];
-    for (let j = 1; j < present.length; j++) ge = f(ge + grads[present[j] + e]);
-    if (direct && present.length > 0) ge = f(ge + s.direct[e]);
-    const me = f(b1 * m[e] + (1 - b1) * ge);
-    const ve = f(b2 * v[e] + (1 - b2) * ge * ge);
+    const ge = g[go + e];
+    const me = f(f(b1 * m[e]) + f(c1 * ge));
+    const ve = f(f(b2 * v[e]) + f(c2 * f(ge * ge)));
     m[e] = me;
     v[e] = ve;
-    params[e] = params[e] - (stepSize * me) / (Math.sqrt(ve) / sqrtBc2 + eps);
+    params[e] = f(params[e] - f(f(stepSize * me) / f(f(f(Math.sqrt(ve)) / sqrtBc2) + eps)));
   }
 }
 

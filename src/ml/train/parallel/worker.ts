@@ -16,6 +16,7 @@ import type { WasmBackendLike } from '../../kernels/wasm-util.js';
 import { offsetsOf, reduceAndAdam, type FlatState } from './update.js';
 import {
   CTRL_ABORT,
+  CTRL_GRADS,
   CTRL_KEYS,
   CTRL_UPSTREAM,
   type FromWorker,
@@ -23,9 +24,11 @@ import {
   type ToWorker,
   type TrainBuffers,
   type WorkerInit,
+  flatViews,
 } from './protocol.js';
+import { adamKernelsFor } from './adam-wasm.js';
 
-type GradsMessage = Extract<FromWorker, { type: 'grads' }>;
+type SteppedMessage = Extract<FromWorker, { type: 'stepped' }>;
 type Net = TrainableNet & { embed?(x: tf.Tensor4D, batchSize?: number): tf.Tensor2D };
 
 const port = parentPort!;
@@ -80,12 +83,13 @@ function loadWeights(): void {
   stale = false;
 }
 
-function waitForUpstream(control: Int32Array, ticket: number): void {
+/** Blocks until control[slot] reaches `target` (the step is given up when the main thread says so). */
+function waitFor(control: Int32Array, slot: number, target: number): void {
   for (;;) {
     if (Atomics.load(control, CTRL_ABORT) !== 0) throw new Error('training step abandoned by the main thread');
-    const cur = Atomics.load(control, CTRL_UPSTREAM);
-    if (cur >= ticket) return;
-    Atomics.wait(control, CTRL_UPSTREAM, cur, 1000);
+    const cur = Atomics.load(control, slot);
+    if (cur >= target) return;
+    Atomics.wait(control, slot, cur, 1000);
   }
 }
 
@@ -96,25 +100,60 @@ interface BnCall {
   variance: tf.Tensor;
 }
 
-function step(m: Extract<ToWorker, { type: 'step' }>): void {
+type StepMessage = Extract<ToWorker, { type: 'step' }>;
+type Work = Array<{ s: number; r: number; rows: [number, number] }>;
+
+function step(m: StepMessage): void {
   if (!train) throw new Error('step before train setup');
   if (m.io) io = m.io;
   if (!io) throw new Error('step without io buffers');
   loadWeights();
   const t = train;
-  const b = io;
+  // This worker's shards that have rows in this batch (a batch smaller than the shard count leaves some empty).
+  const work: Work = t.mine.map((s, r) => ({ s, r, rows: m.rows[s] })).filter((j) => j.rows[1] > 0);
+  const calls: BnCall[][] = work.map(() => []);
+  try {
+    let backwardMs = 0;
+    let grads: tf.NamedTensorMap = {};
+    if (work.length > 0) ({ grads, backwardMs } = shardGradients(m, io, work, calls));
+    else send({ type: 'outputs' });
+    writeGrads(work, grads);
+    const layers = writeStats(work, calls);
+    // Every worker's gradients (and the main thread's direct ones) are in: reduce and update this slice.
+    Atomics.add(t.control, CTRL_GRADS, 1);
+    Atomics.notify(t.control, CTRL_GRADS);
+    waitFor(t.control, CTRL_GRADS, m.workers * m.ticket);
+    const t0 = performance.now();
+    reduceAndAdam(t.flat, t.offsets, t.shards, { ...m.adam, step: m.step }, m.adam.from, m.adam.to);
+    stale = true;
+    send({ type: 'stepped', ...layers, backwardMs, adamMs: performance.now() - t0 });
+  } finally {
+    for (const list of calls) for (const call of list) tf.dispose([call.mean, call.variance]);
+  }
+}
+
+/**
+ * Forward passes of the shards in `work` under one tape (each through its own copy of the net), their
+ * outputs to shared memory, a wait for the loss's gradient w.r.t. them, backward. Returns the gradients of
+ * every copy's variables; the shards' BatchNorm statistics land in `calls`.
+ */
+function shardGradients(
+  m: StepMessage,
+  b: IoBuffers,
+  work: Work,
+  calls: BnCall[][],
+): { grads: tf.NamedTensorMap; backwardMs: number } {
+  const t = train!;
   const [h, w, c] = m.inputShape;
   const per = h * w * c;
   const x = new Float32Array(b.x);
   const out = new Float32Array(b.out);
   const up = new Float32Array(b.up);
-  const total = b.capacity;
   // Output key k occupies [keyBase[k], keyBase[k] + capacity * dims[k]) of `out` and `up`.
-  const keyBase = offsetsOf(b.dims.map((d) => d * total));
-  const work = t.mine.map((s, r) => ({ s, r, rows: m.rows[s] })).filter((j) => j.rows[1] > 0);
-  const calls: BnCall[][] = work.map(() => []);
+  const keyBase = offsetsOf(b.dims.map((d) => d * b.capacity));
+  const at = (k: number, row: number) => keyBase[k] + row * b.dims[k];
   let current: BnCall[] = [];
-  const vars = work.flatMap((j) => replicas[j.r].trainableVariables());
+  let upstreamAt = 0;
   const inputs = work.map((j) =>
     tensorFrom(x.subarray(j.rows[0] * per, (j.rows[0] + j.rows[1]) * per), [j.rows[1], h, w, c]),
   );
@@ -122,43 +161,43 @@ function step(m: Extract<ToWorker, { type: 'step' }>): void {
     current.push({ p, count, mean: tf.keep(mean), variance: tf.keep(variance) });
   });
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const outs = work.map((j, i) => {
-        replicas[j.r].setStepSeed?.(`${t.seed}:${m.step}:${j.s}`);
-        current = calls[i];
-        return replicas[j.r].apply(inputs[i] as tf.Tensor4D, true);
-      });
-      work.forEach((j, i) =>
-        b.keys.forEach((key, k) => {
-          const o = outs[i][key];
-          if (!o) throw new Error(`the net has no output '${key}'`);
-          copyOut(o, out, keyBase[k] + j.rows[0] * b.dims[k]);
-        }),
-      );
-      send({ type: 'outputs' });
-      waitForUpstream(t.control, m.ticket);
-      const mask = Atomics.load(t.control, CTRL_KEYS);
-      const terms: tf.Scalar[] = [];
-      work.forEach((j, i) =>
-        b.keys.forEach((key, k) => {
-          if (!(mask & (1 << k))) return;
-          const o = outs[i][key];
-          const from = keyBase[k] + j.rows[0] * b.dims[k];
-          const u = tensorFrom(up.subarray(from, from + j.rows[1] * b.dims[k]), o.shape);
-          terms.push(tf.sum(tf.mul(o, u)));
-        }),
-      );
-      if (terms.length === 0) throw new Error('the loss has no gradient w.r.t. any output of the net');
-      return terms.length === 1 ? terms[0] : tf.addN<tf.Scalar>(terms);
-    }, vars);
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const outs = work.map((j, i) => {
+          replicas[j.r].setStepSeed?.(`${t.seed}:${m.step}:${j.s}`);
+          current = calls[i];
+          return replicas[j.r].apply(inputs[i] as tf.Tensor4D, true);
+        });
+        work.forEach((j, i) =>
+          b.keys.forEach((key, k) => {
+            const o = outs[i][key];
+            if (!o) throw new Error(`the net has no output '${key}'`);
+            copyOut(o, out, at(k, j.rows[0]));
+          }),
+        );
+        send({ type: 'outputs' });
+        waitFor(t.control, CTRL_UPSTREAM, m.ticket);
+        upstreamAt = performance.now();
+        const mask = Atomics.load(t.control, CTRL_KEYS);
+        const terms: tf.Scalar[] = [];
+        work.forEach((j, i) =>
+          b.keys.forEach((key, k) => {
+            if (!(mask & (1 << k))) return;
+            const o = outs[i][key];
+            const u = tensorFrom(up.subarray(at(k, j.rows[0]), at(k, j.rows[0] + j.rows[1])), o.shape);
+            terms.push(tf.sum(tf.mul(o, u)));
+          }),
+        );
+        if (terms.length === 0) throw new Error('the loss has no gradient w.r.t. any output of the net');
+        return terms.length === 1 ? terms[0] : tf.addN<tf.Scalar>(terms);
+      },
+      work.flatMap((j) => replicas[j.r].trainableVariables()),
+    );
     value.dispose();
-    writeGrads(work, grads);
-    const layers = writeStats(work, calls);
-    send({ type: 'grads', ...layers });
+    return { grads, backwardMs: performance.now() - upstreamAt };
   } finally {
     setBatchStatsSink(undefined);
     tf.dispose(inputs);
-    for (const list of calls) for (const call of list) tf.dispose([call.mean, call.variance]);
   }
 }
 
@@ -178,7 +217,10 @@ function writeGrads(work: Array<{ s: number; r: number }>, grads: tf.NamedTensor
   tf.dispose(Object.values(grads));
 }
 
-function writeStats(work: Array<{ s: number; r: number }>, calls: BnCall[][]): Omit<GradsMessage, 'type'> {
+function writeStats(
+  work: Array<{ s: number; r: number }>,
+  calls: BnCall[][],
+): Pick<SteppedMessage, 'layers' | 'counts'> {
   const t = train!;
   const ns = t.state.length;
   const counts: Record<number, number[]> = {};
@@ -224,12 +266,13 @@ function setupTrain(m: Extract<ToWorker, { type: 'train' }>): void {
     mine: m.mine,
     seed: m.seed,
     flat: {
-      params: new Float32Array(b.params),
-      m: new Float32Array(b.m),
-      v: new Float32Array(b.v),
-      grads: new Float32Array(b.grads),
-      direct: new Float32Array(b.direct),
+      ...flatViews(
+        b,
+        sizes.reduce((a, x) => a + x, 0),
+        m.shards,
+      ),
       hasGrad: new Uint8Array(b.hasGrad),
+      kernels: adamKernelsFor(b.memory),
     },
     state: new Float32Array(b.state),
     stats: new Float32Array(b.stats),
@@ -267,13 +310,6 @@ function handle(m: ToWorker): void {
       return;
     case 'step':
       return step(m);
-    case 'update': {
-      const t = train!;
-      reduceAndAdam(t.flat, t.offsets, t.shards, m, m.from, m.to);
-      stale = true;
-      send({ type: 'updated' });
-      return;
-    }
     case 'embed':
       return embed(m);
   }
