@@ -57,6 +57,11 @@ export interface TrainOptions {
   seed?: number | string;
   /** Where the epoch checkpoint lives; an existing checkpoint there is resumed (a damaged one is removed). */
   checkpointDir?: string;
+  /**
+   * Write the epoch checkpoint only once this many seconds have passed since the last one (the last epoch of the
+   * call is always written): short epochs would otherwise spend much of their time saving. Default 0: every epoch.
+   */
+  checkpointSeconds?: number;
   /** Told when a damaged checkpoint is removed and training restarts from scratch. */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
@@ -155,6 +160,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     if (opts.engine && opts.microBatch) throw new Error('trainNet: an engine and microBatch cannot be combined');
     const engine = opts.engine;
     await engine?.begin({ trainVars, stateVars, adam, loss: opts.loss, seed: `${opts.seed ?? 0}` });
+    let lastSaved = performance.now();
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       throwIfAborted(opts.signal);
       const t0 = performance.now();
@@ -202,8 +208,13 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       if (!Number.isFinite(info.loss))
         throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
       history.push(info);
-      await engine?.sync();
-      if (opts.checkpointDir) {
+      const save =
+        !!opts.checkpointDir &&
+        (epoch === epochs || performance.now() - lastSaved >= 1000 * (opts.checkpointSeconds ?? 0));
+      // The engine's values come back only when they are needed: to save them, or when the call ends.
+      if (save || epoch === epochs) await engine?.sync();
+      if (save && opts.checkpointDir) {
+        lastSaved = performance.now();
         // Written while the next epoch trains; trainNet returns or fails only once it is on disk.
         await written();
         const w = await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), [

@@ -14,7 +14,7 @@ import type { StageRun } from '../../contracts/stage-kind.js';
 import { isPlainObject } from '../../core/objects.js';
 import { readSealed, writeSealed } from '../../core/sealed.js';
 import { readSplits, type Splits, type TrainImage } from '../shared/splits-format.js';
-import { trainingEngine } from '../shared/training-engine.js';
+import { CHECKPOINT_SECONDS, trainingEngine } from '../shared/training-engine.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { stepReporter } from '../shared/train-progress.js';
 import { chanceWarning, formatFigures, heldoutFigures, heldoutSet, type HeadFigures } from './heldout.js';
@@ -270,6 +270,7 @@ export const run: StageRun<PretextParams> = async (ctx) => {
         gamma: p.optimizer.gamma,
         seed: p.seed,
         checkpointDir,
+        checkpointSeconds: CHECKPOINT_SECONDS,
         onWarning: (m) => say(`warning: ${m}`),
         microBatch: fitMicroBatch(steps.microBatch, p.batch_size, net, (l) => ctx.log(l)),
         engine,

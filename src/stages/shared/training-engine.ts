@@ -7,6 +7,13 @@ import { shardOrder } from '../../ml/train/parallel/update.js';
 import type { BatchProvider, TrainBatch } from '../../ml/train/trainer.js';
 import type { BackendName } from '../../ml/types.js';
 
+/**
+ * Epoch checkpoints at most this often (and always at the end of a training call, i.e. before each validation): a
+ * kill loses at most this much training, and short epochs (the default config's are 2 steps) are not spent hashing
+ * and writing a checkpoint each.
+ */
+export const CHECKPOINT_SECONDS = 10;
+
 export interface TrainingEngine {
   /** Present when the steps run on worker threads; close() it when the stage ends. */
   engine?: ShardedEngine;

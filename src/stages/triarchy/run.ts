@@ -28,7 +28,7 @@ import type { StageRun } from '../../contracts/stage-kind.js';
 import { backboneConfig } from '../shared/backbone-params.js';
 import { readSplits, type Pair } from '../shared/splits-format.js';
 import { stepReporter } from '../shared/train-progress.js';
-import { trainingEngine } from '../shared/training-engine.js';
+import { CHECKPOINT_SECONDS, trainingEngine } from '../shared/training-engine.js';
 import type { TriarchyParams } from './kind.js';
 
 interface Validation {
@@ -260,6 +260,7 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
         gamma: p.optimizer.gamma,
         seed: p.seed,
         checkpointDir,
+        checkpointSeconds: CHECKPOINT_SECONDS,
         onWarning: (m) => say(`warning: ${m}`),
         microBatch: fitMicroBatch(steps.microBatch, P * p.sampler.images, net, (l) => ctx.log(l)),
         engine,
