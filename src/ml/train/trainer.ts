@@ -163,50 +163,7 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     let lastSaved = performance.now();
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       throwIfAborted(opts.signal);
-      const t0 = performance.now();
-      const lr = multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
-      let steps = 0;
-      let lossSum = 0;
-      const partSums: Record<string, number> = {};
-      // An engine's step awaits the workers: meanwhile the next batch is prepared here.
-      const source = opts.batches(epoch, rng);
-      for await (const batch of engine ? prefetchBatches(source) : source) {
-        try {
-          throwIfAborted(opts.signal);
-          const r = engine
-            ? await engine.step(batch, lr)
-            : await trainStep(
-                net,
-                trainVars,
-                stateVars,
-                batch,
-                opts.loss,
-                adam,
-                lr,
-                opts.microBatch,
-                `${opts.seed ?? 0}`,
-              );
-          steps++;
-          lossSum += r.loss;
-          for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
-          opts.onStep?.({ epoch, epochs, step: steps, loss: r.loss, parts: r.parts, lr });
-        } finally {
-          disposeBatch(batch);
-        }
-      }
-      if (steps === 0) throw new Error(`epoch ${epoch} produced no batches (dataset too small for the batch size?)`);
-      const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / steps]));
-      const info: EpochInfo = {
-        epoch,
-        epochs,
-        lr,
-        steps,
-        loss: lossSum / steps,
-        parts,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      if (!Number.isFinite(info.loss))
-        throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
+      const info = await trainEpoch(opts, epoch, rng, { trainVars, stateVars, adam });
       history.push(info);
       const save =
         !!opts.checkpointDir &&
@@ -233,6 +190,52 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
     await writing;
     adam.dispose();
   }
+}
+
+/** One epoch's steps (on the engine when there is one); its mean losses. */
+async function trainEpoch(
+  opts: TrainOptions,
+  epoch: number,
+  rng: Rng,
+  vars: { trainVars: tf.Variable[]; stateVars: tf.Variable[]; adam: Adam },
+): Promise<EpochInfo> {
+  const { net, engine } = opts;
+  const { trainVars, stateVars, adam } = vars;
+  const t0 = performance.now();
+  const lr = multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
+  let steps = 0;
+  let lossSum = 0;
+  const partSums: Record<string, number> = {};
+  // An engine's step awaits the workers: meanwhile the next batch is prepared here.
+  const source = opts.batches(epoch, rng);
+  for await (const batch of engine ? prefetchBatches(source) : source) {
+    try {
+      throwIfAborted(opts.signal);
+      const r = engine
+        ? await engine.step(batch, lr)
+        : await trainStep(net, trainVars, stateVars, batch, opts.loss, adam, lr, opts.microBatch, `${opts.seed ?? 0}`);
+      steps++;
+      lossSum += r.loss;
+      for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
+      opts.onStep?.({ epoch, epochs: opts.epochs, step: steps, loss: r.loss, parts: r.parts, lr });
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  if (steps === 0) throw new Error(`epoch ${epoch} produced no batches (dataset too small for the batch size?)`);
+  const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / steps]));
+  const info: EpochInfo = {
+    epoch,
+    epochs: opts.epochs,
+    lr,
+    steps,
+    loss: lossSum / steps,
+    parts,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  if (!Number.isFinite(info.loss))
+    throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
+  return info;
 }
 
 function disposeBatch(batch: TrainBatch): void {
