@@ -194,6 +194,51 @@ function runTorch(threads: number): Result | string {
   return 'PyTorch not found (python3 with torch; Debian: apt-get install -y python3-torch): column skipped';
 }
 
+/** The markdown table (x PyTorch: relative to PyTorch with 2 threads), phase times and kernel profiles. */
+async function printTable(results: Result[], torch: Result | string, say: (line: string) => void): Promise<void> {
+  const torchIps = typeof torch === 'string' ? undefined : torch.imgPerSec;
+  const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
+  const name = (r: Result) =>
+    r.backend === 'pytorch'
+      ? `pytorch, ${r.workers} thread${r.workers === 1 ? '' : 's'}`
+      : r.workers && r.backend === 'wasm'
+        ? `wasm, ${r.workers} worker${r.workers === 1 ? '' : 's'}`
+        : r.backend;
+  say('\n(x PyTorch: relative to PyTorch with 2 threads)');
+  say(
+    '| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |',
+  );
+  say('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    if (r.error) {
+      say(`| ${name(r)} | - | failed | - | - | - | - | - | - | ${r.error} |`);
+      continue;
+    }
+    const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
+    const best = r.bestImgPerSec ?? r.imgPerSec;
+    const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
+    say(
+      `| ${name(r)} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`,
+    );
+  }
+  if (typeof torch === 'string') say(`\n${torch}`);
+  for (const r of results)
+    if (r.phases)
+      say(
+        `  ${name(r)}, ms per step: ${Object.entries(r.phases)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(
+            ', ',
+          )} (forward: until every worker's outputs are in; loss: main thread, workers wait; backward, adam: slowest worker)`,
+      );
+  for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) say(line);
+  for (const r of results) {
+    if (!r.profile) continue;
+    say(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
+    for (const [k, ms, n] of r.profile) say(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const childBackend = arg('child');
   if (childBackend === 'wasm' && arg('workers')) {
@@ -251,46 +296,7 @@ async function main(): Promise<void> {
     if (typeof one !== 'string') results.push(one);
   }
 
-  const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
-  const name = (r: Result) =>
-    r.backend === 'pytorch'
-      ? `pytorch, ${r.workers} thread${r.workers === 1 ? '' : 's'}`
-      : r.workers && r.backend === 'wasm'
-        ? `wasm, ${r.workers} worker${r.workers === 1 ? '' : 's'}`
-        : r.backend;
-  say('\n(x PyTorch: relative to PyTorch with 2 threads)');
-  say(
-    '| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |',
-  );
-  say('|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of results) {
-    if (r.error) {
-      say(`| ${name(r)} | - | failed | - | - | - | - | - | - | ${r.error} |`);
-      continue;
-    }
-    const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
-    const best = r.bestImgPerSec ?? r.imgPerSec;
-    const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
-    say(
-      `| ${name(r)} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`,
-    );
-  }
-  if (typeof torch === 'string') say(`\n${torch}`);
-  for (const r of results)
-    if (r.phases)
-      say(
-        `  ${name(r)}, ms per step: ${Object.entries(r.phases)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(
-            ', ',
-          )} (forward: until every worker's outputs are in; loss: main thread, workers wait; backward, adam: slowest worker)`,
-      );
-  for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) say(line);
-  for (const r of results) {
-    if (!r.profile) continue;
-    say(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
-    for (const [k, ms, n] of r.profile) say(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
-  }
+  await printTable(results, torch, say);
   if (json) {
     const rows = results.map((r) => ({
       backend: r.backend,
