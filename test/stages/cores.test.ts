@@ -62,11 +62,18 @@ test('triarchy: 1 and 2 cores train the same model (2 shards per batch), other s
   assert.ok(!four.files[0].equals(one.files[0]), 'shards: 4 should train a different model than shards: 2');
 });
 
-test('pretext: 1 and 2 cores train the same backbone', async () => {
+test('pretext: 1 and 2 cores train the same backbone (losses and held-out figures too)', async () => {
   const inputs = { dataset: CMU_FACES(), splits: await tinySplits() };
-  const params = { backbone: TINY_BACKBONE, epochs: 1, batch_size: 8, augment: { resize: 36 } };
-  const [one, two] = await byCores(pretextKind, pretextRun, params, inputs, 'backbone', ['weights.bin']);
-  sameFiles(one.files, two.files, ['weights.bin']);
+  const params = { backbone: TINY_BACKBONE, epochs: 2, batch_size: 8, augment: { resize: 36 } };
+  const names = ['weights.bin', 'training.json'];
+  const [one, two] = await byCores(pretextKind, pretextRun, params, inputs, 'backbone', names);
+  const record = JSON.parse(one.files[1].toString()) as { validations: Array<{ epoch: number }> };
+  assert.deepEqual(
+    record.validations.map((v) => v.epoch),
+    [1, 2],
+    'held-out figures were measured',
+  );
+  sameFiles(one.files, two.files, names);
 });
 
 test('evaluate (TF.js): 1 core (in-process) and 2 cores (worker threads) report the same figures', async () => {
