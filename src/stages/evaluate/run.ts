@@ -31,7 +31,15 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
   const splits = await readSplits(ctx.inputs.splits);
   // Checked before embedding anything: a protocol the test pairs cannot follow fails at once.
   const folds = p.protocol === 'lfw10' ? lfwFolds(splits.test) : undefined;
-  const model = await openEvalModel(ctx.inputs.model, p.runtime, ctx.backend, (l) => ctx.log(l));
+  // onnxruntime gets the stage's cores too: sweep points evaluating side by side do not oversubscribe them.
+  const model = await openEvalModel(
+    ctx.inputs.model,
+    p.runtime,
+    ctx.backend,
+    (l) => ctx.log(l),
+    'evaluate.runtime',
+    ctx.cores,
+  );
   ctx.metrics({
     runtime: model.runtime,
     ...(model.backend ? { backend: model.backend } : {}),
