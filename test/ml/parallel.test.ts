@@ -16,6 +16,7 @@ import { Adam } from '../../src/ml/train/adam.js';
 import { adamKernelsFor, sharedMemory } from '../../src/ml/train/parallel/adam-wasm.js';
 import { ShardedEngine } from '../../src/ml/train/parallel/engine.js';
 import { WorkerPool } from '../../src/ml/train/parallel/pool.js';
+import { prefetchBatches } from '../../src/ml/train/parallel/prefetch.js';
 import {
   foldBatchStats,
   offsetsOf,
@@ -319,4 +320,46 @@ test('sharded training: a failing loss fails the run cleanly (workers waiting on
     net.dispose();
   }
   assert.equal(calls, 2);
+});
+
+test('prefetchBatches: the same batches in order, read ahead only after the current one is handed out', async () => {
+  const log: string[] = [];
+  async function* source() {
+    for (let i = 0; i < 3; i++) {
+      log.push(`load ${i}`);
+      await Promise.resolve();
+      yield { x: tf.zeros([1, 1, 1, 1]) as tf.Tensor4D, labels: {}, indices: [i] };
+    }
+  }
+  for await (const b of prefetchBatches(source())) {
+    // The consumer's own microtasks (a step handing the batch out) run before the next load starts.
+    await Promise.resolve();
+    log.push(`step ${b.indices[0]}`);
+    b.x.dispose();
+  }
+  assert.deepEqual(log, ['load 0', 'step 0', 'load 1', 'step 1', 'load 2', 'step 2']);
+});
+
+test('prefetchBatches: a batch that fails to load fails where it is awaited, never as an unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    async function* source() {
+      yield { x: tf.zeros([1, 1, 1, 1]) as tf.Tensor4D, labels: {}, indices: [0] };
+      await Promise.resolve();
+      throw new Error('bad image');
+    }
+    await assert.rejects(async () => {
+      for await (const b of prefetchBatches(source())) {
+        // A long step: the read-ahead fails meanwhile.
+        await new Promise((r) => setTimeout(r, 50));
+        b.x.dispose();
+      }
+    }, /bad image/);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
 });
