@@ -23,6 +23,8 @@ export default tseslint.config(
         },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // Long functions hide their steps; the few that must be long (hand-written kernels) say why in place.
+      'max-lines-per-function': ['error', { max: 100, skipBlankLines: true, skipComments: true }],
       // Shapes and lists in messages print as "1,2,3", which is what the messages mean.
       '@typescript-eslint/restrict-template-expressions': [
         'error',

@@ -1,16 +1,24 @@
 // Training throughput: EfficientNet-B0 + 512-d embedding at 64 px, one step = forward + identity CE + batch-hard
 // triplet + center loss + backward + Adam. Each TensorFlow.js backend runs in its own child process (clean peak
 // RSS, one backend per process); PyTorch runs bench/torch_train.py when python3 with torch is found.
+// wasm runs as the stages train: sharded over worker threads (--shards, default 2), once per worker count in
+// --workers (default 1,2); its peak RSS is the whole process (main thread and all workers). `workers` is the
+// thread count for PyTorch rows.
 //
 //   npm run bench:train                       all available backends + PyTorch
+//   npm run bench:train -- --json             one JSON object: { rows: [{ backend, workers, batch, img_per_s, x_pytorch_2t, ... }] }
 //   node dist/bench/train.bench.js --backends wasm --steps 5 --profile
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { BackendName } from '../src/ml/types.js';
 import { packageRoot } from '../src/core/package-root.js';
+import { shardedChild } from './sharded-train.js';
 
 interface Result {
   backend: string;
+  /** Worker threads (sharded wasm), threads (PyTorch), 1 otherwise. */
+  workers?: number;
+  phases?: Record<string, number>;
   detail: string;
   batch: number;
   steps: number;
@@ -125,9 +133,10 @@ function profileStep(
     .map(([k, v]) => [k, Math.round(v.ms), v.n]);
 }
 
-function runChild(backend: string): Result {
-  const extra = ['steps', 'batch', 'size'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
+function runChild(backend: string, workers?: number): Result {
+  const extra = ['steps', 'batch', 'size', 'shards'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
   if (process.argv.includes('--profile')) extra.push('--profile');
+  if (workers) extra.push('--workers', String(workers));
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', backend, ...extra], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
@@ -178,35 +187,103 @@ function runTorch(threads: number): Result | string {
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
     if (!line) return `PyTorch run failed: ${(r.stderr || '').split('\n').slice(-3).join(' | ')}`;
     const result = JSON.parse(line.slice(7)) as Result;
-    result.backend = `pytorch ${threads}T`;
+    result.backend = 'pytorch';
+    result.workers = threads;
     return result;
   }
   return 'PyTorch not found (python3 with torch; Debian: apt-get install -y python3-torch): column skipped';
 }
 
+/** The markdown table (x PyTorch: relative to PyTorch with 2 threads), phase times and kernel profiles. */
+async function printTable(results: Result[], torch: Result | string, say: (line: string) => void): Promise<void> {
+  const torchIps = typeof torch === 'string' ? undefined : torch.imgPerSec;
+  const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
+  const name = (r: Result) =>
+    r.backend === 'pytorch'
+      ? `pytorch, ${r.workers} thread${r.workers === 1 ? '' : 's'}`
+      : r.workers && r.backend === 'wasm'
+        ? `wasm, ${r.workers} worker${r.workers === 1 ? '' : 's'}`
+        : r.backend;
+  say('\n(x PyTorch: relative to PyTorch with 2 threads)');
+  say(
+    '| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |',
+  );
+  say('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    if (r.error) {
+      say(`| ${name(r)} | - | failed | - | - | - | - | - | - | ${r.error} |`);
+      continue;
+    }
+    const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
+    const best = r.bestImgPerSec ?? r.imgPerSec;
+    const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
+    say(
+      `| ${name(r)} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`,
+    );
+  }
+  if (typeof torch === 'string') say(`\n${torch}`);
+  for (const r of results)
+    if (r.phases)
+      say(
+        `  ${name(r)}, ms per step: ${Object.entries(r.phases)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(
+            ', ',
+          )} (forward: until every worker's outputs are in; loss: main thread, workers wait; backward, adam: slowest worker)`,
+      );
+  for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) say(line);
+  for (const r of results) {
+    if (!r.profile) continue;
+    say(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
+    for (const [k, ms, n] of r.profile) say(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
+  }
+}
+
 async function main(): Promise<void> {
   const childBackend = arg('child');
+  if (childBackend === 'wasm' && arg('workers')) {
+    const r = await shardedChild({
+      workers: Number(arg('workers')),
+      shards: Number(arg('shards') ?? 2),
+      batch: Number(arg('batch') ?? 32),
+      steps: Number(arg('steps') ?? 4),
+      size: INPUT,
+      idsPerBatch: IDS_PER_BATCH,
+    });
+    console.log(`RESULT ${JSON.stringify(r)}`);
+    return;
+  }
   if (childBackend) return child(childBackend as BackendName);
+  const json = process.argv.includes('--json');
+  // With --json only the JSON object goes to stdout.
+  const say = (line: string) => (json ? process.stderr.write(line + '\n') : console.log(line));
 
   const { probeBackends } = await import('../src/ml/backend/select.js');
   const wanted = (arg('backends') ?? 'tensorflow,webgpu,wasm,cpu').split(',');
   const probes = await probeBackends();
-  console.log(
+  say(
     `Training throughput: EfficientNet-B0 + Dense(512), ${INPUT} px, forward + CE + batch-hard triplet + center + backward + Adam`,
   );
   const load = (await import('node:os')).loadavg()[0];
   const cores = (await import('node:os')).availableParallelism();
-  console.log(
+  say(
     `  load average ${load.toFixed(2)} on ${cores} cores${load > cores / 2 ? ' (busy machine: figures are lower and noisy, PyTorch with 2 threads most of all)' : ''}`,
   );
   const results: Result[] = [];
   for (const p of probes) {
     if (!wanted.includes(p.name)) continue;
     if (!p.available) {
-      console.log(`  ${p.name}: not available (${p.howToGet ?? p.detail})`);
+      say(`  ${p.name}: not available (${p.howToGet ?? p.detail})`);
       continue;
     }
-    process.stdout.write(`  ${p.name}: running...\n`);
+    if (p.name === 'wasm') {
+      for (const w of (arg('workers') ?? '1,2').split(',').map(Number)) {
+        say(`  wasm, ${w} worker${w === 1 ? '' : 's'}: running...`);
+        results.push(runChild('wasm', w));
+      }
+      continue;
+    }
+    say(`  ${p.name}: running...`);
     results.push(runChild(p.name));
   }
   // The reference is PyTorch with 2 threads (the machine's cores); 1 thread is the per-core comparison with
@@ -219,31 +296,20 @@ async function main(): Promise<void> {
     if (typeof one !== 'string') results.push(one);
   }
 
-  const torchBest = typeof torch === 'string' ? undefined : torch.bestImgPerSec;
-  console.log('\n(x PyTorch: relative to PyTorch with 2 threads)');
-  console.log(
-    '| backend | batch | img/s (median step) | x PyTorch | img/s (best step) | x PyTorch (best) | step ms | CPU ms/step | peak RSS MB | detail |',
-  );
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of results) {
-    if (r.error) {
-      console.log(`| ${r.backend} | - | failed | - | - | - | - | - | - | ${r.error} |`);
-      continue;
-    }
-    const ratio = torchIps ? (r.imgPerSec / torchIps).toFixed(2) : '-';
-    const best = r.bestImgPerSec ?? r.imgPerSec;
-    const ratioBest = torchBest ? (best / torchBest).toFixed(2) : '-';
-    console.log(
-      `| ${r.backend} | ${r.batch} | ${r.imgPerSec.toFixed(2)} | ${ratio} | ${best.toFixed(2)} | ${ratioBest} | ${median(r.stepMs)} | ${r.cpuMsPerStep ?? '-'} | ${r.peakRssMb} | ${r.detail} |`,
-    );
-  }
-  if (typeof torch === 'string') console.log(`\n${torch}`);
-  for (const line of (await import('./train-webgpu.js')).webgpuNotes(results)) console.log(line);
-  for (const r of results) {
-    if (!r.profile) continue;
-    console.log(`\nTop kernels by CPU time in one ${r.backend} step (ms, calls):`);
-    for (const [k, ms, n] of r.profile)
-      console.log(`  ${k.padEnd(40)} ${String(ms).padStart(6)} ${String(n).padStart(6)}`);
+  await printTable(results, torch, say);
+  if (json) {
+    const rows = results.map((r) => ({
+      backend: r.backend,
+      workers: r.workers ?? 1,
+      batch: r.batch,
+      img_per_s: r.error ? null : Number(r.imgPerSec.toFixed(2)),
+      x_pytorch_2t: torchIps && !r.error ? Number((r.imgPerSec / torchIps).toFixed(3)) : null,
+      best_img_per_s: r.error ? null : Number((r.bestImgPerSec ?? r.imgPerSec).toFixed(2)),
+      peak_rss_mb: r.peakRssMb,
+      ...(r.phases ? { phases_ms: r.phases } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    }));
+    console.log(JSON.stringify({ input: INPUT, load_average: Number(load.toFixed(2)), cores, rows }));
   }
 }
 

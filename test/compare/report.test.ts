@@ -125,11 +125,8 @@ test('report: self-contained and every name, param and path escaped', () => {
   assert.equal(fixtureReport(['triarchy.loss.margin=0.5']).rows, RATES.length);
 });
 
-test('report: renders in headless Chromium (table, plots, heat map, curves, ROC) with no console errors', async () => {
-  const { html, rows, grid } = fixtureReport();
-  const r = await probePage(
-    html,
-    `
+// The page probe of the Chromium test: what the rendered report shows (rows, plots, curves, ROC, sorting).
+const PAGE_PROBE = `
     var q = function (s, root) { return Array.prototype.slice.call((root || document).querySelectorAll(s)); };
     var size = function (e) { var b = e.getBoundingClientRect(); return [b.width, b.height]; };
     var visible = function (e) { var s = size(e); return s[0] > 0 && s[1] > 0; };
@@ -172,46 +169,54 @@ test('report: renders in headless Chromium (table, plots, heat map, curves, ROC)
       hostileCells: q('#experiments td').filter(function (td) { return td.textContent.indexOf('alert(1)') >= 0; }).map(function (td) { return td.textContent; }),
       asc: asc, desc: desc,
       title: document.title,
-    };`,
-  );
+    };`;
+
+/** One plot as the page probe reads it. */
+type Plot = {
+  id: string;
+  metric: string;
+  param: string;
+  figure: string;
+  series: number;
+  drawn: number;
+  circles: number;
+  same: number;
+  dashedSame: number;
+  emphasis: number;
+  legend: string[];
+};
+
+/** What PAGE_PROBE returns. */
+interface PageData {
+  rows: number;
+  headers: string[];
+  svgs: Array<[number, number]>;
+  metricPlots: Plot[];
+  heat: Array<{ cells: number; best: number; metric: string }>;
+  curves: Plot[];
+  notes: string[];
+  best: string[];
+  bestNote: string;
+  runs: string[];
+  wall: number;
+  rocLines: Array<[number, number]>;
+  rocLogLines: number;
+  rocLegend: string[];
+  scripts: number;
+  hostileCells: string[];
+  images: Array<[boolean, number]>;
+  asc: string[];
+  desc: string[];
+  title: string;
+}
+
+test('report: renders in headless Chromium (table, plots, heat map, curves, ROC) with no console errors', async () => {
+  const { html, rows, grid } = fixtureReport();
+  const r = await probePage(html, PAGE_PROBE);
   assert.deepEqual(r.errors, [], 'page errors');
   assert.deepEqual(r.consoleLines, [], 'console output');
   assert.equal(r.alerts, 0, 'no injected script ran');
-  type Plot = {
-    id: string;
-    metric: string;
-    param: string;
-    figure: string;
-    series: number;
-    drawn: number;
-    circles: number;
-    same: number;
-    dashedSame: number;
-    emphasis: number;
-    legend: string[];
-  };
-  const d = r.data as {
-    rows: number;
-    headers: string[];
-    svgs: Array<[number, number]>;
-    metricPlots: Plot[];
-    heat: Array<{ cells: number; best: number; metric: string }>;
-    curves: Plot[];
-    notes: string[];
-    best: string[];
-    bestNote: string;
-    runs: string[];
-    wall: number;
-    rocLines: Array<[number, number]>;
-    rocLogLines: number;
-    rocLegend: string[];
-    scripts: number;
-    hostileCells: string[];
-    images: Array<[boolean, number]>;
-    asc: string[];
-    desc: string[];
-    title: string;
-  };
+  const d = r.data as PageData;
   assert.equal(d.rows, rows);
   assert.ok(d.headers.includes('triarchy.loss.margin') && d.headers.includes('triarchy.optimizer.learning_rate'));
   assert.ok(d.headers.includes('duration') && d.headers.includes('date'));

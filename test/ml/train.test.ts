@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -218,6 +219,43 @@ for (const stochastic of [false, true])
     }
     straight.dispose();
   });
+
+test('checkpointSeconds: epochs inside the interval are not saved, the last epoch of a call always is', async () => {
+  const opts = { batches: provider, lr: 0.05, seed: 11, checkpointSeconds: 3600 };
+  const straight = tinyNet(1);
+  await trainNet({ ...opts, epochs: 4, net: straight, loss: lossFor(straight) });
+  const dir = await mkdtemp(join(tmpdir(), 'ckS-'));
+  // Aborted in epoch 3: epochs 1 and 2 fell inside the interval, so there is nothing to resume.
+  const ac = new AbortController();
+  let steps = 0;
+  const aborted = tinyNet(1);
+  await assert.rejects(
+    trainNet({
+      ...opts,
+      epochs: 3,
+      net: aborted,
+      loss: lossFor(aborted),
+      checkpointDir: dir,
+      signal: ac.signal,
+      onStep: () => {
+        if (++steps === 7) ac.abort();
+      },
+    }),
+    AbortError,
+  );
+  aborted.dispose();
+  assert.ok(!existsSync(join(dir, CHECKPOINT_FILE)), 'no checkpoint inside the interval');
+  // A call that ends writes its last epoch, and the run resumes from it to the uninterrupted weights.
+  const first = tinyNet(1);
+  await trainNet({ ...opts, epochs: 2, net: first, loss: lossFor(first), checkpointDir: dir });
+  first.dispose();
+  const resumed = tinyNet(99);
+  const r = await trainNet({ ...opts, epochs: 4, net: resumed, loss: lossFor(resumed), checkpointDir: dir });
+  assert.equal(r.resumedFrom, 2);
+  assert.deepEqual(values(resumed), values(straight));
+  resumed.dispose();
+  straight.dispose();
+});
 
 test('an aborted signal stops training between steps with an AbortError', async () => {
   const net = tinyNet();

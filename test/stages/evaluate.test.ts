@@ -94,7 +94,8 @@ test('evaluate: metrics.json, predictions in the original format, ROC PNG; deter
     }
     again.cleanup();
 
-    // The median rule predicts exactly half of an even, balanced set as different.
+    // The median rule predicts half of an even, balanced set as different, fewer when distances tie at the
+    // median: the tiny fixture's eval-mode embeddings are near collapse (distances ~1e-9, float-rounding ties).
     await run(b);
     const mb = JSON.parse(readFileSync(join(b.outputs.report, 'metrics.json'), 'utf8'));
     assert.equal(mb.flip_average, true);

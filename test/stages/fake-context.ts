@@ -32,7 +32,7 @@ export function fakeContext<P>(
   kind: StageKind<P>,
   params: Record<string, unknown>,
   inputs: Record<string, string>,
-  opts: { root?: string; workDir?: string; signal?: AbortSignal; stage?: string } = {},
+  opts: { root?: string; workDir?: string; signal?: AbortSignal; stage?: string; cores?: number } = {},
 ): FakeContext<P> {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), `stage-${kind.name}-`));
   const full = withDefaults(kind, params);
@@ -57,7 +57,7 @@ export function fakeContext<P>(
     workDir,
     workspace: repoRoot(),
     backend: process.env.FACEPIPE_TEST_BACKEND ?? 'wasm',
-    cores: 1,
+    cores: opts.cores ?? 1,
     progress: (t) => {
       progressLines.push(t);
     },

@@ -61,6 +61,11 @@ async function embedBatch(
   return { dim, values };
 }
 
+/** Embeds many files itself, e.g. a pool of worker threads (src/ml/train/parallel/pool.ts). */
+export interface FileEmbedder {
+  embedFiles(root: string, files: string[], opts: EmbedOptions): Promise<{ dim: number; rows: Float32Array[] }>;
+}
+
 export interface EmbedOptions {
   /** Square input side the images are resized to. */
   inputSize: number;
@@ -105,13 +110,14 @@ export interface PairLike {
 
 /** Distances of the pairs, embedding every distinct image once. */
 export async function pairSetDistances(
-  net: Embedder | ArrayEmbedder,
+  net: Embedder | ArrayEmbedder | FileEmbedder,
   root: string,
   pairs: PairLike[],
   opts: EmbedOptions,
 ): Promise<Float64Array> {
   const files = [...new Set(pairs.flatMap((p) => [p.image1, p.image2]))].sort();
-  const { dim, rows } = await embedFiles(net, root, files, opts);
+  const { dim, rows } =
+    'embedFiles' in net ? await net.embedFiles(root, files, opts) : await embedFiles(net, root, files, opts);
   const index = new Map(files.map((f, i) => [f, i]));
   const a = new Float32Array(pairs.length * dim);
   const b = new Float32Array(pairs.length * dim);

@@ -35,6 +35,8 @@ export async function openEvalModel(
   backendPref: string,
   log: (line: string) => void,
   setting = 'evaluate.runtime',
+  /** onnxruntime's intra-op threads (e.g. the cores a stage may use); default: its own choice. */
+  threads?: number,
 ): Promise<EvalModel> {
   const onnxFile = join(dir, ONNX_FILE);
   let runtime = requested;
@@ -49,7 +51,10 @@ export async function openEvalModel(
     runtime = why ? 'tfjs' : 'onnx';
     if (runtime === 'onnx') {
       const info = await readOnnxModelInfo(onnxFile);
-      const embedder = await OnnxEmbedder.load(onnxFile, info.input_size, EVALUATE_ORT_OPTIONS);
+      const embedder = await OnnxEmbedder.load(onnxFile, info.input_size, {
+        ...EVALUATE_ORT_OPTIONS,
+        ...(threads ? { threads } : {}),
+      });
       return {
         embedder,
         runtime,

@@ -236,7 +236,20 @@ function batchNormWebGpu(x: tf.Tensor, p: BatchNormParams): tf.Tensor {
   return f(x, p.gamma, p.beta);
 }
 
+/** Receives a training-mode BatchNorm's batch mean, biased variance and element count per channel. */
+export type BatchStatsSink = (p: BatchNormParams, mean: tf.Tensor1D, variance: tf.Tensor1D, count: number) => void;
+let batchStatsSink: BatchStatsSink | undefined;
+
+/**
+ * While set, training-mode batch norms hand their batch statistics to `sink` instead of updating the moving
+ * statistics (sharded training combines the shards' statistics itself, src/ml/train/parallel/).
+ */
+export function setBatchStatsSink(sink: BatchStatsSink | undefined): void {
+  batchStatsSink = sink;
+}
+
 function updateMoving(p: BatchNormParams, mean: tf.Tensor1D, variance: tf.Tensor1D, m: number): void {
+  if (batchStatsSink) return batchStatsSink(p, mean, variance, m);
   const mom = p.momentum;
   const unbiased = m > 1 ? tf.mul(variance, m / (m - 1)) : variance;
   p.movingMean.assign(tf.add(tf.mul(p.movingMean, mom), tf.mul(mean, 1 - mom)));

@@ -9,6 +9,7 @@ import type { LossResult } from '../losses/triarchy.js';
 import type { TrainableNet } from '../types.js';
 import { Adam, multiStepLr, type AdamConfig } from './adam.js';
 import { readCheckpoint, readTensor, writeCheckpoint, type CheckpointTensor } from './checkpoint.js';
+import { prefetchBatches } from './parallel/prefetch.js';
 
 export type { TrainBatch } from '../data/batches.js';
 
@@ -58,6 +59,11 @@ export interface TrainOptions {
   seed?: number | string;
   /** Where the epoch checkpoint lives; an existing checkpoint there is resumed (a damaged one is removed). */
   checkpointDir?: string;
+  /**
+   * Write the epoch checkpoint only once this many seconds have passed since the last one (the last epoch of the
+   * call is always written): short epochs would otherwise spend much of their time saving. Default 0: every epoch.
+   */
+  checkpointSeconds?: number;
   /** Told when a damaged checkpoint is removed and training restarts from scratch. */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
@@ -65,6 +71,27 @@ export interface TrainOptions {
   microBatch?: number;
   onStep?: (info: StepInfo) => void;
   onEpoch?: (info: EpochInfo) => void | Promise<void>;
+  /** Runs the steps elsewhere (e.g. sharded over worker threads, ./parallel/engine.ts); not with microBatch. */
+  engine?: StepEngine;
+}
+
+/** What a step engine works on; it owns the values from begin() until sync(). */
+export interface EngineState {
+  trainVars: tf.Variable[];
+  stateVars: tf.Variable[];
+  adam: Adam;
+  loss: LossFn;
+  /** Run seed, for the per-step seeds of the net's random masks. */
+  seed: string;
+}
+
+export interface StepEngine {
+  /** Takes over the values (after any checkpoint was restored into them). */
+  begin(state: EngineState): Promise<void>;
+  /** One optimisation step (advances adam.step). */
+  step(batch: TrainBatch, lr: number): Promise<{ loss: number; parts: Record<string, number> }>;
+  /** Writes the current values back into the variables and Adam's moments. */
+  sync(): Promise<void>;
 }
 
 export interface TrainResult {
@@ -109,6 +136,13 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
   let rng = createRng(opts.seed ?? 0);
   let startEpoch = 0;
   let history: EpochInfo[] = [];
+  // The last checkpoint write in flight (its error as a value, so nothing is left unhandled meanwhile).
+  let writing: Promise<Error | undefined> = Promise.resolve(undefined);
+  const written = async () => {
+    const e = await writing;
+    writing = Promise.resolve(undefined);
+    if (e) throw e;
+  };
 
   try {
     if (opts.checkpointDir) {
@@ -125,57 +159,85 @@ export async function trainNet(opts: TrainOptions): Promise<TrainResult> {
       }
     }
     const resumedFrom = startEpoch;
+    if (opts.engine && opts.microBatch) throw new Error('trainNet: an engine and microBatch cannot be combined');
+    const engine = opts.engine;
+    await engine?.begin({ trainVars, stateVars, adam, loss: opts.loss, seed: `${opts.seed ?? 0}` });
+    let lastSaved = performance.now();
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       throwIfAborted(opts.signal);
-      const t0 = performance.now();
-      const lr = opts.lrAt ? opts.lrAt(epoch) : multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
-      let steps = 0;
-      let lossSum = 0;
-      const partSums: Record<string, number> = {};
-      for await (const batch of opts.batches(epoch, rng)) {
-        try {
-          throwIfAborted(opts.signal);
-          const r = await trainStep(
-            net,
-            trainVars,
-            stateVars,
-            batch,
-            opts.loss,
-            adam,
-            lr,
-            opts.microBatch,
-            `${opts.seed ?? 0}`,
-          );
-          steps++;
-          lossSum += r.loss;
-          for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
-          opts.onStep?.({ epoch, epochs, step: steps, loss: r.loss, parts: r.parts, lr });
-        } finally {
-          disposeBatch(batch);
-        }
-      }
-      if (steps === 0) throw new Error(`epoch ${epoch} produced no batches (dataset too small for the batch size?)`);
-      const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / steps]));
-      const info: EpochInfo = {
-        epoch,
-        epochs,
-        lr,
-        steps,
-        loss: lossSum / steps,
-        parts,
-        seconds: (performance.now() - t0) / 1000,
-      };
-      if (!Number.isFinite(info.loss))
-        throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
+      const info = await trainEpoch(opts, epoch, rng, { trainVars, stateVars, adam });
       history.push(info);
-      if (opts.checkpointDir)
-        await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), history);
+      const save =
+        !!opts.checkpointDir &&
+        (epoch === epochs || performance.now() - lastSaved >= 1000 * (opts.checkpointSeconds ?? 0));
+      // The engine's values come back only when they are needed: to save them, or when the call ends.
+      if (save || epoch === epochs) await engine?.sync();
+      if (save && opts.checkpointDir) {
+        lastSaved = performance.now();
+        // Written while the next epoch trains; trainNet returns or fails only once it is on disk.
+        await written();
+        const w = await saveCheckpoint(opts.checkpointDir, epoch, trainVars, stateVars, adam, rng.state(), [
+          ...history,
+        ]);
+        writing = w.done.then(
+          () => undefined,
+          (e: unknown) => (e instanceof Error ? e : new Error(`checkpoint write failed: ${String(e)}`)),
+        );
+      }
       await opts.onEpoch?.(info);
     }
+    await written();
     return { resumedFrom, history, steps: adam.step };
   } finally {
+    await writing;
     adam.dispose();
   }
+}
+
+/** One epoch's steps (on the engine when there is one); its mean losses. */
+async function trainEpoch(
+  opts: TrainOptions,
+  epoch: number,
+  rng: Rng,
+  vars: { trainVars: tf.Variable[]; stateVars: tf.Variable[]; adam: Adam },
+): Promise<EpochInfo> {
+  const { net, engine } = opts;
+  const { trainVars, stateVars, adam } = vars;
+  const t0 = performance.now();
+  const lr = opts.lrAt ? opts.lrAt(epoch) : multiStepLr(opts.lr, epoch, opts.milestones, opts.gamma ?? 0.1);
+  let steps = 0;
+  let lossSum = 0;
+  const partSums: Record<string, number> = {};
+  // An engine's step awaits the workers: meanwhile the next batch is prepared here.
+  const source = opts.batches(epoch, rng);
+  for await (const batch of engine ? prefetchBatches(source) : source) {
+    try {
+      throwIfAborted(opts.signal);
+      const r = engine
+        ? await engine.step(batch, lr)
+        : await trainStep(net, trainVars, stateVars, batch, opts.loss, adam, lr, opts.microBatch, `${opts.seed ?? 0}`);
+      steps++;
+      lossSum += r.loss;
+      for (const [k, v] of Object.entries(r.parts)) partSums[k] = (partSums[k] ?? 0) + v;
+      opts.onStep?.({ epoch, epochs: opts.epochs, step: steps, loss: r.loss, parts: r.parts, lr });
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+  if (steps === 0) throw new Error(`epoch ${epoch} produced no batches (dataset too small for the batch size?)`);
+  const parts = Object.fromEntries(Object.entries(partSums).map(([k, v]) => [k, v / steps]));
+  const info: EpochInfo = {
+    epoch,
+    epochs: opts.epochs,
+    lr,
+    steps,
+    loss: lossSum / steps,
+    parts,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  if (!Number.isFinite(info.loss))
+    throw new Error(`training diverged at epoch ${epoch}: loss is ${info.loss}; lower the learning rate`);
+  return info;
 }
 
 function disposeBatch(batch: TrainBatch): void {
@@ -348,7 +410,7 @@ async function saveCheckpoint(
   adam: Adam,
   rngState: RngState,
   history: EpochInfo[],
-): Promise<void> {
+): Promise<{ done: Promise<unknown> }> {
   const tensors: CheckpointTensor[] = [];
   for (const [i, v] of trainVars.entries()) tensors.push(await readTensor(v, `train/${i}/${v.name}`));
   for (const [i, v] of stateVars.entries()) tensors.push(await readTensor(v, `state/${i}/${v.name}`));
@@ -362,7 +424,8 @@ async function saveCheckpoint(
     history,
     counts: { train: trainVars.length, state: stateVars.length },
   };
-  await writeCheckpoint(dir, { meta: meta as unknown as Record<string, unknown>, tensors });
+  // The values are copied by now: the write may proceed while training goes on.
+  return { done: writeCheckpoint(dir, { meta: meta as unknown as Record<string, unknown>, tensors }) };
 }
 
 function restoreCheckpoint(

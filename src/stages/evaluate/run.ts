@@ -17,6 +17,8 @@ import {
   type VerificationReport,
 } from '../../ml/eval/metrics.js';
 import { writeRocPng } from '../../ml/eval/roc-image.js';
+import { WorkerPool } from '../../ml/train/parallel/pool.js';
+import type { BackendName } from '../../ml/types.js';
 import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
 import { LABEL_CONVENTION, readSplits, type Pair } from '../shared/splits-format.js';
 import type { EvaluateParams } from './kind.js';
@@ -29,14 +31,34 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
   const splits = await readSplits(ctx.inputs.splits);
   // Checked before embedding anything: a protocol the test pairs cannot follow fails at once.
   const folds = p.protocol === 'lfw10' ? lfwFolds(splits.test) : undefined;
-  const model = await openEvalModel(ctx.inputs.model, p.runtime, ctx.backend, (l) => ctx.log(l));
+  // onnxruntime gets the stage's cores too: sweep points evaluating side by side do not oversubscribe them.
+  const model = await openEvalModel(
+    ctx.inputs.model,
+    p.runtime,
+    ctx.backend,
+    (l) => ctx.log(l),
+    'evaluate.runtime',
+    ctx.cores,
+  );
   ctx.metrics({
     runtime: model.runtime,
     ...(model.backend ? { backend: model.backend } : {}),
     ...(model.adapter ? { adapter: model.adapter } : {}),
   });
   ctx.log(`embedding with ${model.detail}`);
+  // TF.js on wasm or cpu embeds on worker threads, one per core the stage may use (onnxruntime, the native and
+  // webgpu backends use the cores or a GPU by themselves); the figures are the same for any number of them.
+  let pool: WorkerPool | undefined;
   try {
+    if (model.runtime === 'tfjs' && (model.backend === 'wasm' || model.backend === 'cpu') && ctx.cores > 1) {
+      pool = await WorkerPool.start(
+        { kind: 'inference', dir: ctx.inputs.model },
+        ctx.cores,
+        model.backend as BackendName,
+      );
+      ctx.log(`TF.js embeds on ${pool.size} worker threads`);
+    }
+    const embedder = pool ?? model.embedder;
     const opts = {
       inputSize: model.inputSize,
       batchSize: p.batch_size,
@@ -45,9 +67,9 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
       signal: ctx.signal,
     };
     ctx.progress(`embedding ${splits.validation.length} validation pairs`);
-    const valDist = await pairSetDistances(model.embedder, root, splits.validation, opts);
+    const valDist = await pairSetDistances(embedder, root, splits.validation, opts);
     ctx.progress(`embedding ${splits.test.length} test pairs`);
-    const testDist = await pairSetDistances(model.embedder, root, splits.test, opts);
+    const testDist = await pairSetDistances(embedder, root, splits.test, opts);
     const valLabels = splits.validation.map((x) => x.different);
     const testLabels = splits.test.map((x) => x.different);
 
@@ -92,6 +114,7 @@ export const run: StageRun<EvaluateParams> = async (ctx) => {
     await writeRoc(out, testDist, testLabels, valDist, valLabels, test, validation);
     report(ctx, test, validation, model.numParams);
   } finally {
+    await pool?.close();
     await model.dispose();
   }
 };

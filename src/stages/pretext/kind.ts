@@ -4,6 +4,7 @@ import type { StageKind } from '../../contracts/stage-kind.js';
 import {
   backboneSchema,
   microBatchSchema,
+  shardsSchema,
   optimizerSchema,
   type BackboneParams,
   type OptimizerParams,
@@ -22,6 +23,7 @@ export interface PretextParams {
   validate_every: number;
   heldout_images: number;
   micro_batch: number | null;
+  shards: number;
 }
 
 export const paramsSchema = {
@@ -94,6 +96,7 @@ export const paramsSchema = {
       description: "At most this many held-out images (a seeded sample of the validation identities' images).",
     },
     micro_batch: microBatchSchema,
+    shards: shardsSchema,
   },
 } as const;
 

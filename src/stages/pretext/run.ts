@@ -8,17 +8,32 @@ import { makeBatchProvider, type TrainBatch } from '../../ml/data/batches.js';
 import { ImageCache } from '../../ml/data/cache.js';
 import { createRng, randInt, shuffleInPlace, type Rng } from '../../ml/data/rng.js';
 import { labelSmoothedCrossEntropy } from '../../ml/losses/triarchy.js';
-import { createPretextNet, saveBackbone } from '../../ml/model/index.js';
+import { createPretextNet, saveBackbone, type PretextNet } from '../../ml/model/index.js';
 import { CHECKPOINT_FILE } from '../../ml/train/checkpoint.js';
-import { formatEpoch, trainNet, type EpochInfo } from '../../ml/train/trainer.js';
-import type { BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../../contracts/stage-kind.js';
+import {
+  formatEpoch,
+  trainNet,
+  type BatchProvider,
+  type EpochInfo,
+  type TrainOptions,
+} from '../../ml/train/trainer.js';
+import type { BackendName, BackendPreference } from '../../ml/types.js';
+import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
 import { isPlainObject } from '../../core/objects.js';
 import { readSealed, writeSealed } from '../../core/sealed.js';
 import { readSplits, type Splits, type TrainImage } from '../shared/splits-format.js';
+import { CHECKPOINT_SECONDS, trainingEngine, type TrainingEngine } from '../shared/training-engine.js';
 import { backboneConfig, learningRate } from '../shared/backbone-params.js';
 import { stepReporter } from '../shared/train-progress.js';
-import { chanceWarning, formatFigures, heldoutFigures, heldoutSet, type HeadFigures } from './heldout.js';
+import {
+  chanceWarning,
+  formatFigures,
+  heldoutFigures,
+  heldoutSet,
+  type HeadFigures,
+  type HeldoutOptions,
+  type HeldoutSet,
+} from './heldout.js';
 import type { PretextParams } from './kind.js';
 
 /** Rotates each square HWC image of `x` by labels[i] * 90 degrees counter-clockwise. */
@@ -192,35 +207,22 @@ function heldoutImages(splits: Splits, max: number, seed: number): { images: Tra
   };
 }
 
-export const run: StageRun<PretextParams> = async (ctx) => {
-  const p = ctx.params;
-  const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics(backendMetrics(backend));
-  const splits = await readSplits(ctx.inputs.splits);
-  const train = splits.train;
-  const root = ctx.inputs.dataset;
-  const { task, heads, classes, labels } = chooseTask(p, splits);
-  ctx.log(
-    `pretext task: ${task} (${Object.entries(heads)
-      .map(([k, v]) => `${k} ${v} classes`)
-      .join(', ')}), ${train.length} images`,
-  );
-  const say = (line: string) => {
-    ctx.log(line);
-    ctx.progress(line);
-  };
+type Ctx = StageContext<PretextParams>;
 
-  const cfg = backboneConfig(p.backbone);
-  const size = cfg.inputSize;
-  const resize = p.augment.resize ?? Math.round((size * 256) / 224);
-  if (resize < size)
-    throw new Error(`pretext.augment.resize (${resize}) must be at least backbone.input_size (${size})`);
-  const batchSize = Math.min(p.batch_size, train.length);
-  const cache = new ImageCache();
+/** The training batches of the task (rotation: each image gets a random quarter-turn label and is rotated so). */
+function taskBatches(
+  ctx: Ctx,
+  t: Task,
+  train: TrainImage[],
+  sizes: { size: number; resize: number; batchSize: number },
+  cache: ImageCache,
+): BatchProvider {
+  const p = ctx.params;
+  const { size, resize, batchSize } = sizes;
   const inner = makeBatchProvider({
-    root,
+    root: ctx.inputs.dataset,
     items: train,
-    labels: task === 'attributes' ? labels : {},
+    labels: t.task === 'attributes' ? t.labels : {},
     sampler: { kind: 'shuffle', batchSize, dropLast: true },
     size: { width: resize, height: resize },
     augment: {
@@ -231,135 +233,219 @@ export const run: StageRun<PretextParams> = async (ctx) => {
     },
     cache,
   });
-  // Rotation task: each image gets a random quarter-turn label and is rotated accordingly.
-  const batches =
-    task === 'attributes'
-      ? inner
-      : async function* (epoch: number, rng: Rng): AsyncGenerator<TrainBatch> {
-          for await (const batch of inner(epoch, rng)) {
-            const n = batch.x.shape[0];
-            const rot = Array.from({ length: n }, () => randInt(rng, 4));
-            const rotated = rotateBatch((await batch.x.data()) as Float32Array, n, size, rot);
-            batch.x.dispose();
-            yield {
-              ...batch,
-              x: tf.tensor4d(rotated, [n, size, size, 3]),
-              labels: { ...batch.labels, rotation: tf.tensor1d(rot, 'int32') },
-            };
-          }
-        };
+  if (t.task === 'attributes') return inner;
+  return async function* (epoch: number, rng: Rng): AsyncGenerator<TrainBatch> {
+    for await (const batch of inner(epoch, rng)) {
+      const n = batch.x.shape[0];
+      const rot = Array.from({ length: n }, () => randInt(rng, 4));
+      const rotated = rotateBatch((await batch.x.data()) as Float32Array, n, size, rot);
+      batch.x.dispose();
+      yield {
+        ...batch,
+        x: tf.tensor4d(rotated, [n, size, size, 3]),
+        labels: { ...batch.labels, rotation: tf.tensor1d(rot, 'int32') },
+      };
+    }
+  };
+}
 
+/** What every training chunk and held-out measurement of a run shares. */
+interface Session {
+  ctx: Ctx;
+  net: PretextNet;
+  task: Task;
+  names: string[];
+  heldout: HeldoutSet;
+  heldoutOptions: HeldoutOptions;
+  /** Where the steps run (sharded worker threads, or this process). */
+  steps: TrainingEngine;
+  /** trainNet's options but the epoch to train up to. */
+  train: Omit<TrainOptions, 'epochs'>;
+  say: (line: string) => void;
+}
+
+async function startSession(ctx: Ctx, backend: BackendName, splits: Splits): Promise<Session> {
+  const p = ctx.params;
+  const train = splits.train;
+  const task = chooseTask(p, splits);
+  const { heads } = task;
+  ctx.log(
+    `pretext task: ${task.task} (${Object.entries(heads)
+      .map(([k, v]) => `${k} ${v} classes`)
+      .join(', ')}), ${train.length} images`,
+  );
+  const say = (line: string) => {
+    ctx.log(line);
+    ctx.progress(line);
+  };
+  const cfg = backboneConfig(p.backbone);
+  const size = cfg.inputSize;
+  const resize = p.augment.resize ?? Math.round((size * 256) / 224);
+  if (resize < size)
+    throw new Error(`pretext.augment.resize (${resize}) must be at least backbone.input_size (${size})`);
+  const batchSize = Math.min(p.batch_size, train.length);
+  const cache = new ImageCache();
+  const batches = taskBatches(ctx, task, train, { size, resize, batchSize }, cache);
   const held = heldoutImages(splits, p.heldout_images, p.seed);
   if (held.why) say(`warning: no held-out accuracy: ${held.why}`);
   else ctx.log(`held-out accuracy on ${held.images.length} images of the validation identities`);
-  const heldout = heldoutSet(held.images, classes);
   const names = Object.keys(heads);
-
-  const net = createPretextNet({ backbone: cfg, heads, seed: p.seed });
+  const netOptions = { backbone: cfg, heads, seed: p.seed };
+  const net = createPretextNet(netOptions);
+  let steps: TrainingEngine | undefined;
   try {
-    // Train in chunks that end where held-out accuracy is measured; trainNet resumes from its epoch checkpoint,
-    // so an interruption anywhere continues where it stopped, and the figures of done chunks are kept.
-    const checkpointDir = join(ctx.workDir, 'checkpoint');
-    const restarted = () => ctx.epochState?.restarted();
-    let state = await resumeState(ctx.workDir, checkpointDir, say, restarted);
-    let history: EpochInfo[] = [];
-    let last: Record<string, HeadFigures> | undefined;
-    for (const target of heldoutEpochs(p.epochs, p.validate_every)) {
-      // Chunks measured before an interruption are done (the last is measured again: its figures are the metrics).
-      if (target <= state.lastMeasured && target !== p.epochs) continue;
-      const result = await trainNet({
-        net,
-        batches,
-        loss: (out, batch) => {
-          const parts: Record<string, tf.Scalar> = {};
-          for (const name of names)
-            parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name], 0);
-          return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
-        },
-        epochs: target,
-        lr: p.optimizer.lr,
-        milestones: p.optimizer.milestones,
-        gamma: p.optimizer.gamma,
-        lrAt: learningRate(p.optimizer, p.epochs),
-        seed: p.seed,
-        checkpointDir,
-        onWarning: (m) => {
-          say(`warning: ${m}`);
-          restarted();
-        },
-        microBatch: fitMicroBatch(p.micro_batch ?? undefined, p.batch_size, net, (l) => ctx.log(l)),
-        signal: ctx.signal,
-        // dropLast: floor(images / batch) batches an epoch.
-        onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
-        onEpoch: (e) => ctx.log(formatEpoch(e)),
-      });
-      if (result.resumedFrom > 0 && result.resumedFrom > state.lastMeasured && result.history.length)
-        ctx.log(`resumed after epoch ${result.resumedFrom}`);
-      history = result.history;
-      if (!heldout.files.length) continue;
-      ctx.progress(`epoch ${target}/${p.epochs}, held-out accuracy`);
-      last = await heldoutFigures(net, heldout, names, {
-        root,
-        resize,
-        size,
-        cache,
-        rotate: rotateBatch,
-        signal: ctx.signal,
-      });
-      const figures = Object.fromEntries(names.map((h) => [h, round4(last![h].accuracy)]));
-      state = {
-        lastMeasured: target,
-        measured: [...state.measured.filter((m) => m.epoch !== target), { epoch: target, ...figures }],
-      };
-      writeSealed(join(ctx.workDir, STATE_FILE), state);
-      ctx.log(`held-out accuracy after epoch ${target}: ${formatFigures(last)}`);
-      const metrics = Object.fromEntries(
-        names.flatMap((h) => [
-          [h, last![h].accuracy],
-          [`${h} chance`, last![h].chance],
-        ]),
-      );
-      ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: false });
-    }
-
-    if (ctx.epochState) await writeEpochState(ctx.epochState.out, checkpointDir, state, p.validate_every);
-    await saveBackbone(net, ctx.outputs.backbone);
-    // Deterministic training record (no timings): the report's training curves read it.
-    const chance = last && Object.fromEntries(names.map((h) => [h, round4(last![h].chance)]));
-    await writeFile(
-      join(ctx.outputs.backbone, 'training.json'),
-      JSON.stringify(
-        {
-          task,
-          heldout_images: heldout.files.length,
-          chance: chance ?? null,
-          losses: history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts })),
-          validations: state.measured,
-        },
-        null,
-        1,
-      ) + '\n',
-    );
-    const final = history[history.length - 1];
-    ctx.metrics({
-      task,
-      ...(final ? { loss: Number(final.loss.toPrecision(4)) } : {}),
-      ...(last
-        ? {
-            heldout_images: heldout.files.length,
-            ...Object.fromEntries(
-              names.flatMap((h) => [
-                [`heldout_${h}`, round4(last![h].accuracy)],
-                [`chance_${h}`, round4(last![h].chance)],
-              ]),
-            ),
-          }
-        : {}),
+    steps = await trainingEngine({
+      ctx,
+      backend,
+      spec: { kind: 'pretext', options: netOptions },
+      shards: p.shards,
+      microBatch: p.micro_batch,
+      batchSize,
     });
-    const warning = last && chanceWarning(last);
-    if (warning) say(`warning: ${warning}`);
-  } finally {
+    const trainOptions: Omit<TrainOptions, 'epochs'> = {
+      net,
+      batches: steps.arrange(batches),
+      loss: (out, batch) => {
+        const parts: Record<string, tf.Scalar> = {};
+        for (const name of names)
+          parts[name] = labelSmoothedCrossEntropy(out[`logits_${name}`] as tf.Tensor2D, batch.labels[name], 0);
+        return { total: tf.tidy(() => tf.addN(Object.values(parts)) as tf.Scalar), parts };
+      },
+      lr: p.optimizer.lr,
+      milestones: p.optimizer.milestones,
+      gamma: p.optimizer.gamma,
+      lrAt: learningRate(p.optimizer, p.epochs),
+      seed: p.seed,
+      checkpointDir: join(ctx.workDir, 'checkpoint'),
+      checkpointSeconds: CHECKPOINT_SECONDS,
+      onWarning: (m) => {
+        say(`warning: ${m}`);
+        ctx.epochState?.restarted();
+      },
+      microBatch: fitMicroBatch(steps.microBatch, p.batch_size, net, (l) => ctx.log(l)),
+      engine: steps.engine,
+      signal: ctx.signal,
+      // dropLast: floor(images / batch) batches an epoch.
+      onStep: stepReporter(ctx, Math.floor(train.length / batchSize), p.epochs),
+      onEpoch: (e) => ctx.log(formatEpoch(e)),
+    };
+    const heldoutOptions = { root: ctx.inputs.dataset, resize, size, cache, rotate: rotateBatch, signal: ctx.signal };
+    const heldout = heldoutSet(held.images, task.classes);
+    return { ctx, net, task, names, heldout, heldoutOptions, steps, train: trainOptions, say };
+  } catch (e) {
+    await steps?.engine?.close();
     net.dispose();
+    throw e;
+  }
+}
+
+interface Trained {
+  state: HeldoutState;
+  history: EpochInfo[];
+  /** The held-out figures after the last epoch (none without held-out images). */
+  last?: Record<string, HeadFigures>;
+}
+
+/** Held-out accuracy after epoch `target`: logged, reported, and sealed into the state. */
+async function measure(
+  s: Session,
+  target: number,
+  state: HeldoutState,
+): Promise<{ state: HeldoutState; figures: Record<string, HeadFigures> }> {
+  const { ctx, names } = s;
+  ctx.progress(`epoch ${target}/${ctx.params.epochs}, held-out accuracy`);
+  const figures = await heldoutFigures(s.net, s.heldout, names, s.heldoutOptions);
+  const rounded = Object.fromEntries(names.map((h) => [h, round4(figures[h].accuracy)]));
+  const next = {
+    lastMeasured: target,
+    measured: [...state.measured.filter((m) => m.epoch !== target), { epoch: target, ...rounded }],
+  };
+  writeSealed(join(ctx.workDir, STATE_FILE), next);
+  ctx.log(`held-out accuracy after epoch ${target}: ${formatFigures(figures)}`);
+  const metrics = Object.fromEntries(
+    names.flatMap((h) => [
+      [h, figures[h].accuracy],
+      [`${h} chance`, figures[h].chance],
+    ]),
+  );
+  ctx.report({ kind: 'validation', epoch: target, epochs: ctx.params.epochs, metrics, best: false });
+  return { state: next, figures };
+}
+
+/**
+ * Trains in chunks that end where held-out accuracy is measured; trainNet resumes from its epoch checkpoint, so
+ * an interruption anywhere continues where it stopped, and the figures of done chunks are kept.
+ */
+async function trainAndMeasure(s: Session): Promise<Trained> {
+  const { ctx } = s;
+  const p = ctx.params;
+  let state = await resumeState(ctx.workDir, s.train.checkpointDir!, s.say, () => ctx.epochState?.restarted());
+  let history: EpochInfo[] = [];
+  let last: Record<string, HeadFigures> | undefined;
+  for (const target of heldoutEpochs(p.epochs, p.validate_every)) {
+    // Chunks measured before an interruption are done (the last is measured again: its figures are the metrics).
+    if (target <= state.lastMeasured && target !== p.epochs) continue;
+    const result = await trainNet({ ...s.train, epochs: target });
+    if (result.resumedFrom > 0 && result.resumedFrom > state.lastMeasured && result.history.length)
+      ctx.log(`resumed after epoch ${result.resumedFrom}`);
+    history = result.history;
+    if (!s.heldout.files.length) continue;
+    ({ state, figures: last } = await measure(s, target, state));
+  }
+  if (ctx.epochState) await writeEpochState(ctx.epochState.out, s.train.checkpointDir!, state, p.validate_every);
+  return { state, history, last };
+}
+
+/** The backbone, its deterministic training record (no timings: the report's training curves read it), metrics. */
+async function writeBackbone(s: Session, t: Trained): Promise<void> {
+  const { ctx, names } = s;
+  const { last, history } = t;
+  await saveBackbone(s.net, ctx.outputs.backbone);
+  const chance = last && Object.fromEntries(names.map((h) => [h, round4(last[h].chance)]));
+  await writeFile(
+    join(ctx.outputs.backbone, 'training.json'),
+    JSON.stringify(
+      {
+        task: s.task.task,
+        heldout_images: s.heldout.files.length,
+        chance: chance ?? null,
+        losses: history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts })),
+        validations: t.state.measured,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
+  const final = history[history.length - 1];
+  ctx.metrics({
+    task: s.task.task,
+    ...(final ? { loss: Number(final.loss.toPrecision(4)) } : {}),
+    ...(last
+      ? {
+          heldout_images: s.heldout.files.length,
+          ...Object.fromEntries(
+            names.flatMap((h) => [
+              [`heldout_${h}`, round4(last[h].accuracy)],
+              [`chance_${h}`, round4(last[h].chance)],
+            ]),
+          ),
+        }
+      : {}),
+  });
+  const warning = last && chanceWarning(last);
+  if (warning) s.say(`warning: ${warning}`);
+}
+
+export const run: StageRun<PretextParams> = async (ctx) => {
+  const backend = await initBackend(ctx.backend as BackendPreference);
+  ctx.metrics(backendMetrics(backend));
+  const splits = await readSplits(ctx.inputs.splits);
+  const s = await startSession(ctx, backend.name, splits);
+  try {
+    await writeBackbone(s, await trainAndMeasure(s));
+  } finally {
+    await s.steps.engine?.close();
+    s.net.dispose();
   }
 };
 

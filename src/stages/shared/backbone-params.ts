@@ -88,6 +88,15 @@ export const microBatchSchema = {
     'Forward/backward in chunks of this many images (wasm has 4 GiB); null: whole batch. BN statistics become per chunk.',
 } as const;
 
+export const shardsSchema = {
+  type: 'integer',
+  minimum: 1,
+  maximum: 64,
+  default: 2,
+  description:
+    "Each batch is computed as this many near-equal shards: BatchNorm normalises each shard by its own batch statistics (the moving statistics are those of the whole batch), the loss sees the whole batch, and the shards' gradients are summed in shard order. Up to this many worker threads (one per core the stage may use) compute the shards in parallel; the result does not depend on how many. Ignored with micro_batch.",
+} as const;
+
 /** Backbone params (snake_case, as users write them) to the model layer's config. */
 export function backboneConfig(b: BackboneParams): BackboneConfig {
   return {

@@ -4,6 +4,7 @@ import type { StageKind } from '../../contracts/stage-kind.js';
 import {
   backboneSchema,
   microBatchSchema,
+  shardsSchema,
   optimizerSchema,
   type BackboneParams,
   type OptimizerParams,
@@ -29,6 +30,7 @@ export interface TriarchyParams {
   flip_average: boolean;
   recalibrate_bn: boolean;
   micro_batch: number | null;
+  shards: number;
 }
 
 export const paramsSchema = {
@@ -137,6 +139,7 @@ export const paramsSchema = {
         'Before each validation, re-estimate BatchNorm moving statistics as the average over the training images (precise BN); rescues slow momenta such as 0.99 on small data. The original does not.',
     },
     micro_batch: microBatchSchema,
+    shards: shardsSchema,
   },
 } as const;
 

@@ -13,7 +13,7 @@ import { identityIndex } from '../../ml/data/dataset.js';
 import { rgb8ToFloat } from '../../ml/data/image.js';
 import { createRng, shuffleInPlace } from '../../ml/data/rng.js';
 import { recalibrateBatchNorm } from '../../ml/eval/bn-recalibrate.js';
-import { pairSetDistances } from '../../ml/eval/embed.js';
+import { pairSetDistances, type Embedder, type FileEmbedder } from '../../ml/eval/embed.js';
 import { verificationReport } from '../../ml/eval/metrics.js';
 import { triarchyLoss } from '../../ml/losses/triarchy.js';
 import {
@@ -24,12 +24,13 @@ import {
   type TriarchyNet,
 } from '../../ml/model/index.js';
 import { CHECKPOINT_FILE } from '../../ml/train/checkpoint.js';
-import { formatEpoch, trainNet } from '../../ml/train/trainer.js';
-import type { BackendPreference } from '../../ml/types.js';
-import type { StageRun } from '../../contracts/stage-kind.js';
+import { formatEpoch, trainNet, type TrainOptions } from '../../ml/train/trainer.js';
+import type { BackboneConfig, BackendName, BackendPreference } from '../../ml/types.js';
+import type { StageContext, StageRun } from '../../contracts/stage-kind.js';
 import { backboneConfig, learningRate } from '../shared/backbone-params.js';
-import { readSplits, type Pair } from '../shared/splits-format.js';
+import { readSplits, type Pair, type Splits } from '../shared/splits-format.js';
 import { stepReporter } from '../shared/train-progress.js';
+import { CHECKPOINT_SECONDS, trainingEngine, type TrainingEngine } from '../shared/training-engine.js';
 import type { TriarchyParams } from './kind.js';
 
 interface Validation {
@@ -158,7 +159,7 @@ export function validationEpochs(epochs: number, every: number): number[] {
 }
 
 async function validate(
-  net: TriarchyNet,
+  net: Embedder | FileEmbedder,
   root: string,
   pairs: Pair[],
   inputSize: number,
@@ -166,7 +167,8 @@ async function validate(
   cache: ImageCache,
   signal: AbortSignal,
 ): Promise<Omit<Validation, 'epoch'>> {
-  const dist = await pairSetDistances(net, root, pairs, { inputSize, batchSize: 64, flipAverage, cache, signal });
+  // Small chunks: the workers take them in turn, so a few hundred images split evenly (64 would leave 94 as 64 + 30).
+  const dist = await pairSetDistances(net, root, pairs, { inputSize, batchSize: 16, flipAverage, cache, signal });
   const r = verificationReport(
     dist,
     pairs.map((p) => p.different),
@@ -203,12 +205,44 @@ async function recalibrate(
   await recalibrateBatchNorm(net, batches(), (name) => (name.startsWith('backbone/') ? momentum : ID_BN_MOMENTUM));
 }
 
-export const run: StageRun<TriarchyParams> = async (ctx) => {
+type Ctx = StageContext<TriarchyParams>;
+
+/** Loads the pretext stage's backbone into the net (init: pretext). */
+async function initFromPretext(ctx: Ctx, net: TriarchyNet): Promise<void> {
+  const dir = ctx.inputs.pretext;
+  if (!dir)
+    throw new Error(
+      "triarchy.init is 'pretext' but the input 'pretext' is not wired; wire it to pretext.backbone or set init: scratch",
+    );
+  try {
+    const n = await loadBackboneInto(net, dir);
+    ctx.log(`initialised ${n} backbone variables from the pretext stage`);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; set triarchy.backbone width/depth equal to pretext.backbone`, {
+      cause: e,
+    });
+  }
+}
+
+/** What every training chunk and validation of a run shares. */
+interface Session {
+  ctx: Ctx;
+  net: TriarchyNet;
+  splits: Splits;
+  /** Training identities (the identity head's classes). */
+  identities: number;
+  cfg: BackboneConfig;
+  cache: ImageCache;
+  /** Where the steps run (sharded worker threads, or this process); validation embeds there too. */
+  steps: TrainingEngine;
+  /** trainNet's options but the epoch to train up to. */
+  train: Omit<TrainOptions, 'epochs'>;
+  say: (line: string) => void;
+}
+
+/** The net, its batches, its loss and the engine of its steps. */
+async function startSession(ctx: Ctx, backend: BackendName, splits: Splits): Promise<Session> {
   const p = ctx.params;
-  const backend = await initBackend(ctx.backend as BackendPreference);
-  ctx.metrics(backendMetrics(backend));
-  const root = ctx.inputs.dataset;
-  const splits = await readSplits(ctx.inputs.splits);
   const train = splits.train;
   const ids = identityIndex(train);
   const P = p.sampler.identities;
@@ -218,27 +252,14 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
     );
   }
   const cfg = backboneConfig(p.backbone);
-  const net = createTriarchyNet({ backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed });
+  const netOptions = { backbone: cfg, embeddingDim: p.embedding_dim, numClasses: ids.size, seed: p.seed };
+  const net = createTriarchyNet(netOptions);
+  let steps: TrainingEngine | undefined;
   try {
-    if (p.init === 'pretext') {
-      const dir = ctx.inputs.pretext;
-      if (!dir)
-        throw new Error(
-          "triarchy.init is 'pretext' but the input 'pretext' is not wired; wire it to pretext.backbone or set init: scratch",
-        );
-      try {
-        const n = await loadBackboneInto(net, dir);
-        ctx.log(`initialised ${n} backbone variables from the pretext stage`);
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; set triarchy.backbone width/depth equal to pretext.backbone`, {
-          cause: e,
-        });
-      }
-    }
-
+    if (p.init === 'pretext') await initFromPretext(ctx, net);
     const cache = new ImageCache();
     const batchOptions = {
-      root,
+      root: ctx.inputs.dataset,
       items: train,
       labels: { identity: train.map((t) => ids.get(t.identity)!) },
       sampler: { kind: 'pk' as const, p: P, k: p.sampler.images },
@@ -246,138 +267,199 @@ export const run: StageRun<TriarchyParams> = async (ctx) => {
       augment: { flip: p.augment.flip },
       cache,
     };
-    const batches = makeBatchProvider(batchOptions);
-    // Every epoch has as many batches (floor(identities / P)), whatever the RNG draws.
-    const onStep = stepReporter(ctx, epochIndices(batchOptions, createRng('steps')).length, p.epochs);
+    const batchSize = P * p.sampler.images;
+    steps = await trainingEngine({
+      ctx,
+      backend,
+      spec: { kind: 'triarchy', options: netOptions },
+      shards: p.shards,
+      microBatch: p.micro_batch,
+      batchSize,
+    });
     const lossCfg = {
       epsilon: p.loss.label_smoothing,
       margin: p.loss.margin,
       weights: { id: p.loss.weights.identity, tri: p.loss.weights.triplet, ctr: p.loss.weights.center },
     };
-
-    // Train in chunks that end at validation epochs. trainNet resumes from its epoch checkpoint, so a chunk
-    // interrupted anywhere (even between checkpoint and validation) continues where it stopped.
-    const checkpointDir = join(ctx.workDir, 'checkpoint');
-    const statePath = join(ctx.workDir, SELECTION_FILE);
     const say = (line: string) => {
       ctx.log(line);
       ctx.progress(line);
     };
-    const restarted = () => ctx.epochState?.restarted();
-    let { state, bestDir, bestDigest } = await resumeSelection(ctx.workDir, checkpointDir, say, restarted);
-    // A longer run validates after this run's last epoch only when it is a multiple of validate_every.
-    const lastIsRegular = p.epochs % p.validate_every === 0;
-    const heldState = join(ctx.workDir, EPOCH_STATE_DIR);
-    const score = (v: Omit<Validation, 'epoch'>) => (p.select_by === 'auc' ? v.auc : v.accuracy);
-
-    for (const target of validationEpochs(p.epochs, p.validate_every)) {
-      if (target <= state.lastValidated) continue;
-      const result = await trainNet({
-        net,
-        batches,
-        loss: (out, batch) =>
-          triarchyLoss(
-            out as { embedding: Tensor; logits: Tensor },
-            batch.labels.identity,
-            net.centers as unknown as Tensor2D,
-            lossCfg,
-          ),
-        epochs: target,
-        lr: p.optimizer.lr,
-        milestones: p.optimizer.milestones,
-        gamma: p.optimizer.gamma,
-        lrAt: learningRate(p.optimizer, p.epochs),
-        seed: p.seed,
-        checkpointDir,
-        onWarning: (m) => {
-          say(`warning: ${m}`);
-          restarted();
-        },
-        microBatch: fitMicroBatch(p.micro_batch ?? undefined, P * p.sampler.images, net, (l) => ctx.log(l)),
-        signal: ctx.signal,
-        onStep,
-        onEpoch: (e) => ctx.log(formatEpoch({ ...e, epochs: p.epochs })),
-      });
-      if (result.resumedFrom > 0 && result.history.length > 0 && result.resumedFrom > state.lastValidated) {
-        ctx.log(`resumed after epoch ${result.resumedFrom}`);
-      }
-      const losses = result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts }));
-      if (ctx.epochState && target === p.epochs && !lastIsRegular)
-        await writeEpochState(heldState, checkpointDir, { state, bestDir, bestDigest });
-
-      if (p.recalibrate_bn) {
-        ctx.progress(`epoch ${target}/${p.epochs}, re-estimating BatchNorm statistics`);
-        await recalibrate(
-          net,
-          root,
-          train.map((t) => t.file),
-          cfg.inputSize,
-          P * p.sampler.images,
-          `${p.seed}:bn:${target}`,
-          cfg.bnMomentum,
-          cache,
-        );
-      }
-      ctx.progress(`epoch ${target}/${p.epochs}, validating`);
-      const v: Validation = {
-        epoch: target,
-        ...(await validate(net, root, splits.validation, cfg.inputSize, p.flip_average, cache, ctx.signal)),
-      };
-      const improved = state.best === null || score(v) > score(state.best);
-      if (improved) {
-        // A new folder per best epoch: the state names it only once it is complete, and the one it named before
-        // stays until the new state is written, so a kill at any moment leaves a state and weights that match.
-        bestDir = join(ctx.workDir, `best-${target}`);
-        await rm(`${bestDir}.tmp`, { recursive: true, force: true });
-        await saveNet(net, `${bestDir}.tmp`);
-        await rm(bestDir, { recursive: true, force: true });
-        await rename(`${bestDir}.tmp`, bestDir);
-        bestDigest = await hashTree(bestDir);
-      }
-      state = {
-        lastValidated: target,
-        best: improved ? v : state.best,
-        validations: [...state.validations.filter((x) => x.epoch !== target), v],
-        losses,
-      };
-      const bestName = bestDir && basename(bestDir);
-      writeSealed(statePath, { state, bestDir: bestName, bestDigest } satisfies SelectionFile);
-      await removeBestDirs(ctx.workDir, bestName ?? undefined);
-      const line = `validation after epoch ${target}: accuracy ${v.accuracy.toFixed(4)}, AUC ${v.auc.toFixed(4)}, EER ${v.eer.toFixed(4)}${improved ? ' (best so far, saved)' : ''}`;
-      ctx.log(line);
-      const metrics = { accuracy: v.accuracy, auc: v.auc, eer: v.eer };
-      ctx.report({ kind: 'validation', epoch: target, epochs: p.epochs, metrics, best: improved });
-    }
-
-    if (ctx.epochState) {
-      if (lastIsRegular) await writeEpochState(ctx.epochState.out, checkpointDir, { state, bestDir, bestDigest });
-      else if (existsSync(heldState)) await cp(heldState, ctx.epochState.out, { recursive: true });
-    }
-    const best = state.best!;
-    await mkdir(ctx.outputs.model, { recursive: true });
-    await cp(bestDir!, ctx.outputs.model, { recursive: true });
-    // Deterministic training record (no timings).
-    await writeFile(
-      join(ctx.outputs.model, 'training.json'),
-      JSON.stringify(
-        {
-          select_by: p.select_by,
-          best_epoch: best.epoch,
-          validations: state.validations,
-          losses: state.losses,
-        },
-        null,
-        1,
-      ) + '\n',
-    );
-    ctx.metrics({
-      best_epoch: best.epoch,
-      val_accuracy: Number(best.accuracy.toFixed(4)),
-      val_auc: Number(best.auc.toFixed(4)),
-      train_identities: ids.size,
-    });
-  } finally {
+    const trainOptions: Omit<TrainOptions, 'epochs'> = {
+      net,
+      batches: steps.arrange(makeBatchProvider(batchOptions)),
+      loss: (out, batch) =>
+        triarchyLoss(
+          out as { embedding: Tensor; logits: Tensor },
+          batch.labels.identity,
+          net.centers as unknown as Tensor2D,
+          lossCfg,
+        ),
+      lr: p.optimizer.lr,
+      milestones: p.optimizer.milestones,
+      gamma: p.optimizer.gamma,
+      lrAt: learningRate(p.optimizer, p.epochs),
+      seed: p.seed,
+      checkpointDir: join(ctx.workDir, 'checkpoint'),
+      checkpointSeconds: CHECKPOINT_SECONDS,
+      onWarning: (m) => {
+        say(`warning: ${m}`);
+        ctx.epochState?.restarted();
+      },
+      microBatch: fitMicroBatch(steps.microBatch, batchSize, net, (l) => ctx.log(l)),
+      engine: steps.engine,
+      signal: ctx.signal,
+      // Every epoch has as many batches (floor(identities / P)), whatever the RNG draws.
+      onStep: stepReporter(ctx, epochIndices(batchOptions, createRng('steps')).length, p.epochs),
+      onEpoch: (e) => ctx.log(formatEpoch({ ...e, epochs: p.epochs })),
+    };
+    return { ctx, net, splits, identities: ids.size, cfg, cache, steps, train: trainOptions, say };
+  } catch (e) {
+    await steps?.engine?.close();
     net.dispose();
+    throw e;
+  }
+}
+
+/** Validation after epoch `target` (BatchNorm re-estimated first with recalibrate_bn). */
+async function validateAt(s: Session, target: number): Promise<Validation> {
+  const { ctx, net, cfg } = s;
+  const p = ctx.params;
+  const root = ctx.inputs.dataset;
+  if (p.recalibrate_bn) {
+    ctx.progress(`epoch ${target}/${p.epochs}, re-estimating BatchNorm statistics`);
+    await recalibrate(
+      net,
+      root,
+      s.splits.train.map((t) => t.file),
+      cfg.inputSize,
+      p.sampler.identities * p.sampler.images,
+      `${p.seed}:bn:${target}`,
+      cfg.bnMomentum,
+      s.cache,
+    );
+  }
+  ctx.progress(`epoch ${target}/${p.epochs}, validating`);
+  // The workers embed with the weights here (recalibrated or not).
+  const engine = s.steps.engine;
+  engine?.pushWeights(net.trainableVariables(), net.stateVariables());
+  const figures = await validate(
+    engine ?? net,
+    root,
+    s.splits.validation,
+    cfg.inputSize,
+    p.flip_average,
+    s.cache,
+    ctx.signal,
+  );
+  return { epoch: target, ...figures };
+}
+
+interface Selection {
+  state: SelectionState;
+  bestDir: string | null;
+  bestDigest: string | null;
+}
+
+/** Records validation v: the best weights when it improves on the best, then the sealed selection state. */
+async function select(s: Session, sel: Selection, v: Validation, losses: SelectionState['losses']): Promise<Selection> {
+  const { ctx } = s;
+  const p = ctx.params;
+  const score = (x: Omit<Validation, 'epoch'>) => (p.select_by === 'auc' ? x.auc : x.accuracy);
+  const improved = sel.state.best === null || score(v) > score(sel.state.best);
+  let { bestDir, bestDigest } = sel;
+  if (improved) {
+    // A new folder per best epoch: the state names it only once it is complete, and the one it named before
+    // stays until the new state is written, so a kill at any moment leaves a state and weights that match.
+    bestDir = join(ctx.workDir, `best-${v.epoch}`);
+    await rm(`${bestDir}.tmp`, { recursive: true, force: true });
+    await saveNet(s.net, `${bestDir}.tmp`);
+    await rm(bestDir, { recursive: true, force: true });
+    await rename(`${bestDir}.tmp`, bestDir);
+    bestDigest = await hashTree(bestDir);
+  }
+  const state: SelectionState = {
+    lastValidated: v.epoch,
+    best: improved ? v : sel.state.best,
+    validations: [...sel.state.validations.filter((x) => x.epoch !== v.epoch), v],
+    losses,
+  };
+  const bestName = bestDir && basename(bestDir);
+  writeSealed(join(ctx.workDir, SELECTION_FILE), { state, bestDir: bestName, bestDigest } satisfies SelectionFile);
+  await removeBestDirs(ctx.workDir, bestName ?? undefined);
+  const line = `validation after epoch ${v.epoch}: accuracy ${v.accuracy.toFixed(4)}, AUC ${v.auc.toFixed(4)}, EER ${v.eer.toFixed(4)}${improved ? ' (best so far, saved)' : ''}`;
+  ctx.log(line);
+  const metrics = { accuracy: v.accuracy, auc: v.auc, eer: v.eer };
+  ctx.report({ kind: 'validation', epoch: v.epoch, epochs: p.epochs, metrics, best: improved });
+  return { state, bestDir, bestDigest };
+}
+
+/**
+ * Trains in chunks that end at validation epochs. trainNet resumes from its epoch checkpoint, so a chunk
+ * interrupted anywhere (even between checkpoint and validation) continues where it stopped.
+ */
+async function trainAndSelect(s: Session): Promise<Selection> {
+  const { ctx } = s;
+  const p = ctx.params;
+  const checkpointDir = s.train.checkpointDir!;
+  let sel: Selection = await resumeSelection(ctx.workDir, checkpointDir, s.say, () => ctx.epochState?.restarted());
+  // A longer run validates after this run's last epoch only when it is a multiple of validate_every.
+  const lastIsRegular = p.epochs % p.validate_every === 0;
+  const heldState = join(ctx.workDir, EPOCH_STATE_DIR);
+  for (const target of validationEpochs(p.epochs, p.validate_every)) {
+    if (target <= sel.state.lastValidated) continue;
+    const result = await trainNet({ ...s.train, epochs: target });
+    if (result.resumedFrom > 0 && result.history.length > 0 && result.resumedFrom > sel.state.lastValidated) {
+      ctx.log(`resumed after epoch ${result.resumedFrom}`);
+    }
+    const losses = result.history.map((h) => ({ epoch: h.epoch, loss: h.loss, parts: h.parts }));
+    if (ctx.epochState && target === p.epochs && !lastIsRegular) await writeEpochState(heldState, checkpointDir, sel);
+    sel = await select(s, sel, await validateAt(s, target), losses);
+  }
+  if (ctx.epochState) {
+    if (lastIsRegular) await writeEpochState(ctx.epochState.out, checkpointDir, sel);
+    else if (existsSync(heldState)) await cp(heldState, ctx.epochState.out, { recursive: true });
+  }
+  return sel;
+}
+
+/** The best weights as the stage's model, its deterministic training record (no timings) and metrics. */
+async function writeModel(s: Session, sel: Selection): Promise<void> {
+  const { ctx } = s;
+  const best = sel.state.best!;
+  await mkdir(ctx.outputs.model, { recursive: true });
+  await cp(sel.bestDir!, ctx.outputs.model, { recursive: true });
+  await writeFile(
+    join(ctx.outputs.model, 'training.json'),
+    JSON.stringify(
+      {
+        select_by: ctx.params.select_by,
+        best_epoch: best.epoch,
+        validations: sel.state.validations,
+        losses: sel.state.losses,
+      },
+      null,
+      1,
+    ) + '\n',
+  );
+  ctx.metrics({
+    best_epoch: best.epoch,
+    val_accuracy: Number(best.accuracy.toFixed(4)),
+    val_auc: Number(best.auc.toFixed(4)),
+    train_identities: s.identities,
+  });
+}
+
+export const run: StageRun<TriarchyParams> = async (ctx) => {
+  const backend = await initBackend(ctx.backend as BackendPreference);
+  ctx.metrics(backendMetrics(backend));
+  const splits = await readSplits(ctx.inputs.splits);
+  const s = await startSession(ctx, backend.name, splits);
+  try {
+    await writeModel(s, await trainAndSelect(s));
+  } finally {
+    await s.steps.engine?.close();
+    s.net.dispose();
   }
 };
 
