@@ -50,7 +50,7 @@ function pipelineCommands(program: Command, setCode: SetCode): void {
     .option('--sweep-file <file>', 'YAML sweep definition (method, samples, seed, params; halving settings)')
     .option(
       '--sweep-method <m>',
-      'grid (default), random (with --samples) or halving: successive halving over epochs (--min-epochs, --max-epochs, --eta; --metric ranks)',
+      'grid (default), random (with --samples), halving: successive halving over epochs (--min-epochs, --max-epochs, --eta; --metric ranks), or hyperband: brackets of halving over random points',
     )
     .option('--min-epochs <n>', 'halving: epochs of the first rung')
     .option('--max-epochs <n>', 'halving: epochs of the last rung')

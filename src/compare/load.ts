@@ -38,6 +38,8 @@ export interface HalvingStanding {
   state: string;
   rank?: number;
   of?: number;
+  /** Hyperband: the bracket the point was drawn for. */
+  bracket?: { index: number; of: number };
   why: string;
 }
 
@@ -171,6 +173,9 @@ function halvingStanding(v: unknown): HalvingStanding | undefined {
     state: v.state,
     rank: int(v.rank),
     of: int(v.of),
+    ...(isObject(v.bracket) && int(v.bracket.index) && int(v.bracket.of)
+      ? { bracket: { index: int(v.bracket.index)!, of: int(v.bracket.of)! } }
+      : {}),
     why: typeof v.why === 'string' ? v.why : '',
   };
 }

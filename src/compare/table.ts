@@ -109,16 +109,17 @@ function metaCell(e: ExperimentRecord, name: string): CellValue {
 function halvingText(h: NonNullable<ExperimentRecord['sweep']>): string {
   const place = h.rank !== undefined && h.of !== undefined ? `: rank ${h.rank} of ${h.of}` : '';
   const at = `rung ${h.rung}/${h.rungs}`;
+  const b = h.bracket ? `b${h.bracket.index}/${h.bracket.of} ` : '';
   switch (h.state) {
     case 'final':
-      return `final${place}`;
+      return `${b}final${place}`;
     case 'stopped':
     case 'promoted':
-      return `${h.state} at ${at}${place}`;
+      return `${b}${h.state} at ${at}${place}`;
     case 'failed':
-      return `failed at ${at}`;
+      return `${b}failed at ${at}`;
     default:
-      return `${h.state} at ${at}`;
+      return `${b}${h.state} at ${at}`;
   }
 }
 

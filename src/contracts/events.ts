@@ -68,12 +68,22 @@ export type RunEvent =
       replicates?: { n: number; std: number | null; experiments: string[] };
     }
   /** A halving sweep starts a rung: these experiments train to `epochs` (the last rung: every stage). */
-  | { type: 'sweep-rung'; rung: number; rungs: number; param: string; epochs: number; experiments: string[] }
+  | {
+      type: 'sweep-rung';
+      rung: number;
+      rungs: number;
+      /** Hyperband: which bracket (1-based), of how many. */
+      bracket?: { index: number; of: number };
+      param: string;
+      epochs: number;
+      experiments: string[];
+    }
   /** A rung ranked its candidates: each experiment's place and what it does next. */
   | {
       type: 'sweep-ranking';
       rung: number;
       rungs: number;
+      bracket?: { index: number; of: number };
       epochs: number;
       metric: string;
       goal: 'max' | 'min';

@@ -11,9 +11,11 @@ import { writeStanding } from './run-record.js';
 import { planExperiments, type StagePlan } from './status.js';
 
 export interface HalvingSetup {
-  plan: HalvingPlan;
-  /** The candidates in sweep order: points that differ only in seed params (--seeds) go on or stop together. */
-  candidates: Point[][];
+  /**
+   * One bracket (successive halving), or Hyperband's, one after another: each its plan (rungs) and its candidates
+   * in sweep order; points that differ only in seed params (--seeds) are one candidate, going on or stopping together.
+   */
+  brackets: Array<{ plan: HalvingPlan; candidates: Point[][] }>;
   /** The experiment of a point at a rung's epochs (the same name at every rung). */
   experiment(point: Point, epochs: number): Experiment;
 }
@@ -21,7 +23,7 @@ export interface HalvingSetup {
 export interface HalvingOutcome {
   /** Each rung's run. */
   runs: RunResult[];
-  /** The experiments of the last rung that ran, and its results (the sweep's best is picked among them). */
+  /** The experiments of each bracket's last rung that ran, and their results (the sweep's best is among them). */
   finalists: Experiment[];
   finalStages: StageResult[];
   /** Every experiment's last standing, by name. */
@@ -46,15 +48,25 @@ function metricReader(plan: HalvingPlan, stages: Array<Pick<StageResult, 'experi
   };
 }
 
-export async function runHalving(
-  o: Omit<RunOptions, 'experiments'> & { setup: HalvingSetup },
-): Promise<RunResult & { halving: HalvingOutcome }> {
-  const { plan } = o.setup;
-  const runs: RunResult[] = [];
-  const standings = new Map<string, SweepStanding>();
-  let alive = o.setup.candidates;
-  let finalists: Experiment[] = [];
-  let finalStages: StageResult[] = [];
+type DriverOptions = Omit<RunOptions, 'experiments'> & { setup: HalvingSetup };
+
+export async function runHalving(o: DriverOptions): Promise<RunResult & { halving: HalvingOutcome }> {
+  const outcome: HalvingOutcome = { runs: [], finalists: [], finalStages: [], standings: new Map() };
+  for (const b of o.setup.brackets) if (!(await runBracket(o, b.plan, b.candidates, outcome))) break;
+  const { runs } = outcome;
+  const worst = runs.reduce((a, b) => (RUN_ORDER[b.status] > RUN_ORDER[a.status] ? b : a));
+  return {
+    ...runs.at(-1)!,
+    status: worst.status,
+    error: runs.find((x) => x.error)?.error,
+    stages: runs.flatMap((x) => x.stages),
+    halving: outcome,
+  };
+}
+
+/** The rungs of one bracket; false when the run was interrupted (or failed as a whole) and the sweep stops. */
+async function runBracket(o: DriverOptions, plan: HalvingPlan, candidates: Point[][], out: HalvingOutcome) {
+  let alive = candidates;
   for (const [r, rung] of plan.rungs.entries()) {
     const last = r === plan.rungs.length - 1;
     const groups = alive.map((points) => points.map((pt) => o.setup.experiment(pt, rung.epochs)));
@@ -64,6 +76,7 @@ export async function runHalving(
       type: 'sweep-rung',
       rung: r + 1,
       rungs: plan.rungs.length,
+      ...(plan.bracket ? { bracket: plan.bracket } : {}),
       param: plan.path,
       epochs: rung.epochs,
       experiments: experiments.map((e) => e.name),
@@ -71,34 +84,28 @@ export async function runHalving(
     // Before the last rung only the stage trained in rungs and what it needs run: the test set never chooses.
     const selection = last ? o.selection : { ...o.selection, until: [plan.stage] };
     const result = await runExperiments({ ...o, experiments, selection });
-    runs.push(result);
-    finalists = experiments;
-    finalStages = result.stages;
+    out.runs.push(result);
     if (result.status === 'interrupted' || result.error || o.signal.aborted) {
       for (const e of experiments) {
         const st = standingDuring(plan, r, 'interrupted');
-        standings.set(e.name, st);
+        out.standings.set(e.name, st);
         writeStanding(o.workspace, e.name, st);
       }
+      return false;
+    }
+    alive = rankRung(o, plan, r, groups, result.stages, out.standings);
+    if (last || !alive.length) {
+      out.finalists.push(...experiments);
+      out.finalStages.push(...result.stages);
       break;
     }
-    alive = rankRung(o, plan, r, groups, result.stages, standings);
-    if (!alive.length) break;
   }
-  const worst = runs.reduce((a, b) => (RUN_ORDER[b.status] > RUN_ORDER[a.status] ? b : a));
-  const lastRun = runs.at(-1)!;
-  return {
-    ...lastRun,
-    status: worst.status,
-    error: runs.find((x) => x.error)?.error,
-    stages: runs.flatMap((x) => x.stages),
-    halving: { runs, finalists, finalStages, standings },
-  };
+  return true;
 }
 
 /** Rank a rung's candidates, record each experiment's standing, say it, and return the promoted candidates. */
 function rankRung(
-  o: Omit<RunOptions, 'experiments'> & { setup: HalvingSetup },
+  o: DriverOptions,
   plan: HalvingPlan,
   r: number,
   groups: Experiment[][],
@@ -125,6 +132,7 @@ function rankRung(
     type: 'sweep-ranking',
     rung: r + 1,
     rungs: plan.rungs.length,
+    ...(plan.bracket ? { bracket: plan.bracket } : {}),
     epochs: plan.rungs[r].epochs,
     metric: plan.metric,
     goal: plan.goal,
@@ -134,6 +142,8 @@ function rankRung(
 }
 
 export interface RungPlan {
+  /** Hyperband: the bracket of this rung. */
+  bracket?: { index: number; of: number };
   rung: number;
   epochs: number;
   /** The plan of every stage of the rung's experiments, or undefined when an earlier rung is not all cached. */
@@ -143,25 +153,35 @@ export interface RungPlan {
 }
 
 /**
- * What a halving sweep would do, without running anything: the first rung's plan, and each later rung's as long
- * as the rungs before it are all cached (their ranking is then known from the cache).
+ * What a halving sweep would do, without running anything: each bracket's first rung's plan, and each later rung's
+ * as long as the rungs before it are all cached (their ranking is then known from the cache).
  */
 export async function planHalvingRun(
   o: Pick<RunOptions, 'workspace' | 'selection'> & { setup: HalvingSetup; warn?: (m: string) => void },
 ): Promise<RungPlan[]> {
-  const { plan } = o.setup;
   const out: RungPlan[] = [];
-  let alive: Point[][] | undefined = o.setup.candidates;
+  for (const b of o.setup.brackets) out.push(...(await planBracket(o, b.plan, b.candidates)));
+  return out;
+}
+
+async function planBracket(
+  o: Pick<RunOptions, 'workspace' | 'selection'> & { setup: HalvingSetup; warn?: (m: string) => void },
+  plan: HalvingPlan,
+  candidates: Point[][],
+): Promise<RungPlan[]> {
+  const out: RungPlan[] = [];
+  const bracket = plan.bracket ? { bracket: plan.bracket } : {};
+  let alive: Point[][] | undefined = candidates;
   for (const [r, rung] of plan.rungs.entries()) {
     if (!alive) {
-      out.push({ rung: r + 1, epochs: rung.epochs });
+      out.push({ ...bracket, rung: r + 1, epochs: rung.epochs });
       continue;
     }
     const last = r === plan.rungs.length - 1;
-    const groups = alive.map((points) => points.map((pt) => o.setup.experiment(pt, rung.epochs)));
+    const groups: Experiment[][] = alive.map((points) => points.map((pt) => o.setup.experiment(pt, rung.epochs)));
     const selection = last ? (o.selection ?? {}) : { ...o.selection, until: [plan.stage] };
     const stages = await planExperiments(o.workspace, groups.flat(), selection, o.warn);
-    out.push({ rung: r + 1, epochs: rung.epochs, stages, experiments: groups.flat().map((e) => e.name) });
+    out.push({ ...bracket, rung: r + 1, epochs: rung.epochs, stages, experiments: groups.flat().map((e) => e.name) });
     const trained = stages.filter((s) => s.stage === plan.stage);
     if (last || trained.some((s) => s.action !== 'cached')) {
       alive = undefined;

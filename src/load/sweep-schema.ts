@@ -9,8 +9,9 @@ export const sweepSchema = {
   required: ['params'],
   properties: {
     method: {
-      enum: ['grid', 'random', 'halving'],
-      description: 'grid: every combination; random: `samples` seeded points; halving: successive halving over epochs.',
+      enum: ['grid', 'random', 'halving', 'hyperband'],
+      description:
+        'grid: every combination; random: `samples` seeded points; halving: successive halving over epochs; hyperband: brackets of halving, each over its own random points.',
     },
     samples: { type: 'integer', minimum: 1, description: 'Random points to draw (random, or halving).' },
     seed: { type: 'integer', description: 'Seed of the random points.' },
@@ -29,7 +30,7 @@ export const sweepSchema = {
   },
   allOf: [
     {
-      if: { properties: { method: { const: 'halving' } }, required: ['method'] },
+      if: { properties: { method: { enum: ['halving', 'hyperband'] } }, required: ['method'] },
       then: { required: ['min_epochs', 'max_epochs'] },
     },
   ],

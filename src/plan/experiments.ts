@@ -42,7 +42,7 @@ export interface SweepRequest {
   seeds?: number;
   seedStages?: string[];
   /** --sweep-method: beats the sweep file's (or section's) method. */
-  method?: 'grid' | 'random' | 'halving';
+  method?: 'grid' | 'random' | 'halving' | 'hyperband';
   /** --eta, --min-epochs, --max-epochs: beat the sweep file's halving settings. */
   eta?: number;
   minEpochs?: number;
@@ -94,13 +94,15 @@ function withMethod(spec: SweepSpec | undefined, req: SweepRequest): SweepSpec |
       `${req.method ? `--sweep-method ${req.method}` : flags[0][0]} needs a sweep`,
       "give --sweep stage.param=v1,v2 (or --sweep-file F, or a pipeline's sweep: section)",
     );
-  const method = req.method ?? (spec.halving ? 'halving' : spec.method);
-  if (method !== 'halving') {
+  const method = req.method ?? (spec.halving ? (spec.halving.hyperband ? 'hyperband' : 'halving') : spec.method);
+  if (method !== 'halving' && method !== 'hyperband') {
     if (flags.length)
       throw bad(`${flags[0][0]} is a setting of successive halving`, 'add --sweep-method halving, or drop it');
     if (method === 'random' && !spec.samples) throw bad('--sweep-method random needs --samples N', 'e.g. --samples 8');
     return { ...spec, method, halving: undefined };
   }
+  if (method === 'hyperband' && spec.samples && req.method)
+    throw bad('--samples: hyperband draws its own number of points per bracket', 'drop --samples');
   const own = spec.halving;
   const cli = { file: 'command line' };
   const minEpochs = req.minEpochs ?? own?.minEpochs;
@@ -114,11 +116,10 @@ function withMethod(spec: SweepSpec | undefined, req: SweepRequest): SweepSpec |
     );
   const where = { ...own?.where };
   for (const [flag, v] of flags) where[flag.slice(2).replace('-', '_')] = { ...cli, keyPath: `${flag} ${v}` };
-  return {
-    ...spec,
-    method: spec.samples ? 'random' : 'grid',
-    halving: { ...own, eta: req.eta ?? own?.eta ?? 3, minEpochs, maxEpochs, where },
-  };
+  const halving = { ...own, eta: req.eta ?? own?.eta ?? 3, minEpochs, maxEpochs, where };
+  if (method === 'hyperband')
+    return { ...spec, method: 'random', samples: undefined, halving: { ...halving, hyperband: true } };
+  return { ...spec, method: spec.samples ? 'random' : 'grid', halving: { ...halving, hyperband: undefined } };
 }
 
 /** The seed params --seeds sets: `<stage>.seed` of each named stage (default: every stage whose kind has one). */

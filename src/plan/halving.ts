@@ -28,6 +28,8 @@ export interface HalvingPlan {
   rungs: Rung[];
   /** Why promoted points cannot continue from their cached epoch (they then train from epoch 0), if so. */
   blocked?: string;
+  /** Hyperband: which bracket this is (1-based), of how many. */
+  bracket?: { index: number; of: number };
 }
 
 /** Where a point stands in a halving sweep (results/<experiment>/experiment.json `sweep`, exps, the report). */
@@ -38,6 +40,8 @@ export interface SweepStanding {
   rungs: number;
   epochs: number;
   state: 'running' | 'promoted' | 'stopped' | 'final' | 'failed' | 'interrupted';
+  /** Hyperband: the bracket the point was drawn for. */
+  bracket?: { index: number; of: number };
   metric: string;
   value?: number;
   /** Its rank at that rung (1 = best), among how many candidates. */
@@ -56,6 +60,20 @@ export function rungSchedule(minEpochs: number, maxEpochs: number, eta: number, 
   while (epochs.at(-1)! < maxEpochs)
     epochs.push(Math.min(maxEpochs, Math.max(epochs.at(-1)! + 1, Math.round(epochs.at(-1)! * eta))));
   return epochs.map((e, i) => ({ epochs: e, candidates: Math.max(1, Math.floor(n / eta ** i + 1e-9)) }));
+}
+
+/**
+ * Hyperband's brackets (Li et al. 2018): s_max = floor(log_eta(max / min)); bracket s = s_max .. 0 starts
+ * ceil((s_max + 1) / (s + 1) * eta^s) points at max / eta^s epochs and halves them up to max: from many points
+ * stopped early to a few trained fully, which hedges against an early ranking that misleads.
+ */
+export function hyperbandBrackets(minEpochs: number, maxEpochs: number, eta: number): Rung[][] {
+  const sMax = Math.floor(Math.log(maxEpochs / minEpochs) / Math.log(eta) + 1e-9);
+  return Array.from({ length: sMax + 1 }, (_, k) => {
+    const s = sMax - k;
+    const first = Math.max(minEpochs, Math.round(maxEpochs / eta ** s));
+    return rungSchedule(first, maxEpochs, eta, Math.ceil(((sMax + 1) / (s + 1)) * eta ** s - 1e-9));
+  });
 }
 
 function fail(where: Partial<Diagnostic> | undefined, message: string, hint: string): FacepipeError {
@@ -148,6 +166,22 @@ export function planHalving(
   };
 }
 
+/**
+ * The brackets of a halving sweep: one for successive halving (over `candidates` candidates), or Hyperband's,
+ * each with its own number of candidates (see hyperbandBrackets).
+ */
+export function planBrackets(
+  spec: SweepSpec & { halving: HalvingSpec },
+  pipeline: PipelineSpec,
+  candidates: number,
+  o: { metricOption?: string; sets?: string[] } = {},
+): HalvingPlan[] {
+  const plan = planHalving(spec, pipeline, candidates, o);
+  if (!spec.halving.hyperband) return [plan];
+  const brackets = hyperbandBrackets(spec.halving.minEpochs, spec.halving.maxEpochs, spec.halving.eta);
+  return brackets.map((rungs, i) => ({ ...plan, rungs, bracket: { index: i + 1, of: brackets.length } }));
+}
+
 /** A candidate: the point without its seed params; its replicates (--seeds) go on or stop together. */
 export function candidateKey(point: Point, seedPaths: string[] = []): string {
   return canonicalJson(Object.entries(point).filter(([p]) => !seedPaths.includes(p)));
@@ -187,7 +221,14 @@ export function standingAfter(
 ): SweepStanding {
   const rung = plan.rungs[r];
   const last = r === plan.rungs.length - 1;
-  const base = { method: 'halving' as const, rung: r + 1, rungs: plan.rungs.length, epochs: rung.epochs };
+  const base = {
+    method: 'halving' as const,
+    rung: r + 1,
+    rungs: plan.rungs.length,
+    epochs: rung.epochs,
+    ...(plan.bracket ? { bracket: plan.bracket } : {}),
+  };
+  const b = bracketText(plan);
   const by = ranked.value === undefined ? '' : ` by ${plan.metric} ${fmt(ranked.value)}`;
   if (failed !== undefined || ranked.value === undefined)
     return {
@@ -196,22 +237,25 @@ export function standingAfter(
       metric: plan.metric,
       rank: ranked.rank,
       of,
-      why: `stopped at ${epochsText(rung.epochs)}: no ${plan.metric} (${failed ?? 'not reported'})`,
+      why: `${b}stopped at ${epochsText(rung.epochs)}: no ${plan.metric} (${failed ?? 'not reported'})`,
     };
   const at = { ...base, metric: plan.metric, value: ranked.value, rank: ranked.rank, of };
   if (last)
     return {
       ...at,
       state: 'final',
-      why: `the last rung: trained to ${epochsText(rung.epochs)}, then the stages after ${plan.stage}; rank ${ranked.rank} of ${of}${by}`,
+      why: `${b}the last rung: trained to ${epochsText(rung.epochs)}, then the stages after ${plan.stage}; rank ${ranked.rank} of ${of}${by}`,
     };
   const next = plan.rungs[r + 1];
   const went = `the best ${next.candidates} went on to ${epochsText(next.epochs)}`;
   const place = `rank ${ranked.rank} of ${of}${by}; ${went}`;
   return ranked.rank <= next.candidates
-    ? { ...at, state: 'promoted', why: `promoted at ${epochsText(rung.epochs)}: ${place}` }
-    : { ...at, state: 'stopped', why: `stopped at ${epochsText(rung.epochs)}: ${place}` };
+    ? { ...at, state: 'promoted', why: `${b}promoted at ${epochsText(rung.epochs)}: ${place}` }
+    : { ...at, state: 'stopped', why: `${b}stopped at ${epochsText(rung.epochs)}: ${place}` };
 }
+
+const bracketText = (plan: HalvingPlan) =>
+  plan.bracket ? `bracket ${plan.bracket.index} of ${plan.bracket.of}: ` : '';
 
 /** The standing while rung `r` runs, or when the run stopped in it. */
 export function standingDuring(plan: HalvingPlan, r: number, state: 'running' | 'interrupted'): SweepStanding {
@@ -222,17 +266,27 @@ export function standingDuring(plan: HalvingPlan, r: number, state: 'running' | 
     rungs: plan.rungs.length,
     epochs: rung.epochs,
     state,
+    ...(plan.bracket ? { bracket: plan.bracket } : {}),
     metric: plan.metric,
     why:
-      state === 'running'
+      bracketText(plan) +
+      (state === 'running'
         ? `training to ${epochsText(rung.epochs)}`
-        : `interrupted at the ${epochsText(rung.epochs)} rung`,
+        : `interrupted at the ${epochsText(rung.epochs)} rung`),
   };
 }
 
-/** "halving: 9 points, triarchy.epochs 20 -> 60 -> 180 (9, 3, 1 points), ranked by triarchy.val_auc (max), eta 3" */
-export function describePlan(plan: HalvingPlan, points: number): string {
-  const rungs = plan.rungs.map((r) => r.epochs).join(' -> ');
-  const counts = plan.rungs.map((r) => r.candidates).join(', ');
-  return `halving: ${points} points, ${plan.path} ${rungs} (${counts} candidates), ranked by ${plan.metric} (${plan.goal}), eta ${plan.eta}${plan.blocked ? `; promoted points train from epoch 0: ${plan.blocked}` : ''}`;
+/**
+ * "halving: 9 points, triarchy.epochs 20 -> 60 -> 180 (9, 3, 1 candidates), ranked by triarchy.val_auc (max), eta 3";
+ * Hyperband: a line per bracket.
+ */
+export function describePlan(plans: HalvingPlan[], points: number): string {
+  const plan = plans[0];
+  const rungs = (p: HalvingPlan) =>
+    `${plan.path} ${p.rungs.map((r) => r.epochs).join(' -> ')} (${p.rungs.map((r) => r.candidates).join(', ')} candidates)`;
+  const blocked = plan.blocked ? `; promoted points train from epoch 0: ${plan.blocked}` : '';
+  const by = `ranked by ${plan.metric} (${plan.goal}), eta ${plan.eta}${blocked}`;
+  if (!plan.bracket) return `halving: ${points} points, ${rungs(plan)}, ${by}`;
+  const lines = plans.map((p) => `  bracket ${p.bracket!.index}: ${rungs(p)}`);
+  return `hyperband: ${plans.length} brackets, ${points} points, ${by}\n${lines.join('\n')}`;
 }

@@ -21,6 +21,8 @@ export interface HalvingSpec {
   eta: number;
   minEpochs: number;
   maxEpochs: number;
+  /** Hyperband: several brackets of halving, each with its own random points and first rung. */
+  hyperband?: true;
   /** Where each setting was given, for errors found once the pipeline is known. */
   where: Record<string, Partial<Diagnostic>>;
 }
@@ -264,9 +266,12 @@ export function readSweepSection(raw: unknown, where: Where): SweepSpec {
   if (raw.method === 'grid' || raw.method === 'random') spec.method = raw.method;
   if (Number.isInteger(raw.samples) && (raw.samples as number) > 0) spec.samples = raw.samples as number;
   if (Number.isInteger(raw.seed)) spec.seed = raw.seed as number;
-  if (raw.method === 'halving') {
-    spec.method = spec.samples ? 'random' : 'grid';
+  if (raw.method === 'halving' || raw.method === 'hyperband') {
+    spec.method = spec.samples || raw.method === 'hyperband' ? 'random' : 'grid';
     spec.halving = readHalving(raw, where, bad);
+    if (raw.method === 'hyperband') spec.halving.hyperband = true;
+    if (raw.method === 'hyperband' && raw.samples !== undefined)
+      bad(['samples'], 'hyperband draws its own number of points per bracket', 'remove samples');
   } else
     for (const k of HALVING_KEYS)
       if (raw[k] !== undefined)

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { rank, rungSchedule, standingAfter, type HalvingPlan } from '../../src/plan/halving.js';
+import { hyperbandBrackets, rank, rungSchedule, standingAfter, type HalvingPlan } from '../../src/plan/halving.js';
 import { makeWorkspace, removeWorkspace, repoRoot, runCli, writeFiles } from './rig.js';
 
 test('rungs: min_epochs times eta up to max_epochs; floor(n / eta^i) candidates, at least 1', () => {
@@ -180,7 +180,50 @@ test('bad halving specs: exit 2, nothing run, file:line:column and the key named
     assert.match(sampled.stdout, /^sweep: 5 experiments$/m);
     assert.match(sampled.stdout, /halving: 5 points, triarchy\.epochs 1 -> 2 -> 4 \(5, 2, 1 candidates\)/);
     assert.equal((sampled.stdout.match(/triarchy +will run +never run/g) ?? []).length, 5);
+    const hyper = ['--sweep-method', 'hyperband', '--min-epochs', '1', '--max-epochs', '4', '--eta', '2'];
+    await bad(
+      ['--sweep', 'triarchy.loss.margin=0.1,0.3', ...hyper],
+      /hyperband needs 10 distinct points for its 3 brackets; the sweep's values give 2/,
+    );
+    await bad(
+      ['--sweep', 'triarchy.optimizer.lr=uniform(0.0001,0.01)', '--samples', '4', ...hyper],
+      /--samples: hyperband draws its own number of points per bracket/,
+    );
   } finally {
     removeWorkspace(ws);
   }
+});
+
+test("Hyperband's brackets: from many points stopped early to a few trained fully (Li et al.'s table)", () => {
+  const brackets = hyperbandBrackets(1, 81, 3);
+  assert.deepEqual(
+    brackets.map((b) => [b[0].epochs, b[0].candidates]),
+    [
+      [1, 81],
+      [3, 34],
+      [9, 15],
+      [27, 8],
+      [81, 5],
+    ],
+  );
+  assert.deepEqual(
+    brackets[0].map((r) => [r.epochs, r.candidates]),
+    [
+      [1, 81],
+      [3, 27],
+      [9, 9],
+      [27, 3],
+      [81, 1],
+    ],
+  );
+  assert.deepEqual(
+    hyperbandBrackets(1, 2, 2).map((b) => b.map((r) => [r.epochs, r.candidates])),
+    [
+      [
+        [1, 2],
+        [2, 1],
+      ],
+      [[2, 2]],
+    ],
+  );
 });

@@ -113,7 +113,7 @@ export async function runCommand(
         loaded.ws.root,
         result.halving.finalists,
         result,
-        { ...o, metric: halving!.plan.metric + ':' + halving!.plan.goal },
+        { ...o, metric: `${halving!.brackets[0].plan.metric}:${halving!.brackets[0].plan.goal}` },
         result.halving.finalStages,
       );
     else printEnd(loaded.ws.root, experiments, result, o);
@@ -156,6 +156,7 @@ const epochs = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
 /** The plan of each rung of a halving sweep, as far as the cache knows the rankings. */
 function printRungs(rungs: RungPlan[]): void {
   for (const r of rungs) {
+    if (r.bracket && r.rung === 1) process.stdout.write(`hyperband bracket ${r.bracket.index} of ${r.bracket.of}:\n`);
     if (!r.stages) {
       process.stdout.write(
         `rung ${r.rung} (${epochs(r.epochs)}): its points follow from the ranking of rung ${r.rung - 1}\n`,

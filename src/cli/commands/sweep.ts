@@ -2,7 +2,7 @@
 // (src/plan/experiments.ts), and the list of points printed before the run.
 import type { HalvingSetup } from '../../execute/halving.js';
 import { buildExperiments, pointExperiment, sweepSpec, type Experiment } from '../../plan/experiments.js';
-import { candidateKey, describePlan, planHalving } from '../../plan/halving.js';
+import { candidateKey, describePlan, planBrackets } from '../../plan/halving.js';
 import { DEFAULT_MAX_POINTS, expandSweep, type Point } from '../../plan/sweep.js';
 import { FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
@@ -42,13 +42,14 @@ function etaOption(text: string | undefined): number | undefined {
   return n;
 }
 
-function methodOption(text: string | undefined): 'grid' | 'random' | 'halving' | undefined {
-  if (text === undefined || text === 'grid' || text === 'random' || text === 'halving') return text;
+function methodOption(text: string | undefined): 'grid' | 'random' | 'halving' | 'hyperband' | undefined {
+  if (text === undefined || ['grid', 'random', 'halving', 'hyperband'].includes(text))
+    return text as 'grid' | 'random' | 'halving' | 'hyperband' | undefined;
   throw new FacepipeError({
     code: 'bad-option',
     file: 'command line',
     message: `--sweep-method ${JSON.stringify(text)}: no such method`,
-    hint: 'use grid, random (with --samples N) or halving (with --min-epochs and --max-epochs)',
+    hint: 'use grid, random (with --samples N), halving or hyperband (with --min-epochs and --max-epochs)',
   });
 }
 
@@ -95,29 +96,40 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
   const name = o.experiment ?? base.pipeline.name;
   if (!spec?.halving) return { experiments: buildExperiments(experimentBase, name, spec, maxPoints) };
   const halving = spec.halving;
-  const candidates = new Map<string, Point[]>();
-  for (const pt of expandSweep(spec, maxPoints)) {
+  const opts = { metricOption: o.metric, sets: o.set };
+  // Checks the settings against the pipeline; Hyperband's bracket sizes do not depend on the points.
+  const shape = planBrackets({ ...spec, halving }, base.pipeline, 1, opts);
+  const want = halving.hyperband ? shape.reduce((n, p) => n + p.rungs[0].candidates, 0) : undefined;
+  // Hyperband draws the candidates of all its brackets at once, then deals them out in order.
+  const points = expandSweep(want ? { ...spec, samples: want } : spec, maxPoints);
+  const groups = new Map<string, Point[]>();
+  for (const pt of points) {
     const k = candidateKey(pt, spec.seeds?.paths);
-    candidates.set(k, [...(candidates.get(k) ?? []), pt]);
+    groups.set(k, [...(groups.get(k) ?? []), pt]);
   }
-  const plan = planHalving({ ...spec, halving }, base.pipeline, candidates.size, {
-    metricOption: o.metric,
-    sets: o.set,
-  });
+  const candidates = [...groups.values()];
+  if (want && candidates.length < want)
+    throw new FacepipeError({
+      code: 'bad-sweep',
+      file: 'command line',
+      message: `hyperband needs ${want} distinct points for its ${shape.length} brackets; the sweep's values give ${candidates.length}`,
+      hint: 'sweep ranges (uniform, loguniform, range) or more values, or raise min_epochs for fewer brackets',
+    });
+  const plans = want ? shape : planBrackets({ ...spec, halving }, base.pipeline, candidates.length, opts);
+  const path = plans[0].path;
+  let next = 0;
   const setup: HalvingSetup = {
-    plan,
-    candidates: [...candidates.values()],
+    brackets: plans.map((plan) => ({
+      plan,
+      candidates: candidates.slice(next, (next += want ? plan.rungs[0].candidates : candidates.length)),
+    })),
     experiment: (pt, epochs) =>
-      pointExperiment(experimentBase, name, pt, {
-        path: plan.path,
-        value: epochs,
-        label: `halving rung: ${plan.path}=${epochs}`,
-      }),
+      pointExperiment(experimentBase, name, pt, { path, value: epochs, label: `halving rung: ${path}=${epochs}` }),
   };
-  return {
-    experiments: setup.candidates.flat().map((pt) => setup.experiment(pt, plan.rungs[0].epochs)),
-    halving: setup,
-  };
+  const experiments = setup.brackets.flatMap((b) =>
+    b.candidates.flat().map((pt) => setup.experiment(pt, b.plan.rungs[0].epochs)),
+  );
+  return { experiments, halving: setup };
 }
 
 function describePoints(exps: Experiment[]): string {
@@ -135,7 +147,13 @@ export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepC
     const run = await sweepExperiments(o, base);
     const exps = run.experiments;
     if (exps.length > 1 || exps[0].point) process.stdout.write(describePoints(exps));
-    if (run.halving) process.stdout.write(describePlan(run.halving.plan, exps.length) + '\n');
+    if (run.halving)
+      process.stdout.write(
+        describePlan(
+          run.halving.brackets.map((b) => b.plan),
+          exps.length,
+        ) + '\n',
+      );
     return run;
   });
 }

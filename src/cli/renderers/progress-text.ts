@@ -43,7 +43,7 @@ type SweepEvent = Extract<RunEvent, { type: 'sweep-rung' | 'sweep-ranking' }>;
 
 /** A halving rung starting, or its ranking: a line, then one per experiment. `t` is the time stamp, if any. */
 export function sweepText(e: SweepEvent, t?: string): string {
-  const at = t ? `[${t}] ` : '';
+  const at = (t ? `[${t}] ` : '') + (e.bracket ? `hyperband bracket ${e.bracket.index}/${e.bracket.of}, ` : '');
   if (e.type === 'sweep-rung')
     return `${at}halving rung ${e.rung}/${e.rungs}: ${e.experiments.length} experiment${e.experiments.length === 1 ? '' : 's'} to ${e.param} ${e.epochs}${e.rung === e.rungs ? ' (the last rung: every stage)' : ''}\n`;
   const lines = e.ranked.map((r) => {
