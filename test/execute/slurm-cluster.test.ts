@@ -65,6 +65,16 @@ test(
   },
 );
 
+/** The log once it matches `re`, or as it is after `ms`. */
+async function logOnceMatching(path: string, re: RegExp, ms: number): Promise<string> {
+  let log = readFileSync(path, 'utf8');
+  for (let waited = 0; !re.test(log) && waited < ms; waited += 100) {
+    await sleep(100);
+    log = readFileSync(path, 'utf8');
+  }
+  return log;
+}
+
 /** Until each job's log says 'started': RUNNING alone does not mean the script has set its trap yet. */
 async function waitStarted(dir: string, ids: string[]): Promise<void> {
   const started = (id: string) =>
@@ -101,7 +111,8 @@ test(
       for (const o of await Promise.all(outcomes)) {
         const j = final(o);
         assert.equal(j.state, 'CANCELLED');
-        const log = readFileSync(j.stdout!, 'utf8');
+        // Slurm marks the job CANCELLED as it signals it; the trap's line may land a moment later (KillWait is 5 s).
+        const log = await logOnceMatching(j.stdout!, /^got TERM$/m, 8000);
         assert.match(log, /^started\n[^]*^got TERM$/m, 'the job saw TERM before it was killed');
         assert.match(log, new RegExp(`\\*\\*\\* JOB ${j.id} ON n[12] CANCELLED AT `), "slurmstepd's note in the log");
       }
