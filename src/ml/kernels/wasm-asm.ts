@@ -153,12 +153,12 @@ export interface WasmFunction {
 export function moduleBytes(memoryLimits: number[], functions: WasmFunction[]): Uint8Array {
   const types: string[] = [];
   const typeOf = functions.map((f) => {
-    const key = f.params.join(',');
+    const key = JSON.stringify(f.params);
     if (!types.includes(key)) types.push(key);
     return types.indexOf(key);
   });
   const typeEntries = types.flatMap((key) => {
-    const params = key.split(',').map(Number);
+    const params = JSON.parse(key) as number[];
     return [0x60, ...uleb(params.length), ...params, 0];
   });
   return new Uint8Array([
