@@ -18,6 +18,7 @@ import {
   locals,
   moduleBytes,
   overLanes,
+  plus,
   set,
   tee,
   uleb,
@@ -35,8 +36,6 @@ import {
 // swishGrad(dy, x, s, out, n): out = dy * s * (1 + x - x*s), the swish gradient from the saved sigmoid.
 // Every row loop runs f32x4 lanes, then a scalar tail (overLanes).
 
-/** The address base + (local at) as instructions. */
-const plus = (base: number, at: number) => [...get(base), ...get(at), I32_ADD];
 /** local * 4 (a float count as bytes). */
 const bytes = (local: number) => [...get(local), ...i32(2), I32_SHL];
 

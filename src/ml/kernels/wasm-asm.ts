@@ -87,6 +87,9 @@ export const SCALAR: Lanes = {
   sqrt: [0x91],
 };
 
+/** The address base + at (two locals) as instructions. */
+export const plus = (base: number, at: number) => [...get(base), ...get(at), I32_ADD];
+
 /** local += amount (instructions that leave one i32). */
 export const addTo = (local: number, amount: number[]) => [...get(local), ...amount, I32_ADD, ...set(local)];
 

@@ -13,21 +13,18 @@ import {
   F32,
   F32X4_SPLAT,
   I32,
-  I32_ADD,
   V128,
   get,
   laneEnds,
   locals,
   moduleBytes,
   overLanes,
+  plus,
   set,
   tee,
   uleb,
   type Lanes,
 } from '../../kernels/wasm-asm.js';
-
-/** The address base + (local at) as instructions. */
-const plus = (base: number, at: number) => [...get(base), ...get(at), I32_ADD];
 
 /** add(dst, src, n) */
 function addCode(): number[] {
