@@ -1,9 +1,10 @@
 // npm run bench:engine — start-up and no-op rerun cost of the CLI, and file hashing throughput,
-// each printed next to a peer measured in the same script (node -e 0; openssl dgst -sha256).
+// each printed next to a peer measured in the same script (node -e 0; openssl dgst -sha256); --json prints one
+// object instead.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { randomFillSync } from 'node:crypto';
 import { hashFile } from '../src/core/hash.js';
@@ -40,47 +41,76 @@ function chainPipeline(n: number): string {
   return lines.join('\n') + '\n';
 }
 
-/** n stages of command kind, or 0 for the face-verification pipeline on the tiny config (5 ML stages). */
-function noopRerun(n: number): { median: number; min: number; tfjsLoaded: boolean } {
+/** A workspace for a no-op rerun: n command stages, or 0 for the face-verification pipeline on the tiny config. */
+function rerunWorkspace(n: number, from: string): { ws: string; args: string[] } {
   const ws = mkdtempSync(join(tmpdir(), `fp-bench-${n}-`));
+  const args = n
+    ? ['run', 'pipelines/p.yaml', '--progress', 'plain']
+    : ['run', '--config', 'configs/tiny.yaml', '--progress', 'plain'];
+  if (n) {
+    mkdirSync(join(ws, 'pipelines'));
+    mkdirSync(join(ws, 'data'));
+    writeFileSync(join(ws, 'data/input.txt'), 'x\n');
+    writeFileSync(join(ws, 'pipelines/p.yaml'), chainPipeline(n));
+  } else {
+    // Each CLI reruns its own checkout's pipeline and configs (an older one may not know newer params).
+    for (const d of ['pipelines', 'configs', 'data/cmu-faces']) cpSync(join(from, d), join(ws, d), { recursive: true });
+  }
+  return { ws, args };
+}
+
+/** Did this CLI load TensorFlow.js? A resolve hook records every specifier. */
+function loadsTfjs(cliPath: string, ws: string, args: string[], env: NodeJS.ProcessEnv): boolean {
+  const log = join(ws, 'imports.log');
+  const hook = join(ws, 'hook.mjs');
+  writeFileSync(
+    hook,
+    `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
+  );
+  const reg = join(ws, 'register.mjs');
+  writeFileSync(
+    reg,
+    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
+  );
+  execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, cliPath, ...args], {
+    cwd: ws,
+    env,
+    stdio: 'ignore',
+  });
+  return existsSync(log) && readFileSync(log, 'utf8').includes('@tensorflow');
+}
+
+interface Rerun {
+  median: number;
+  min: number;
+  tfjsLoaded: boolean;
+}
+
+/**
+ * No-op reruns of each CLI (ours first, then --against's), each in its own workspace, interleaved rep by rep so
+ * that a change in the machine's load hits both alike.
+ */
+function noopRerun(n: number, clis: string[]): Rerun[] {
+  const env = { ...process.env, CI: '1' };
+  const spaces = clis.map((c) => rerunWorkspace(n, resolve(dirname(c), '../../..')));
   try {
-    const args = n
-      ? ['run', 'pipelines/p.yaml', '--progress', 'plain']
-      : ['run', '--config', 'configs/tiny.yaml', '--progress', 'plain'];
-    if (n) {
-      mkdirSync(join(ws, 'pipelines'));
-      mkdirSync(join(ws, 'data'));
-      writeFileSync(join(ws, 'data/input.txt'), 'x\n');
-      writeFileSync(join(ws, 'pipelines/p.yaml'), chainPipeline(n));
-    } else {
-      for (const d of ['pipelines', 'configs', 'data/cmu-faces'])
-        cpSync(join(repo, d), join(ws, d), { recursive: true });
-    }
-    const env = { ...process.env, CI: '1' };
-    execFileSync(process.execPath, [cli, ...args, '--jobs', '2'], { cwd: ws, env, stdio: 'ignore' });
-    const times: number[] = [];
-    for (let i = 0; i < REPS; i++) times.push(wall(process.execPath, [cli, ...args], { cwd: ws, env }));
-    // Which modules did the CLI load? A resolve hook records every specifier; TensorFlow.js must not be among them.
-    const log = join(ws, 'imports.log');
-    const hook = join(ws, 'hook.mjs');
-    writeFileSync(
-      hook,
-      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
+    clis.forEach((c, i) =>
+      execFileSync(process.execPath, [c, ...spaces[i].args, '--jobs', '2'], {
+        cwd: spaces[i].ws,
+        env,
+        stdio: 'ignore',
+      }),
     );
-    const reg = join(ws, 'register.mjs');
-    writeFileSync(
-      reg,
-      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
-    );
-    execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, cli, ...args], {
-      cwd: ws,
-      env,
-      stdio: 'ignore',
-    });
-    const tfjsLoaded = existsSync(log) && readFileSync(log, 'utf8').includes('@tensorflow');
-    return { median: median(times), min: Math.min(...times), tfjsLoaded };
+    const times = clis.map(() => [] as number[]);
+    for (let r = 0; r < REPS; r++)
+      clis.forEach((c, i) => times[i].push(wall(process.execPath, [c, ...spaces[i].args], { cwd: spaces[i].ws, env })));
+    return clis.map((c, i) => ({
+      median: median(times[i]),
+      min: Math.min(...times[i]),
+      tfjsLoaded: loadsTfjs(c, spaces[i].ws, spaces[i].args, env),
+    }));
   } finally {
-    rmSync(ws, { recursive: true, force: true });
+    for (const s of spaces) rmSync(s.ws, { recursive: true, force: true });
   }
 }
 
@@ -146,33 +176,67 @@ async function hashing(): Promise<{ ours: number; openssl: number | undefined }>
   }
 }
 
+const asJson = process.argv.includes('--json');
+// --against <checkout>: a built facepipe (e.g. a worktree of an older commit) whose no-op reruns run beside ours.
+const againstAt = process.argv.indexOf('--against');
+const against = againstAt > 0 ? join(resolve(process.argv[againstAt + 1] ?? ''), 'dist/src/cli/main.js') : undefined;
+if (against && !existsSync(against)) {
+  console.error(`--against: ${against} does not exist; build that checkout first (npm ci && npm run build)`);
+  process.exit(2);
+}
+const out = (line: string) => {
+  if (!asJson) console.log(line);
+};
 const nodeBare = median(Array.from({ length: REPS }, () => wall(process.execPath, ['-e', '0'])));
-console.log(`node -e 0                         ${nodeBare.toFixed(0).padStart(5)} ms (median of ${REPS})`);
+out(`node -e 0                         ${nodeBare.toFixed(0).padStart(5)} ms (median of ${REPS})`);
+const reruns: Array<Record<string, number | string | boolean>> = [];
 for (const [n, goal] of [
   [5, 350],
   [50, 600],
   [0, 350],
 ] as const) {
-  const r = noopRerun(n);
+  const [r, peer] = noopRerun(n, against ? [cli, against] : [cli]);
+  reruns.push({
+    stages: n || 'face-verification (tiny)',
+    median_ms: r.median,
+    min_ms: r.min,
+    goal_ms: goal,
+    tfjs_loaded: r.tfjsLoaded,
+    ...(peer && { against_median_ms: peer.median, against_min_ms: peer.min }),
+  });
   const what = n ? `${String(n).padStart(2)}-stage pipeline     ` : 'face-verification (tiny)';
-  console.log(
+  out(
     `no-op rerun, ${what} ${r.median.toFixed(0).padStart(5)} ms (min ${r.min.toFixed(0)}; goal <= ${goal} ms: ${r.median <= goal ? 'met' : 'MISSED'}; ${(r.median / nodeBare).toFixed(2)}x node -e 0)`,
   );
-  console.log(`  TensorFlow.js loaded by the CLI:  ${r.tfjsLoaded ? 'YES (should not be)' : 'no'}`);
+  if (peer)
+    out(
+      `  --against, same workspace shape    ${peer.median.toFixed(0).padStart(5)} ms (min ${peer.min.toFixed(0)}) -> ours ${(r.median / peer.median).toFixed(2)}x`,
+    );
+  out(`  TensorFlow.js loaded by the CLI:  ${r.tfjsLoaded ? 'YES (should not be)' : 'no'}`);
 }
 const v = verifyTimes();
 for (const [runtime, ms] of Object.entries(v)) {
   const label = `verify A B, runtime ${runtime}`.padEnd(33);
-  console.log(
+  out(
     typeof ms === 'number'
       ? `${label} ${ms.toFixed(0).padStart(5)} ms (median of ${REPS}; ${(ms / nodeBare).toFixed(2)}x node -e 0)`
       : `${label} not measured: ${ms}`,
   );
 }
 const h = await hashing();
-console.log(`sha256 of a 100 MB file, facepipe  ${h.ours.toFixed(0).padStart(5)} MB/s`);
+out(`sha256 of a 100 MB file, facepipe  ${h.ours.toFixed(0).padStart(5)} MB/s`);
 if (h.openssl)
-  console.log(
+  out(
     `sha256, openssl dgst -sha256       ${h.openssl.toFixed(0).padStart(5)} MB/s  -> ratio ${(h.ours / h.openssl).toFixed(2)} (goal >= 0.80: ${h.ours / h.openssl >= 0.8 ? 'met' : 'MISSED'})`,
   );
-else console.log('openssl not found: no peer figure');
+else out('openssl not found: no peer figure');
+if (asJson)
+  console.log(
+    JSON.stringify({
+      reps: REPS,
+      node_e0_ms: nodeBare,
+      noop_rerun: reruns,
+      verify_ms: v,
+      sha256_mb_per_s: { facepipe: h.ours, openssl: h.openssl ?? null },
+    }),
+  );

@@ -5,7 +5,7 @@ import { FacepipeError } from '../core/errors.js';
 import { createExecutor, EXECUTOR_NAMES } from '../execute/executors/registry.js';
 import { displayPath } from '../core/fsutil.js';
 import { sweepLeftovers } from '../execute/leftovers.js';
-import { runHalving, type HalvingOutcome, type HalvingSetup } from '../execute/halving.js';
+import type { HalvingOutcome, HalvingSetup } from '../execute/halving.js';
 import { acquireLock } from '../execute/lock.js';
 import { runExperiments, type Experiment, type RunResult } from '../execute/runner.js';
 import type { Selection } from '../plan/decide.js';
@@ -145,7 +145,7 @@ export async function runSession(o: SessionOptions): Promise<RunResult & { halvi
       retries: o.loaded.pipeline.executor.retries,
     };
     const result: RunResult & { halving?: HalvingOutcome } = o.halving
-      ? await runHalving({ ...options, setup: o.halving })
+      ? await (await import('../execute/halving.js')).runHalving({ ...options, setup: o.halving })
       : await runExperiments({ ...options, experiments: o.experiments });
     await renderer.done();
     return result;

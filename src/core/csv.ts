@@ -1,7 +1,12 @@
 // The one CSV module (RFC 4180), over csv-parse and csv-stringify: manifests, split files, pairs files and
 // the experiment table all read and write CSV through here.
-import { parse } from 'csv-parse/sync';
-import { stringify } from 'csv-stringify/sync';
+import { createRequire } from 'node:module';
+
+// Loaded on first use (their one-file CommonJS builds): every CLI command imports this module through the table
+// formatter, and the two ESM builds cost 17 module loads on each start, CSV or not.
+const require = createRequire(import.meta.url);
+let parseLib: typeof import('csv-parse/sync') | undefined;
+let stringifyLib: typeof import('csv-stringify/sync') | undefined;
 
 /**
  * Rows of a CSV text as strings: quoted fields, "" escapes, embedded line breaks, a leading BOM dropped, blank
@@ -10,7 +15,8 @@ import { stringify } from 'csv-stringify/sync';
  */
 export function parseCsv(text: string, file = 'CSV'): string[][] {
   try {
-    const rows: string[][] = parse(text, {
+    parseLib ??= require('csv-parse/sync') as typeof import('csv-parse/sync');
+    const rows: string[][] = parseLib.parse(text, {
       bom: true,
       // Mixed line ends (a CRLF header, LF rows) are common in hand-edited files.
       record_delimiter: ['\r\n', '\n', '\r'],
@@ -26,7 +32,8 @@ export function parseCsv(text: string, file = 'CSV'): string[][] {
 
 /** CSV text of rows; fields holding a comma, a quote or a line break are quoted. */
 export function formatCsv(rows: ReadonlyArray<ReadonlyArray<string>>, opts: { eol?: '\n' | '\r\n' } = {}): string {
-  return stringify(rows as string[][], {
+  stringifyLib ??= require('csv-stringify/sync') as typeof import('csv-stringify/sync');
+  return stringifyLib.stringify(rows as string[][], {
     record_delimiter: opts.eol === '\r\n' ? 'windows' : 'unix',
     // Any line break inside a field is quoted, not only the chosen record delimiter.
     quoted_match: /[\r\n]/,

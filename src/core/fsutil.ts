@@ -190,17 +190,26 @@ export function resolveInside(root: string, abs: string, what: string, shown = a
   while (!lexists(probe) && probe !== root) probe = dirname(probe);
   let real: string | undefined;
   try {
-    real = realpathSync(probe);
+    // The native realpath is one system call; the JS one stats each component (this runs for every output).
+    real = realpathSync.native(probe);
   } catch {
     /* a dangling symlink: refused below, since it is not known where it leads */
   }
-  if (real === undefined || !isInside(realpathSync(root), real))
+  if (real === undefined || !isInside(realRoot(root), real))
     fail(
       'unsafe-path',
       `${what} ${JSON.stringify(shown)} goes through a symlink out of ${shown === abs ? root : 'the workspace'} (${probe} -> ${real ?? `${readlinkSync(probe)}, dangling`})`,
       { hint: 'remove the symlink or point it inside the workspace; to keep the store elsewhere, set FACEPIPE_STORE' },
     );
   return abs;
+}
+
+/** A workspace root's real path, asked once per process (a root that moves mid-run is not a case to serve). */
+const realRoots = new Map<string, string>();
+function realRoot(root: string): string {
+  let r = realRoots.get(root);
+  if (r === undefined) realRoots.set(root, (r = realpathSync.native(root)));
+  return r;
 }
 
 function lexists(p: string): boolean {

@@ -2,7 +2,7 @@
 // what is reported is written this way, so an edited, truncated or swapped file is seen and treated as absent
 // (with a warning naming it), never trusted. The digest covers the exact text of the value, so reading costs one
 // sha256 and one JSON.parse, and a value is stored as JSON.stringify wrote it (NaN as null, as anywhere in JSON).
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { sha256 } from './hash.js';
 import { writeFileAtomic } from './fsutil.js';
 
@@ -38,7 +38,6 @@ export type SealedRead<T> = { state: 'absent' } | { state: 'ok'; value: T } | { 
  * shape reads as bad, with the reason.
  */
 export function readSealed<T>(path: string, valid: (v: unknown) => v is T): SealedRead<T> {
-  if (!existsSync(path)) return { state: 'absent' };
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -9,7 +9,7 @@
 //     without a note) only once untouched for MAX_AGE_MS: a writer that has written nothing for that long is
 //     taken to be dead, wherever it ran.
 // Only these places are looked at, never inside outputs, store objects' contents or a stage's own files.
-import { readdirSync, readFileSync, rmSync, lstatSync, writeFileSync, type Stats } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, lstatSync, writeFileSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { hostTag, parseTmpName, writeError } from '../core/fsutil.js';
 import { bootTimeMs, identityOf, isValidPid, liveness, pidRunning, type ProcessIdentity } from '../core/procs.js';
@@ -37,6 +37,15 @@ const LEGACY_PID_TMP = /\.fpck\.\d+\.tmp$/;
 function list(dir: string): string[] {
   try {
     return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Entries with their types: a run stats only temporary names, not every object and run folder it passes. */
+function entries(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
   } catch {
     return [];
   }
@@ -106,13 +115,12 @@ class LeftoverSweep {
 
   /** Temporary names among the entries of dir (and, `depth` levels down, of its folders). */
   scan(dir: string, depth = 0): void {
-    for (const name of list(dir)) {
-      const p = join(dir, name);
-      const st = statOf(p);
-      if (!st) continue;
-      if (parseTmpName(name) || LEGACY_PID_TMP.test(name)) {
-        if (this.writerDead(p, name, st)) this.remove(p);
-      } else if (depth > 0 && st.isDirectory()) this.scan(p, depth - 1);
+    for (const e of entries(dir)) {
+      const p = join(dir, e.name);
+      if (parseTmpName(e.name) || LEGACY_PID_TMP.test(e.name)) {
+        const st = statOf(p);
+        if (st && this.writerDead(p, e.name, st)) this.remove(p);
+      } else if (depth > 0 && e.isDirectory()) this.scan(p, depth - 1);
     }
   }
 

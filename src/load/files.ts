@@ -121,6 +121,14 @@ export function readYaml(
   return yaml;
 }
 
+/**
+ * `where` with a key path added, its lazy line and column kept lazy: an object spread would read the getters and
+ * pay for the full YAML parse on every valid file.
+ */
+export function withKeyPath<W extends object>(keyPath: string, where: W | undefined): W & { keyPath: string } {
+  return Object.defineProperties({ keyPath }, Object.getOwnPropertyDescriptors(where ?? {})) as W & { keyPath: string };
+}
+
 /** Where a key is; computed on first read, since positions need the full YAML parse and only errors use them. */
 export function at(y: YamlFile, path: Array<string | number>, key = false): Where {
   let p: ReturnType<typeof locate> | undefined;

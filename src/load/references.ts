@@ -3,6 +3,7 @@
 import { didYouMean, type Diagnostic } from '../core/errors.js';
 import { findCycles } from './cycles.js';
 import type { StageSpec } from './load.js';
+import { withKeyPath } from './files.js';
 
 /** Stage -> the stages whose outputs it reads (references to missing stages left out). */
 export function upstreamOf(stages: StageSpec[]): Map<string, string[]> {
@@ -25,14 +26,14 @@ export function checkReferences(
   for (const s of stages) {
     for (const [inName, ref] of Object.entries(s.inputs)) {
       if (ref.from !== 'stage') continue;
-      const where = { keyPath: `stages.${s.name}.inputs.${inName}`, ...s.inputWhere[inName] };
+      const where = () => withKeyPath(`stages.${s.name}.inputs.${inName}`, s.inputWhere[inName]);
       if (!stageNames.includes(ref.stage)) {
         const guess = didYouMean(ref.stage, stageNames);
         diags.push({
           code: 'missing-reference',
           message: `input '${inName}' of stage '${s.name}' refers to stage '${ref.stage}', which does not exist`,
           hint: guess ? `did you mean '${guess}.${ref.output}'?` : `stages: ${stageNames.join(', ')}`,
-          ...where,
+          ...where(),
         });
         continue;
       }
@@ -44,7 +45,7 @@ export function checkReferences(
         code: 'missing-reference',
         message: `input '${inName}' of stage '${s.name}' refers to output '${ref.output}' of stage '${ref.stage}', which has no such output`,
         hint: guess ? `did you mean '${ref.stage}.${guess}'?` : `outputs of ${ref.stage}: ${names.join(', ')}`,
-        ...where,
+        ...where(),
       });
     }
   }

@@ -2,8 +2,8 @@
 // the sweep module (src/plan/sweep.ts), which also reads a pipeline's own sweep: section.
 import { resolve } from 'node:path';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
-import { readSettingsText } from './files.js';
-import { locate, parseYaml, type YamlFile } from './yaml.js';
+import { at, readSettingsText } from './files.js';
+import { parseYaml, type YamlFile } from './yaml.js';
 
 export interface SweepSource {
   raw: unknown;
@@ -13,7 +13,8 @@ export interface SweepSource {
 
 /** Positions inside `yaml` below `prefix` (e.g. ['sweep'] for a pipeline's section). */
 export function sweepWhere(yaml: YamlFile, prefix: string[]): SweepSource['where'] {
-  return (p, o) => ({ ...locate(yaml, [...prefix, ...p], o), file: yaml.file, source: yaml.text });
+  // Lazy: positions need the full YAML parse, and only errors read them.
+  return (p, o) => at(yaml, [...prefix, ...p], o?.key);
 }
 
 /** A sweep file holds the sweep mapping itself, or a `sweep:` key holding it. */

@@ -5,6 +5,7 @@ import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
 import { defineOwn, isPlainObject, nonFinitePaths, PROTOTYPE_KEYS } from '../core/objects.js';
 import { schemaIssues, validator } from '../load/ajv.js';
+import { withKeyPath } from '../load/files.js';
 import { HALVING_KEYS, sweepSchema } from '../load/sweep-schema.js';
 
 export type Domain =
@@ -298,7 +299,7 @@ function readHalving(
     eta: typeof raw.eta === 'number' && raw.eta > 1 ? raw.eta : 3,
     minEpochs: int('min_epochs'),
     maxEpochs: int('max_epochs'),
-    where: Object.fromEntries(HALVING_KEYS.map((k) => [k, { keyPath: `sweep.${k}`, ...where([k]) }])),
+    where: Object.fromEntries(HALVING_KEYS.map((k) => [k, withKeyPath(`sweep.${k}`, where([k]))])),
   };
   if (typeof raw.metric === 'string') h.metric = raw.metric;
   if (raw.mode === 'max' || raw.mode === 'min') h.mode = raw.mode;
@@ -319,7 +320,7 @@ function readParams(
   bad: (path: string[], message: string, hint?: string) => void,
 ): void {
   for (const [p, v] of Object.entries(params)) {
-    spec.where = { ...spec.where, [p]: { keyPath: `sweep.params.${p}`, ...where(['params', p]) } };
+    spec.where = { ...spec.where, [p]: withKeyPath(`sweep.params.${p}`, where(['params', p])) };
     if (p.split('.').length < 2 || p.split('.').some((seg) => !seg)) {
       bad(['params', p], `sweep param '${p}' must be <stage>.<param>`);
       continue;

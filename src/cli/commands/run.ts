@@ -3,12 +3,11 @@ import { FacepipeError, formatError } from '../../core/errors.js';
 import { resolveForWrite } from '../../core/fsutil.js';
 import type { Experiment, RunResult, StageResult } from '../../execute/runner.js';
 import { readdirSync } from 'node:fs';
-import { planHalvingRun, type HalvingOutcome, type HalvingSetup, type RungPlan } from '../../execute/halving.js';
-import { planExperiments } from '../../execute/status.js';
+import type { HalvingOutcome, HalvingSetup, RungPlan } from '../../execute/halving.js';
+import type { planExperiments } from '../../execute/status.js';
 import { experimentNameProblem } from '../../load/pipeline-schema.js';
 import { checkSelection, type Selection } from '../../plan/decide.js';
 import { loadAll, type CommonOptions } from '../context.js';
-import { formatSweepBest, sweepBest } from '../headline.js';
 import { jsonRenderer } from '../renderers/json.js';
 import { executorName, positiveInt, positiveMiB, runSession, type ProgressMode } from '../session.js';
 import { resolveBackend } from './backend-option.js';
@@ -73,8 +72,17 @@ export async function runCommand(
   loaded.commitParseCache(); // everything validated: the first write of this command
   if (o.dryRun) {
     const warn = (m: string) => loaded.ws.warn(m);
-    if (halving) printRungs(await planHalvingRun({ workspace: loaded.ws, selection, setup: halving, warn }));
-    else printPlan(await planExperiments(loaded.ws, experiments, selection, warn));
+    // Halving and the sweep headline are imported only when used: every module loaded costs each start.
+    if (halving)
+      printRungs(
+        await (
+          await import('../../execute/halving.js')
+        ).planHalvingRun({ workspace: loaded.ws, selection, setup: halving, warn }),
+      );
+    else
+      printPlan(
+        await (await import('../../execute/status.js')).planExperiments(loaded.ws, experiments, selection, warn),
+      );
     await printJobs(loaded.ws.root);
     return 0;
   }
@@ -109,14 +117,14 @@ export async function runCommand(
       halving,
     });
     if (result.halving)
-      printEnd(
+      await printEnd(
         loaded.ws.root,
         result.halving.finalists,
         result,
         { ...o, metric: `${halving!.brackets[0].plan.metric}:${halving!.brackets[0].plan.goal}` },
         result.halving.finalStages,
       );
-    else printEnd(loaded.ws.root, experiments, result, o);
+    else await printEnd(loaded.ws.root, experiments, result, o);
     for (const s of result.stages.filter((x) => x.state === 'failed'))
       process.stderr.write(`stage ${s.id} failed: ${s.error}\n`);
     if (result.error) {
@@ -173,14 +181,15 @@ function printRungs(rungs: RungPlan[]): void {
  * What a finished run prints: where the outputs are and the last figures; a sweep names its best point (a halving
  * sweep among its last rung's experiments, by its validation metric).
  */
-function printEnd(
+async function printEnd(
   root: string,
   experiments: Experiment[],
   result: RunResult & { halving?: HalvingOutcome },
   o: RunCliOptions,
   stages: StageResult[] = result.stages,
-): void {
-  const best = experiments.length > 1 || result.halving ? sweepBest(experiments, stages, o.metric) : undefined;
+): Promise<void> {
+  const headline = experiments.length > 1 || result.halving ? await import('../headline.js') : undefined;
+  const best = headline?.sweepBest(experiments, stages, o.metric);
   if (o.progress === 'json') {
     if (best) jsonRenderer()(best);
     return;
@@ -189,7 +198,7 @@ function printEnd(
     process.stdout.write(outputSummary(root, result.stages));
   else if (result.status === 'ok')
     process.stdout.write(`outputs: results/<experiment>/<stage>/<output>; compare them with: facepipe exps\n`);
-  if (best) process.stdout.write(formatSweepBest(best));
+  if (best) process.stdout.write(headline!.formatSweepBest(best));
 }
 
 /** Where each output landed (with a folder's first files) and the last stage's figures: what a user looks for. */

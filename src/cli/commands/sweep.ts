@@ -2,7 +2,6 @@
 // (src/plan/experiments.ts), and the list of points printed before the run.
 import type { HalvingSetup } from '../../execute/halving.js';
 import { buildExperiments, pointExperiment, sweepSpec, type Experiment } from '../../plan/experiments.js';
-import { candidateKey, describePlan, planBrackets } from '../../plan/halving.js';
 import { DEFAULT_MAX_POINTS, expandSweep, type Point } from '../../plan/sweep.js';
 import { FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
@@ -96,6 +95,8 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
   const name = o.experiment ?? base.pipeline.name;
   if (!spec?.halving) return { experiments: buildExperiments(experimentBase, name, spec, maxPoints) };
   const halving = spec.halving;
+  // Loaded only for a halving sweep: every module loaded costs each start of the CLI.
+  const { candidateKey, planBrackets } = await import('../../plan/halving.js');
   const opts = { metricOption: o.metric, sets: o.set };
   // Checks the settings against the pipeline; Hyperband's bracket sizes do not depend on the points.
   const shape = planBrackets({ ...spec, halving }, base.pipeline, 1, opts);
@@ -149,7 +150,7 @@ export async function sweepRunCommand(pipelineArg: string | undefined, o: SweepC
     if (exps.length > 1 || exps[0].point) process.stdout.write(describePoints(exps));
     if (run.halving)
       process.stdout.write(
-        describePlan(
+        (await import('../../plan/halving.js')).describePlan(
           run.halving.brackets.map((b) => b.plan),
           exps.length,
         ) + '\n',
