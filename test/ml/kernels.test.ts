@@ -213,6 +213,38 @@ for (const simd of [true, false])
     );
   });
 
+test('a @ b^T with few rows and a large b (computed as (b @ a^T)^T) matches cpu and is bit-identical to the plain order', async () => {
+  for (const [aShape, bShape] of [
+    [
+      [4, 40],
+      [50, 40],
+    ],
+    [
+      [1, 3, 20],
+      [1, 30, 20],
+    ],
+    [
+      [2, 64],
+      [96, 64],
+    ],
+  ]) {
+    const a = randomInput(aShape);
+    const b = randomInput(bShape);
+    const label = `matmul [${aShape}]x[${bShape}]^T`;
+    await compare('BatchMatMul', { a, b }, { transposeA: false, transposeB: true }, label);
+    const swapped = await runOn('wasm', 'BatchMatMul', { a, b }, { transposeA: false, transposeB: true });
+    const perm = bShape.length === 2 ? [1, 0] : [0, 2, 1];
+    const bT = await runOn('wasm', 'Transpose', { x: b }, { perm });
+    const bTInput: Input = { values: bT.values as Float32Array, shape: bT.shape, dtype: 'float32' };
+    const plain = await runOn('wasm', 'BatchMatMul', { a, b: bTInput }, { transposeA: false, transposeB: false });
+    assert.deepEqual(swapped.shape, plain.shape, label);
+    assert.ok(
+      swapped.values.every((v, i) => Object.is(v, plain.values[i])),
+      `${label}: not bit-identical to a @ transpose(b)`,
+    );
+  }
+});
+
 test('facepipe batch-norm kernels match the textbook formula computed on cpu (odd channel counts, batch 1)', async () => {
   for (const shape of [
     [1, 5, 7, 3],

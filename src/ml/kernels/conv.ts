@@ -123,6 +123,10 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
       }
     }
     const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
+    if (!transposeA && transposeB && a.dtype === 'float32' && b.dtype === 'float32') {
+      const swapped = aTimesBTransposedSwapped(backend, a, b, transpose, batchMatMul);
+      if (swapped) return swapped;
+    }
     const temps: TensorInfo[] = [];
     if (transposeA) {
       a = transpose({ inputs: { x: a }, backend, attrs: { perm: swapLast(a.shape.length) } }) as TensorInfo;
@@ -140,4 +144,38 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
     for (const t of temps) backend.disposeData(t.dataId);
     return out;
   };
+}
+
+/**
+ * a @ b^T for 2-D operands (batch 1) as (b @ a^T)^T when that moves fewer numbers. XNNPACK packs its right
+ * operand on every call (a fresh tensor never hits its cache), so the cost is transposing and packing b (n x k)
+ * against transposing and packing a (m x k) plus transposing the m x n result. Backprop's dx = dy @ W^T has a
+ * small m and a large W in the late layers: 2-6x faster there. Each output is the same k-ordered sum either way,
+ * so the bits are identical (test/ml/kernels.test.ts). Undefined when the plain order is cheaper.
+ */
+function aTimesBTransposedSwapped(
+  backend: WasmBackendLike,
+  a: TensorInfo,
+  b: TensorInfo,
+  transpose: RawKernel,
+  batchMatMul: RawKernel,
+): TensorInfo | undefined {
+  const batch = (t: TensorInfo) => t.shape.slice(0, -2).reduce((p, q) => p * q, 1);
+  if (batch(a) !== 1 || batch(b) !== 1) return undefined;
+  const [m, k] = a.shape.slice(-2);
+  const n = b.shape[b.shape.length - 2];
+  if (m * k + m * n >= n * k) return undefined;
+  const flat = (t: TensorInfo, rows: number, cols: number): TensorInfo => ({ ...t, shape: [rows, cols] });
+  const t2 = (x: TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
+  const aT = t2(flat(a, m, k));
+  const outT = batchMatMul({
+    inputs: { a: flat(b, n, k), b: aT },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  }) as TensorInfo;
+  backend.disposeData(aT.dataId);
+  const out = t2(outT);
+  backend.disposeData(outT.dataId);
+  const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), m, n];
+  return { ...out, shape: outShape };
 }
