@@ -7,6 +7,9 @@
 //
 //   npm run bench:train                       all available backends + PyTorch
 //   npm run bench:train -- --json             one JSON object: { rows: [{ backend, workers, batch, img_per_s, x_pytorch_2t, ... }] }
+//   npm run bench:train -- --rounds 3          then 3 more rounds of wasm (2 workers) beside PyTorch (2 threads), one
+//                                             after the other: the median ratio, since a shared host's speed drifts
+//                                             between runs more than one step's noise
 //   node dist/bench/train.bench.js --backends wasm --steps 5 --profile
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -239,6 +242,39 @@ async function printTable(results: Result[], torch: Result | string, say: (line:
   }
 }
 
+/**
+ * `n` rounds of wasm with 2 workers, then PyTorch with 2 threads: each round's ratio and their median. Within a
+ * round the two run back to back, so a drift of the host's speed over minutes shows as spread between rounds.
+ */
+function pairedRounds(
+  n: number,
+  say: (line: string) => void,
+): { paired_rounds?: Array<{ wasm_2_workers: number; pytorch_2_threads: number; x: number }>; median_x?: number } {
+  if (!n) return {};
+  const out: Array<{ wasm_2_workers: number; pytorch_2_threads: number; x: number }> = [];
+  say(`\nPaired rounds (wasm 2 workers, then PyTorch 2 threads), img/s of the median step:`);
+  for (let i = 1; i <= n; i++) {
+    const w = runChild('wasm', 2);
+    const t = runTorch(2);
+    if (w.error || typeof t === 'string') {
+      say(`  round ${i}: ${w.error ?? (typeof t === 'string' ? t : 'failed')}`);
+      return {};
+    }
+    const x = w.imgPerSec / t.imgPerSec;
+    out.push({
+      wasm_2_workers: Number(w.imgPerSec.toFixed(2)),
+      pytorch_2_threads: Number(t.imgPerSec.toFixed(2)),
+      x: Number(x.toFixed(3)),
+    });
+    say(`  round ${i}: wasm ${w.imgPerSec.toFixed(2)}, PyTorch ${t.imgPerSec.toFixed(2)} -> ${x.toFixed(2)}x`);
+  }
+  const mid = median(out.map((r) => r.x));
+  say(
+    `  median over ${n} rounds: ${mid.toFixed(2)}x PyTorch with 2 threads (min ${Math.min(...out.map((r) => r.x)).toFixed(2)}, max ${Math.max(...out.map((r) => r.x)).toFixed(2)})`,
+  );
+  return { paired_rounds: out, median_x: Number(mid.toFixed(3)) };
+}
+
 async function main(): Promise<void> {
   const childBackend = arg('child');
   if (childBackend === 'wasm' && arg('workers')) {
@@ -297,6 +333,7 @@ async function main(): Promise<void> {
   }
 
   await printTable(results, torch, say);
+  const rounds = pairedRounds(Number(arg('rounds') ?? 0), say);
   if (json) {
     const rows = results.map((r) => ({
       backend: r.backend,
@@ -309,7 +346,7 @@ async function main(): Promise<void> {
       ...(r.phases ? { phases_ms: r.phases } : {}),
       ...(r.error ? { error: r.error } : {}),
     }));
-    console.log(JSON.stringify({ input: INPUT, load_average: Number(load.toFixed(2)), cores, rows }));
+    console.log(JSON.stringify({ input: INPUT, load_average: Number(load.toFixed(2)), cores, rows, ...rounds }));
   }
 }
 
