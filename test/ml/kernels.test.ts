@@ -7,6 +7,7 @@ import '@tensorflow/tfjs-layers'; // registers the gradients (tfjs-core's Node b
 import { initBackend } from '../../src/ml/backend/select.js';
 import { FACEPIPE_WASM_KERNELS } from '../../src/ml/kernels/register.js';
 import { setSimdEnabled } from '../../src/ml/kernels/simd.js';
+import { WEIGHT_GRAD_WAYS, weightGradTuner } from '../../src/ml/kernels/conv.js';
 
 type Input = { values: Float32Array | Int32Array; shape: number[]; dtype: 'float32' | 'int32' };
 
@@ -212,6 +213,46 @@ for (const simd of [true, false])
       'matmul rank 2 tB',
     );
   });
+
+test('weight gradients x^T @ dy: each of the three ways matches cpu and gives the same bits; the tuner picks one per shape', async () => {
+  setSimdEnabled(true);
+  try {
+    for (const [m, ci, co] of [
+      [64, 24, 96],
+      [7, 5, 3],
+      [300, 16, 8],
+    ]) {
+      const a = randomInput([m, ci]);
+      const b = randomInput([m, co]);
+      const label = `x^T dy [${m},${ci}]x[${m},${co}]`;
+      const outs: Array<Awaited<ReturnType<typeof runOn>>> = [];
+      for (const way of WEIGHT_GRAD_WAYS) {
+        weightGradTuner.force = way;
+        await compare('BatchMatMul', { a, b }, { transposeA: true, transposeB: false }, `${label} ${way}`);
+        outs.push(await runOn('wasm', 'BatchMatMul', { a, b }, { transposeA: true, transposeB: false }));
+      }
+      for (const o of outs.slice(1)) {
+        assert.deepEqual(o.shape, [ci, co], label);
+        assert.ok(
+          o.values.every((v, i) => Object.is(v, outs[0].values[i])),
+          `${label}: the ways differ in bits`,
+        );
+      }
+      weightGradTuner.force = undefined;
+      // Unforced: 2 timed calls per way, then the pick; every call gives the same bits.
+      for (let i = 0; i < 2 * WEIGHT_GRAD_WAYS.length + 1; i++) {
+        const o = await runOn('wasm', 'BatchMatMul', { a, b }, { transposeA: true, transposeB: false });
+        assert.ok(
+          o.values.every((v, j) => Object.is(v, outs[0].values[j])),
+          `${label}: call ${i} differs`,
+        );
+      }
+      assert.ok(WEIGHT_GRAD_WAYS.includes(weightGradTuner.picked.get(`${m},${ci},${co}`)!), `${label}: no pick`);
+    }
+  } finally {
+    weightGradTuner.force = undefined;
+  }
+});
 
 test('a @ b^T with few rows and a large b (computed as (b @ a^T)^T) matches cpu and is bit-identical to the plain order', async () => {
   for (const [aShape, bShape] of [

@@ -97,10 +97,50 @@ export function makeConv2DBackpropFilterWasm(transpose: RawKernel, batchMatMul: 
   };
 }
 
+function plainMatMul(backend: WasmBackendLike, batchMatMul: RawKernel, a: TensorInfo, b: TensorInfo): TensorInfo {
+  return batchMatMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
+}
+
+/** The three ways to a weight gradient x^T @ dy; each output is the same m-ordered sum, so the bits agree. */
+export const WEIGHT_GRAD_WAYS = ['outer', 'transpose-a', 'transpose-b'] as const;
+export type WeightGradWay = (typeof WEIGHT_GRAD_WAYS)[number];
+
+/**
+ * Picks, per shape, the fastest of the weight-gradient ways by timing each on that shape's first calls. Which is
+ * fastest depends on the shape and the machine (SIMD rank-1 updates win when m is large; XNNPACK on a transposed
+ * operand when m is small and the packed operand's columns many, 2x there), and since every way gives the same
+ * bits the pick only changes speed, never a result. `force` pins one way (tests).
+ */
+class WayTuner<W extends string> {
+  readonly picked = new Map<string, W>();
+  private readonly trials = new Map<string, Array<[W, number]>>();
+  force: W | undefined;
+
+  run(shape: string, ways: Record<W, () => TensorInfo>): TensorInfo {
+    const names = Object.keys(ways) as W[];
+    if (this.force) return ways[this.force]();
+    const pick = this.picked.get(shape);
+    if (pick) return ways[pick]();
+    // Each way twice, in turn, keeping the faster of its two times: a way's first call pays one-off costs.
+    const done = this.trials.get(shape) ?? [];
+    const way = names[done.length % names.length];
+    const t0 = performance.now();
+    const out = ways[way]();
+    done.push([way, performance.now() - t0]);
+    this.trials.set(shape, done);
+    if (done.length === 2 * names.length) {
+      this.picked.set(shape, done.reduce((p, q) => (q[1] < p[1] ? q : p))[0]);
+      this.trials.delete(shape);
+    }
+    return out;
+  }
+}
+
+export const weightGradTuner = new WayTuner<WeightGradWay>();
+
 /**
  * Wraps the wasm BatchMatMul: transposed operands are transposed explicitly first (far faster in tfjs 4.22), and
- * weight gradients x^T @ dy go to a SIMD rank-1 kernel (2-3x faster than transpose + XNNPACK, which repacks
- * the big dy operand on every call; measured on B0 shapes from [32768,16]x[32768,96] to [32,1280]x[32,512]).
+ * weight gradients x^T @ dy take the fastest of three bit-identical ways for their shape (WayTuner).
  */
 export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: RawKernel) {
   return function batchMatMulWasm(args: KernelArgs): TensorInfo {
@@ -116,10 +156,30 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
       const simd = simdKernelsFor(backend.wasm.asm.memory);
       if (simd && batchA === 1 && batchB === 1 && b.shape[b.shape.length - 2] === m) {
         const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), ci, co];
-        const out = backend.makeOutput(outShape, 'float32');
-        f32(backend, out).fill(0);
-        simd.outer(ptr(backend, a), ptr(backend, b), ptr(backend, out), m, ci, co);
-        return out;
+        const ways: Record<WeightGradWay, () => TensorInfo> = {
+          outer: () => {
+            const out = backend.makeOutput(outShape, 'float32');
+            f32(backend, out).fill(0);
+            simd.outer(ptr(backend, a), ptr(backend, b), ptr(backend, out), m, ci, co);
+            return out;
+          },
+          'transpose-a': () => {
+            const aT = transpose({ inputs: { x: { ...a, shape: [m, ci] } }, backend, attrs: { perm: [1, 0] } });
+            const out = plainMatMul(backend, batchMatMul, aT as TensorInfo, { ...b, shape: [m, co] });
+            backend.disposeData((aT as TensorInfo).dataId);
+            return { ...out, shape: outShape };
+          },
+          'transpose-b': () => {
+            const t2 = (x: TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
+            const bT = t2({ ...b, shape: [m, co] });
+            const outT = plainMatMul(backend, batchMatMul, bT, { ...a, shape: [m, ci] });
+            backend.disposeData(bT.dataId);
+            const out = t2(outT);
+            backend.disposeData(outT.dataId);
+            return { ...out, shape: outShape };
+          },
+        };
+        return weightGradTuner.run(`${m},${ci},${co}`, ways);
       }
     }
     const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
