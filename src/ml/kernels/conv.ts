@@ -207,11 +207,11 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
 }
 
 /**
- * a @ b^T for 2-D operands (batch 1): b transposed, or (b @ a^T)^T, whichever is faster for the shape. XNNPACK
- * packs its right operand on every call (a fresh tensor never hits its cache), so the cost is transposing and
- * packing b (n x k) against transposing and packing a (m x k) plus transposing the m x n result. Backprop's
- * dx = dy @ W^T has a small m and a large W in the late layers: 2-6x faster there swapped. Each output is the
- * same k-ordered sum either way, so the bits are identical (test/ml/kernels.test.ts). Undefined when batched.
+ * a @ b^T for 2-D operands (batch 1) as (b @ a^T)^T when that moves fewer numbers. XNNPACK packs its right
+ * operand on every call (a fresh tensor never hits its cache), so the cost is transposing and packing b (n x k)
+ * against transposing and packing a (m x k) plus transposing the m x n result. Backprop's dx = dy @ W^T has a
+ * small m and a large W in the late layers: 2-6x faster there. Each output is the same k-ordered sum either way,
+ * so the bits are identical (test/ml/kernels.test.ts). Undefined when the plain order is cheaper.
  */
 function aTimesBTransposedSwapped(
   backend: WasmBackendLike,
@@ -224,29 +224,18 @@ function aTimesBTransposedSwapped(
   if (batch(a) !== 1 || batch(b) !== 1) return undefined;
   const [m, k] = a.shape.slice(-2);
   const n = b.shape[b.shape.length - 2];
+  if (m * k + m * n >= n * k) return undefined;
   const flat = (t: TensorInfo, rows: number, cols: number): TensorInfo => ({ ...t, shape: [rows, cols] });
   const t2 = (x: TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
+  const aT = t2(flat(a, m, k));
+  const outT = batchMatMul({
+    inputs: { a: flat(b, n, k), b: aT },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  }) as TensorInfo;
+  backend.disposeData(aT.dataId);
+  const out = t2(outT);
+  backend.disposeData(outT.dataId);
   const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), m, n];
-  const ways: Record<InputGradWay, () => TensorInfo> = {
-    'transpose-b': () => {
-      const bT = t2(flat(b, n, k));
-      const out = plainMatMul(backend, batchMatMul, flat(a, m, k), bT);
-      backend.disposeData(bT.dataId);
-      return { ...out, shape: outShape };
-    },
-    swapped: () => {
-      const aT = t2(flat(a, m, k));
-      const outT = plainMatMul(backend, batchMatMul, flat(b, n, k), aT);
-      backend.disposeData(aT.dataId);
-      const out = t2(outT);
-      backend.disposeData(outT.dataId);
-      return { ...out, shape: outShape };
-    },
-  };
-  return inputGradTuner.run(`${m},${k},${n}`, ways);
+  return { ...out, shape: outShape };
 }
-
-export const INPUT_GRAD_WAYS = ['transpose-b', 'swapped'] as const;
-export type InputGradWay = (typeof INPUT_GRAD_WAYS)[number];
-/** a @ b^T (backprop's dx = dy @ W^T): transposing b, or (b @ a^T)^T; picked per shape like weight gradients. */
-export const inputGradTuner = new WayTuner<InputGradWay>();
