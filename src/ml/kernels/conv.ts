@@ -101,6 +101,11 @@ function plainMatMul(backend: WasmBackendLike, batchMatMul: RawKernel, a: Tensor
   return batchMatMul({ inputs: { a, b }, backend, attrs: { transposeA: false, transposeB: false } }) as TensorInfo;
 }
 
+/** `x` viewed as rows x cols, transposed (a new tensor). */
+function transpose2d(backend: WasmBackendLike, transpose: RawKernel, x: TensorInfo, rows: number, cols: number) {
+  return transpose({ inputs: { x: { ...x, shape: [rows, cols] } }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
+}
+
 /** The three ways to a weight gradient x^T @ dy; each output is the same m-ordered sum, so the bits agree. */
 export const WEIGHT_GRAD_WAYS = ['outer', 'transpose-a', 'transpose-b'] as const;
 export type WeightGradWay = (typeof WEIGHT_GRAD_WAYS)[number];
@@ -164,17 +169,16 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
             return out;
           },
           'transpose-a': () => {
-            const aT = transpose({ inputs: { x: { ...a, shape: [m, ci] } }, backend, attrs: { perm: [1, 0] } });
-            const out = plainMatMul(backend, batchMatMul, aT as TensorInfo, { ...b, shape: [m, co] });
-            backend.disposeData((aT as TensorInfo).dataId);
+            const aT = transpose2d(backend, transpose, a, m, ci);
+            const out = plainMatMul(backend, batchMatMul, aT, { ...b, shape: [m, co] });
+            backend.disposeData(aT.dataId);
             return { ...out, shape: outShape };
           },
           'transpose-b': () => {
-            const t2 = (x: TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
-            const bT = t2({ ...b, shape: [m, co] });
+            const bT = transpose2d(backend, transpose, b, m, co);
             const outT = plainMatMul(backend, batchMatMul, bT, { ...a, shape: [m, ci] });
             backend.disposeData(bT.dataId);
-            const out = t2(outT);
+            const out = transpose2d(backend, transpose, outT, co, ci);
             backend.disposeData(outT.dataId);
             return { ...out, shape: outShape };
           },
@@ -225,16 +229,10 @@ function aTimesBTransposedSwapped(
   const [m, k] = a.shape.slice(-2);
   const n = b.shape[b.shape.length - 2];
   if (m * k + m * n >= n * k) return undefined;
-  const flat = (t: TensorInfo, rows: number, cols: number): TensorInfo => ({ ...t, shape: [rows, cols] });
-  const t2 = (x: TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as TensorInfo;
-  const aT = t2(flat(a, m, k));
-  const outT = batchMatMul({
-    inputs: { a: flat(b, n, k), b: aT },
-    backend,
-    attrs: { transposeA: false, transposeB: false },
-  }) as TensorInfo;
+  const aT = transpose2d(backend, transpose, a, m, k);
+  const outT = plainMatMul(backend, batchMatMul, { ...b, shape: [n, k] }, aT);
   backend.disposeData(aT.dataId);
-  const out = t2(outT);
+  const out = transpose2d(backend, transpose, outT, n, m);
   backend.disposeData(outT.dataId);
   const outShape = [...(a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2), m, n];
   return { ...out, shape: outShape };
