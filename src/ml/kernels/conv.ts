@@ -111,33 +111,37 @@ export const WEIGHT_GRAD_WAYS = ['outer', 'transpose-a', 'transpose-b'] as const
 export type WeightGradWay = (typeof WEIGHT_GRAD_WAYS)[number];
 
 /**
- * Picks, per shape, the fastest of the weight-gradient ways by timing each on that shape's first calls. Which is
+ * Picks, per shape, the fastest of the weight-gradient ways by timing each on that shape's first call. Which is
  * fastest depends on the shape and the machine (SIMD rank-1 updates win when m is large; XNNPACK on a transposed
  * operand when m is small and the packed operand's columns many, 2x there), and since every way gives the same
  * bits the pick only changes speed, never a result. `force` pins one way (tests).
  */
 class WayTuner<W extends string> {
   readonly picked = new Map<string, W>();
-  private readonly trials = new Map<string, Array<[W, number]>>();
   force: W | undefined;
 
-  run(shape: string, ways: Record<W, () => TensorInfo>): TensorInfo {
-    const names = Object.keys(ways) as W[];
+  /** `free` releases a trial's extra outputs. */
+  run(shape: string, ways: Record<W, () => TensorInfo>, free: (out: TensorInfo) => void): TensorInfo {
     if (this.force) return ways[this.force]();
     const pick = this.picked.get(shape);
     if (pick) return ways[pick]();
-    // Each way twice, in turn, keeping the faster of its two times: a way's first call pays one-off costs.
-    const done = this.trials.get(shape) ?? [];
-    const way = names[done.length % names.length];
-    const t0 = performance.now();
-    const out = ways[way]();
-    done.push([way, performance.now() - t0]);
-    this.trials.set(shape, done);
-    if (done.length === 2 * names.length) {
-      this.picked.set(shape, done.reduce((p, q) => (q[1] < p[1] ? q : p))[0]);
-      this.trials.delete(shape);
-    }
-    return out;
+    // All the trials in the shape's first call, so that the second call already runs at full speed (trials spread
+    // over calls made the first several training steps slow). Each way runs twice, in turn, and keeps the faster
+    // time: a way's first run pays one-off costs (XNNPACK operator creation, heap growth).
+    const names = Object.keys(ways) as W[];
+    const best = new Map<W, number>();
+    let kept: TensorInfo | undefined;
+    for (let round = 0; round < 2; round++)
+      for (const way of names) {
+        const t0 = performance.now();
+        const out = ways[way]();
+        const ms = performance.now() - t0;
+        best.set(way, Math.min(ms, best.get(way) ?? Infinity));
+        if (kept) free(out);
+        else kept = out;
+      }
+    this.picked.set(shape, [...best].reduce((p, q) => (q[1] < p[1] ? q : p))[0]);
+    return kept!;
   }
 }
 
@@ -183,7 +187,7 @@ export function makeBatchMatMulNoTranspose(transpose: RawKernel, batchMatMul: Ra
             return { ...out, shape: outShape };
           },
         };
-        return weightGradTuner.run(`${m},${ci},${co}`, ways);
+        return weightGradTuner.run(`${m},${ci},${co}`, ways, (out) => backend.disposeData(out.dataId));
       }
     }
     const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
