@@ -8,6 +8,7 @@ import { initBackend } from '../../src/ml/backend/select.js';
 import { FACEPIPE_WASM_KERNELS } from '../../src/ml/kernels/register.js';
 import { setSimdEnabled } from '../../src/ml/kernels/simd.js';
 import { WEIGHT_GRAD_WAYS, weightGradTuner } from '../../src/ml/kernels/conv.js';
+import { asBatchedTranspose } from '../../src/ml/kernels/transpose.js';
 
 type Input = { values: Float32Array | Int32Array; shape: number[]; dtype: 'float32' | 'int32' };
 
@@ -396,6 +397,94 @@ test('Identity on wasm shares the buffer instead of copying, and values stay int
   y.dispose();
 });
 
+test('which permutations are batched 2-D transposes (the SIMD Transpose path)', () => {
+  assert.deepEqual(asBatchedTranspose([5, 7], [1, 0]), { batch: 1, rows: 5, cols: 7 });
+  assert.deepEqual(asBatchedTranspose([2, 3, 4], [0, 2, 1]), { batch: 2, rows: 3, cols: 4 });
+  assert.deepEqual(asBatchedTranspose([2, 3, 4, 5], [0, 3, 1, 2]), { batch: 2, rows: 12, cols: 5 });
+  assert.deepEqual(asBatchedTranspose([2, 3, 4, 5], [2, 3, 0, 1]), { batch: 1, rows: 6, cols: 20 });
+  assert.equal(asBatchedTranspose([2, 3, 4, 5], [0, 2, 1, 3]), undefined, 'a middle swap is not one');
+  assert.equal(asBatchedTranspose([2, 3, 4], [2, 1, 0]), undefined, 'a reversal is not one');
+  assert.equal(asBatchedTranspose([2, 3], [0, 1]), undefined, 'the identity is not one');
+});
+
+test('Transpose: the SIMD kernel gives exactly the stock values for every shape, permutation and 4-byte dtype', async () => {
+  const cases: Array<[number[], number[]]> = [
+    [
+      [5, 7],
+      [1, 0],
+    ],
+    [
+      [16, 16],
+      [1, 0],
+    ],
+    [
+      [9, 13],
+      [1, 0],
+    ],
+    [
+      [1, 1],
+      [1, 0],
+    ],
+    [
+      [4, 1],
+      [1, 0],
+    ],
+    [
+      [3, 5, 6],
+      [0, 2, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [0, 3, 1, 2],
+    ],
+    [
+      [2, 3, 4, 5],
+      [2, 3, 0, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [0, 2, 1, 3],
+    ],
+    [
+      [3, 4, 2],
+      [2, 1, 0],
+    ],
+    [
+      [0, 3],
+      [1, 0],
+    ],
+  ];
+  for (const [shape, perm] of cases)
+    for (const dtype of ['float32', 'int32'] as const) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const values =
+        dtype === 'int32' ? Int32Array.from({ length: n }, (_, i) => i * 7 - 3) : randomInput(shape).values;
+      const input = { values, shape, dtype };
+      const label = `${dtype} [${shape.join(',')}] perm [${perm.join(',')}]`;
+      const want = await runOn('cpu', 'Transpose', { x: input }, { perm });
+      const got = await runOn('wasm', 'Transpose', { x: input }, { perm });
+      assert.deepEqual(got.shape, want.shape, `${label}: shape`);
+      assert.ok(
+        got.values.length === want.values.length && got.values.every((v, i) => Object.is(v, want.values[i])),
+        `${label}: values differ`,
+      );
+    }
+  // Without SIMD the stock kernel runs: same values.
+  setSimdEnabled(false);
+  try {
+    const input = randomInput([6, 10]);
+    const stock = await runOn('wasm', 'Transpose', { x: input }, { perm: [1, 0] });
+    setSimdEnabled(true);
+    const simd = await runOn('wasm', 'Transpose', { x: input }, { perm: [1, 0] });
+    assert.ok(
+      simd.values.every((v, i) => Object.is(v, stock.values[i])),
+      'the SIMD kernel differs from the stock one',
+    );
+  } finally {
+    setSimdEnabled(true);
+  }
+});
+
 test('the replaced kernels leak no wasm memory', async () => {
   await tf.setBackend('wasm');
   const x = tf.randomUniform([2, 9, 9, 4]);
@@ -419,6 +508,7 @@ test('the replaced kernels leak no wasm memory', async () => {
         { x, dy },
         attrs({ strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 4, 4] }),
       );
+      tf.transpose(x, [0, 3, 1, 2]);
       tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), true, false);
       tf.matMul(tf.reshape(x, [18, 36]), tf.reshape(x, [18, 36]), false, true);
       tf.matMul(tf.reshape(x, [1, 18, 36]), tf.reshape(x, [1, 36, 18]), true, true);

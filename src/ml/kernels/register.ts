@@ -1,5 +1,5 @@
 // Registers facepipe's wasm kernels: the four gradients stock tfjs-backend-wasm 4.22 lacks (so training works),
-// a faster BatchMatMul for transposed operands, a copy-free Identity, and fused SIMD kernels for training batch
+// a faster BatchMatMul for transposed operands, a SIMD Transpose, a copy-free Identity, and fused SIMD kernels for training batch
 // norm and the swish gradient (hand-assembled wasm, src/ml/kernels/simd.ts). Idempotent.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc } from '@tensorflow/tfjs-core';
@@ -14,6 +14,7 @@ import {
 } from './batchnorm.js';
 import { makeDepthwiseBackpropSimd } from './depthwise.js';
 import { unsortedSegmentSumWasm } from './segment.js';
+import { makeTransposeWasm } from './transpose.js';
 import type { RawKernel } from './wasm-util.js';
 
 /** Kernel names facepipe registers (or replaces) for the wasm backend. */
@@ -23,6 +24,7 @@ export const FACEPIPE_WASM_KERNELS = [
   'DepthwiseConv2dNativeBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'BatchMatMul',
+  'Transpose',
   'Identity',
   FP_BATCH_NORM_TRAIN,
   FP_BATCH_NORM_GRAD,
@@ -41,13 +43,15 @@ export function registerWasmTrainingKernels(): void {
       'registerWasmTrainingKernels: import @tensorflow/tfjs-backend-wasm first (stock wasm kernels missing)',
     );
   }
-  const transpose = stockTranspose.kernelFunc as unknown as RawKernel;
+  const transpose = makeTransposeWasm(stockTranspose.kernelFunc as unknown as RawKernel);
   const matMul = stockMatMul.kernelFunc as unknown as RawKernel;
   const add = (kernelName: string, kernelFunc: RawKernel, setupFunc?: tf.KernelConfig['setupFunc']) => {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as KernelFunc, setupFunc });
   };
   add('UnsortedSegmentSum', unsortedSegmentSumWasm);
+  // Keep the stock setupFunc: it binds the C function the stock kernelFunc calls (the fallback).
+  add('Transpose', transpose, stockTranspose.setupFunc);
   add('Conv2DBackpropFilter', makeConv2DBackpropFilterWasm(transpose, matMul));
   const dw = makeDepthwiseBackpropSimd();
   add('DepthwiseConv2dNativeBackpropInput', dw.backpropInput);

@@ -7,6 +7,7 @@ import {
   F32X4_SPLAT,
   I32,
   I32_ADD,
+  I32_AND,
   I32_MUL,
   I32_SHL,
   V128,
@@ -34,6 +35,7 @@ import {
 // outer(x, dy, out, m, ci, co): out[ci, co] += x[m, ci]^T @ dy[m, co]   (row-major, pointers in bytes)
 // chanSums / chanAffine: per-channel reductions and affine maps over [m, c] rows (batch norm).
 // swishGrad(dy, x, s, out, n): out = dy * s * (1 + x - x*s), the swish gradient from the saved sigmoid.
+// transpose(src, dst, rows, cols): a 2-D transpose of 4-byte elements in 4 x 4 register blocks.
 // Every row loop runs f32x4 lanes, then a scalar tail (overLanes).
 
 /** local * 4 (a float count as bytes). */
@@ -344,6 +346,103 @@ function swishGradCode(): number[] {
   ];
 }
 
+/** i8x16.shuffle picking four 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
+const shuffle32 = (lanes: [number, number, number, number]) => [
+  0xfd,
+  ...uleb(13),
+  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+];
+const V128_LOAD = [0xfd, ...uleb(0), 0, 0];
+const V128_STORE = [0xfd, ...uleb(11), 0, 0];
+const I32_LOAD = [0x28, 2, 0];
+const I32_STORE = [0x36, 2, 0];
+
+/**
+ * transpose(src, dst, rows, cols, _, _): dst[cols, rows] = src[rows, cols]^T for 4-byte elements. 4 x 4 blocks go
+ * through registers (four row loads, eight lane shuffles, four column stores); the ragged edges are copied one
+ * element at a time. Pure data movement, so the bits are the stock kernel's.
+ */
+function transposeCode(): number[] {
+  const [SRC, DST, R, C] = [0, 1, 2, 3];
+  const [R4, C4, I, J, P, Q] = [6, 7, 8, 9, 10, 11];
+  const [V0, V1, V2, V3, T0, T1, T2, T3] = [12, 13, 14, 15, 16, 17, 18, 19];
+  // local = base + (a * b + c) * 4
+  const address = (local: number, base: number, a: number, b: number, c: number) => [
+    ...get(base),
+    ...get(a),
+    ...get(b),
+    I32_MUL,
+    ...get(c),
+    I32_ADD,
+    ...i32(2),
+    I32_SHL,
+    I32_ADD,
+    ...set(local),
+  ];
+  // base + k rows of n floats
+  const rowsOn = (base: number, n: number, k: number) => [
+    ...get(base),
+    ...(k ? [...get(n), ...i32(4 * k), I32_MUL, I32_ADD] : []),
+  ];
+  const loadRow = (k: number, v: number) => [...rowsOn(P, C, k), ...V128_LOAD, ...set(v)];
+  const lanes = (a: number, b: number, pick: [number, number, number, number]) => [
+    ...get(a),
+    ...get(b),
+    ...shuffle32(pick),
+  ];
+  const storeCol = (k: number, a: number, b: number, pick: [number, number, number, number]) => [
+    ...rowsOn(Q, R, k),
+    ...lanes(a, b, pick),
+    ...V128_STORE,
+  ];
+  const element = [
+    ...address(P, SRC, I, C, J),
+    ...address(Q, DST, J, R, I),
+    ...get(Q),
+    ...get(P),
+    ...I32_LOAD,
+    ...I32_STORE,
+  ];
+  const from = (local: number, start: number[]) => [...start, ...set(local)];
+  return [
+    ...locals([
+      [6, I32],
+      [8, V128],
+    ]),
+    ...from(R4, [...get(R), ...i32(-4), I32_AND]),
+    ...from(C4, [...get(C), ...i32(-4), I32_AND]),
+    ...from(I, i32(0)),
+    ...whileBelow(I, R4, 4, [
+      ...from(J, i32(0)),
+      ...whileBelow(J, C4, 4, [
+        ...address(P, SRC, I, C, J),
+        ...address(Q, DST, J, R, I),
+        ...loadRow(0, V0),
+        ...loadRow(1, V1),
+        ...loadRow(2, V2),
+        ...loadRow(3, V3),
+        ...lanes(V0, V1, [0, 4, 1, 5]),
+        ...set(T0),
+        ...lanes(V0, V1, [2, 6, 3, 7]),
+        ...set(T1),
+        ...lanes(V2, V3, [0, 4, 1, 5]),
+        ...set(T2),
+        ...lanes(V2, V3, [2, 6, 3, 7]),
+        ...set(T3),
+        ...storeCol(0, T0, T2, [0, 1, 4, 5]),
+        ...storeCol(1, T0, T2, [2, 3, 6, 7]),
+        ...storeCol(2, T1, T3, [0, 1, 4, 5]),
+        ...storeCol(3, T1, T3, [2, 3, 6, 7]),
+      ]),
+    ]),
+    // The ragged edges: the last cols % 4 columns of the first rows - rows % 4 rows, then the last rows % 4 rows.
+    ...from(I, i32(0)),
+    ...whileBelow(I, R4, 1, [...from(J, get(C4)), ...whileBelow(J, C, 1, element)]),
+    ...whileBelow(I, R, 1, [...from(J, i32(0)), ...whileBelow(J, C, 1, element)]),
+    END,
+  ];
+}
+
 function kernelModule(): Uint8Array {
   const params = (n: number) => new Array<number>(n).fill(I32);
   return moduleBytes(
@@ -355,6 +454,7 @@ function kernelModule(): Uint8Array {
       { name: 'chanSums', params: params(8), code: chanSumsCode() },
       { name: 'chanAffine', params: params(8), code: chanAffineCode() },
       { name: 'swishGrad', params: params(6), code: swishGradCode() },
+      { name: 'transpose', params: params(6), code: transposeCode() },
     ],
   );
 }
@@ -392,8 +492,17 @@ export type ChanAffine = (
   c: number,
 ) => void;
 export type SwishGrad = (dy: number, x: number, s: number, out: number, n: number, unused: number) => void;
+export type Transpose2d = (
+  src: number,
+  dst: number,
+  rows: number,
+  cols: number,
+  unused1: number,
+  unused2: number,
+) => void;
 export interface SimdKernels {
   swishGrad: SwishGrad;
+  transpose: Transpose2d;
   tripleMac: TripleMac;
   outer: OuterAccumulate;
   chanSums: ChanSums;
@@ -422,6 +531,7 @@ export function simdKernelsFor(memory: WasmMemory): SimdKernels | undefined {
         tripleMac: exports.run as TripleMac,
         chanSums: exports.chanSums as ChanSums,
         swishGrad: exports.swishGrad as SwishGrad,
+        transpose: exports.transpose as Transpose2d,
         chanAffine: exports.chanAffine as ChanAffine,
         outer: (x, dy, out, m, ci, co) => {
           const quads = m >> 2;
