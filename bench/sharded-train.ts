@@ -16,6 +16,7 @@ export interface ShardedResult {
   detail: string;
   batch: number;
   steps: number;
+  warmup: number;
   imgPerSec: number;
   bestImgPerSec: number;
   stepMs: number[];
@@ -32,6 +33,8 @@ export async function shardedChild(o: {
   shards: number;
   batch: number;
   steps: number;
+  /** Untimed steps first: wasm heaps and their first-touch page faults, XNNPACK operators, JIT, kernel tuning. */
+  warmup: number;
   size: number;
   idsPerBatch: number;
 }): Promise<ShardedResult> {
@@ -75,7 +78,7 @@ export async function shardedChild(o: {
           net.centers as unknown as tf.Tensor2D,
         ),
     });
-    await engine.step(batch, 1e-3); // warm-up: wasm heaps, XNNPACK operators, JIT
+    for (let i = 0; i < Math.max(1, o.warmup); i++) await engine.step(batch, 1e-3);
     engine.resetTimings();
     const times: number[] = [];
     const cpu0 = process.cpuUsage();
@@ -93,6 +96,7 @@ export async function shardedChild(o: {
       detail: `${info.version}, ${info.detail}, ${o.shards} shards on ${engine.workers} worker thread${engine.workers === 1 ? '' : 's'}`,
       batch: o.batch,
       steps: o.steps,
+      warmup: Math.max(1, o.warmup),
       stepMs: times.map((t) => Math.round(t)),
       imgPerSec: o.batch / (median(times) / 1000),
       bestImgPerSec: o.batch / (Math.min(...times) / 1000),

@@ -119,7 +119,8 @@ def loss_fn(model, f, logits, y):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--steps', type=int, default=5)
+    p.add_argument('--steps', type=int, default=8)
+    p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--size', type=int, default=64)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--device', default='cpu')
@@ -142,7 +143,8 @@ def main():
         opt.step()
         return loss.item()
 
-    step()
+    for _ in range(max(1, a.warmup)):
+        step()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()
@@ -152,7 +154,7 @@ def main():
     print('RESULT ' + json.dumps({
         'backend': 'pytorch', 'batch': a.batch,
         'detail': f'torch {torch.__version__}, ' + (torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{a.threads} thread' + ('s' if a.threads > 1 else '')),
-        'steps': a.steps, 'imgPerSec': a.batch / (med / 1000), 'bestImgPerSec': a.batch / (min(times) / 1000), 'stepMs': [round(t) for t in times],
+        'steps': a.steps, 'warmup': max(1, a.warmup), 'imgPerSec': a.batch / (med / 1000), 'bestImgPerSec': a.batch / (min(times) / 1000), 'stepMs': [round(t) for t in times],
         'peakRssMb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }))
 

@@ -10,6 +10,7 @@
 //   npm run bench:train -- --rounds 3          then 3 more rounds of wasm (2 workers) beside PyTorch (2 threads), one
 //                                             after the other: the median ratio, since a shared host's speed drifts
 //                                             between runs more than one step's noise
+//   --warmup N (default 3), --steps N (default 8): untimed then timed steps, on every side (PyTorch too)
 //   node dist/bench/train.bench.js --backends wasm --steps 5 --profile
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -35,6 +36,10 @@ interface Result {
   error?: string;
 }
 
+// Steady-state steps: a stage trains for hundreds, so the first few (heap growth and its page faults, operator
+// creation, JIT, kernel tuning) are run untimed, on every side alike.
+const WARMUP = 3;
+const STEPS = 8;
 const INPUT = Number(process.argv.includes('--size') ? process.argv[process.argv.indexOf('--size') + 1] : 64);
 const IDS_PER_BATCH = 8;
 
@@ -57,7 +62,8 @@ async function child(backend: BackendName): Promise<void> {
   const info = await initBackend(backend);
   // cpu is ~0.6 img/s: a short measurement at batch 8 is enough.
   const batch = Number(arg('batch') ?? (backend === 'cpu' ? 8 : 32));
-  const steps = Number(arg('steps') ?? (backend === 'cpu' ? 1 : 4));
+  const steps = Number(arg('steps') ?? (backend === 'cpu' ? 1 : STEPS));
+  const warmup = backend === 'cpu' ? 1 : Math.max(1, Number(arg('warmup') ?? WARMUP));
   const perId = Math.max(2, batch / IDS_PER_BATCH);
   const numClasses = Math.ceil(batch / perId);
   const net = createTriarchyNet({
@@ -81,7 +87,7 @@ async function child(backend: BackendName): Promise<void> {
     loss!.dataSync();
     loss!.dispose();
   };
-  step(); // warm-up: Adam slots, XNNPACK operators, JIT
+  for (let i = 0; i < warmup; i++) step(); // Adam slots, XNNPACK operators, JIT
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < steps; i++) {
@@ -137,7 +143,7 @@ function profileStep(
 }
 
 function runChild(backend: string, workers?: number): Result {
-  const extra = ['steps', 'batch', 'size', 'shards'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
+  const extra = ['steps', 'warmup', 'batch', 'size', 'shards'].flatMap((k) => (arg(k) ? [`--${k}`, arg(k)!] : []));
   if (process.argv.includes('--profile')) extra.push('--profile');
   if (workers) extra.push('--workers', String(workers));
   const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--child', backend, ...extra], {
@@ -183,7 +189,9 @@ function runTorch(threads: number): Result | string {
         '--threads',
         String(threads),
         '--steps',
-        arg('torch-steps') ?? '5',
+        arg('torch-steps') ?? String(STEPS),
+        '--warmup',
+        arg('warmup') ?? String(WARMUP),
       ],
       { encoding: 'utf8', maxBuffer: 16 << 20 },
     );
@@ -282,7 +290,8 @@ async function main(): Promise<void> {
       workers: Number(arg('workers')),
       shards: Number(arg('shards') ?? 2),
       batch: Number(arg('batch') ?? 32),
-      steps: Number(arg('steps') ?? 4),
+      steps: Number(arg('steps') ?? STEPS),
+      warmup: Number(arg('warmup') ?? WARMUP),
       size: INPUT,
       idsPerBatch: IDS_PER_BATCH,
     });
