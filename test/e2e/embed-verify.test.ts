@@ -3,12 +3,10 @@
 // and .npy agreeing with each other and with evaluate's own distances, any image format, and no TF.js on onnxruntime.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseNpyFloat32 } from '../../src/core/npy.js';
-import { CLI, makeWorkspace, removeWorkspace, repoRoot, runCli } from '../engine/rig.js';
+import { makeWorkspace, modulesLoadedBy, removeWorkspace, repoRoot, runCli } from '../engine/rig.js';
 import { cmuImages, convert } from './layouts.js';
 
 let ws: string;
@@ -194,25 +192,14 @@ test('verify: exit 2 with no trained model, 3 on any other failure (never 1, whi
 });
 
 test('embed on onnxruntime loads no TensorFlow.js module (the CLI stays fast to start)', () => {
-  const log = join(ws, 'imports.log');
-  const hook = join(ws, 'hook.mjs');
-  writeFileSync(
-    hook,
-    `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
-  );
-  const reg = join(ws, 'register.mjs');
-  writeFileSync(
-    reg,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
-  );
   const pgm = `${faces}/${cmuImages()[0].identity}/${cmuImages()[0].stem}.pgm`;
-  const r = spawnSync(process.execPath, ['--import', pathToFileURL(reg).href, CLI, 'embed', pgm], { cwd: ws });
-  assert.equal(r.status, 0, String(r.stderr));
-  const loaded = readFileSync(log, 'utf8');
+  const r = modulesLoadedBy(ws, ['embed', pgm]);
+  assert.equal(r.status, 0, r.stderr);
+  const loaded = r.specifiers.join('\n');
   assert.match(loaded, /onnxruntime-node/, 'the hook saw the imports');
   assert.doesNotMatch(loaded, /@tensorflow/);
   // And --help loads no ML module at all.
-  writeFileSync(log, '');
-  execFileSync(process.execPath, ['--import', pathToFileURL(reg).href, CLI, 'verify', '--help'], { cwd: ws });
-  assert.doesNotMatch(readFileSync(log, 'utf8'), /onnxruntime|sharp|@tensorflow/);
+  const help = modulesLoadedBy(ws, ['verify', '--help']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.doesNotMatch(help.specifiers.join('\n'), /onnxruntime|sharp|@tensorflow/);
 });

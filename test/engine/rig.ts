@@ -1,9 +1,10 @@
 // Shared test rig for the engine: temp workspaces, and the built CLI run as a child process, so the tests
 // exercise exactly what a user runs (argument parsing, exit codes, locking, signals, files on disk).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { RunEvent } from '../../src/contracts/events.js';
 import { packageRoot } from '../../src/core/package-root.js';
 import { pidRunning } from '../../src/core/procs.js';
@@ -99,6 +100,35 @@ export async function runCli(ws: string, args: string[], timeoutMs = 30_000): Pr
     return await done;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Every module specifier the CLI resolves while running `args` in ws (a resolve hook logs them), and its exit
+ * status: what a command loads is what each start of it costs.
+ */
+export function modulesLoadedBy(
+  ws: string,
+  args: string[],
+): { specifiers: string[]; status: number | null; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'fp-hook-'));
+  try {
+    const log = join(dir, 'imports.log');
+    const hook = join(dir, 'hook.mjs');
+    writeFileSync(
+      hook,
+      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
+    );
+    const reg = join(dir, 'register.mjs');
+    writeFileSync(
+      reg,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', pathToFileURL(reg).href, CLI, ...args], { cwd: ws });
+    const specifiers = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+    return { specifiers, status: r.status, stderr: String(r.stderr) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

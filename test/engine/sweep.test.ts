@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorkspace, removeWorkspace, run, runCli, startCli, waitFor, type Event } from './rig.js';
+import { makeWorkspace, modulesLoadedBy, removeWorkspace, run, runCli, startCli, waitFor, type Event } from './rig.js';
 import { expandSweep, pointName } from '../../src/plan/sweep.js';
 
 const PIPE = `name: sw
@@ -24,6 +24,30 @@ stages:
 
 const running = (events: Event[]) =>
   events.filter((e) => e.type === 'stage-state' && e.state === 'running').map((e) => (e as { stage: string }).stage);
+
+test('a run without a sweep loads no sweep planner (each start of the CLI pays for what it loads); --sweep does', async () => {
+  const ws = makeWorkspace({ 'pipelines/p.yaml': PIPE, 'data/in.txt': 'hello\n' });
+  try {
+    const planner = (specifiers: string[]) =>
+      specifiers.filter((s) => /plan\/(sweep|experiments)\.js$|^seedrandom$/.test(s));
+    const plain = modulesLoadedBy(ws, ['run', 'pipelines/p.yaml', '--progress', 'json']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.ok(
+      plain.specifiers.some((s) => s.endsWith('/load.js')),
+      'the hook saw the imports',
+    );
+    assert.deepEqual(planner(plain.specifiers), []);
+    const swept = modulesLoadedBy(ws, ['run', 'pipelines/p.yaml', '--progress', 'json', '--sweep', 'train.env.B=x,y']);
+    assert.equal(swept.status, 0, swept.stderr);
+    assert.equal(planner(swept.specifiers).length, 3, planner(swept.specifiers).join(', '));
+    // Options are still checked when there is no sweep.
+    const bad = await runCli(ws, ['run', 'pipelines/p.yaml', '--max-points', 'many']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--max-points "many"/);
+  } finally {
+    removeWorkspace(ws);
+  }
+});
 
 test('a grid sweep makes one experiment per point and runs shared stages once', async () => {
   const ws = makeWorkspace({ 'pipelines/p.yaml': PIPE, 'data/in.txt': 'hello\n' });
