@@ -84,10 +84,16 @@ export function writeError(path: string, e: unknown): Error {
  * Write to a temporary name and rename into place: readers see old or new, never half. With durable (the
  * default) the data and the directory are fsynced too, so the write survives a power cut; commit points need
  * that, progress notes do not. A failed write removes its temporary file and throws writeError (naming path).
+ * `tmpAt` names the temporary file after another path of the same filesystem (default: path itself), e.g. in a
+ * folder that the leftover sweep lists anyway.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { durable?: boolean } = {}): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: { durable?: boolean; tmpAt?: string } = {},
+): void {
   const durable = opts.durable ?? true;
-  const tmp = tmpName(path);
+  const tmp = tmpName(opts.tmpAt ?? path);
   let fd: number | undefined;
   try {
     try {
@@ -95,6 +101,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(dirname(path), { recursive: true });
+      mkdirSync(dirname(tmp), { recursive: true });
       fd = openSync(tmp, 'w');
     }
     try {

@@ -78,6 +78,8 @@ export interface SweepOptions {
   now?: number;
   /** How to remove an entry (gc counts and may only pretend); default rm -rf. */
   remove?: (path: string) => void;
+  /** Also inside every past run's folder of results/runs/ (gc), not only results/runs/ itself. */
+  deep?: boolean;
 }
 
 class LeftoverSweep {
@@ -113,14 +115,14 @@ class LeftoverSweep {
     return this.old(p, st);
   }
 
-  /** Temporary names among the entries of dir (and, `depth` levels down, of its folders). */
-  scan(dir: string, depth = 0): void {
+  /** Temporary names among the entries of dir (and, `depth` levels down, of its folders but `skip`). */
+  scan(dir: string, depth = 0, skip?: string): void {
     for (const e of entries(dir)) {
       const p = join(dir, e.name);
       if (parseTmpName(e.name) || LEGACY_PID_TMP.test(e.name)) {
         const st = statOf(p);
         if (st && this.writerDead(p, e.name, st)) this.remove(p);
-      } else if (depth > 0 && e.isDirectory()) this.scan(p, depth - 1);
+      } else if (depth > 0 && e.isDirectory() && p !== skip) this.scan(p, depth - 1, skip);
     }
   }
 
@@ -157,7 +159,10 @@ export function sweepLeftovers(ws: Workspace, o: SweepOptions = {}): SweepResult
   s.scan(ws.store.epochsDir, 1); // epoch state records, <prefix>/<epoch>.json
   s.scan(ws.workRoot, 4); // checkpoints, written by tmpName inside each key's scratch
   s.jobFolders(ws.tmpDir);
-  // results/runs/<id>/run.json, results/<exp>/experiment.json, results/<exp>/<stage>/<output> being restored.
-  s.scan(ws.resultsDir, 2);
+  // results/<exp>/experiment.json and results/<exp>/<stage>/<output> being restored. A run record's temporary file
+  // sits in results/runs/ itself (run-record.ts), so a run lists that one folder instead of opening every past
+  // run's, which grow without bound; `deep` (gc) looks inside each too, for the names an older facepipe left there.
+  s.scan(ws.resultsDir, 2, o.deep ? undefined : ws.runsDir);
+  if (!o.deep) s.scan(ws.runsDir);
   return { removed: s.removed };
 }

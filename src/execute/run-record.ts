@@ -141,7 +141,12 @@ export class RunRecord {
   }
 
   write(status: RunStatus | 'running', error?: string): void {
-    writeFileAtomic(this.path, JSON.stringify(this.content(status, error), null, 2), { durable: false });
+    // The temporary file sits in results/runs/ itself: the leftover sweep at each start lists that one folder
+    // instead of opening every past run's (src/execute/leftovers.ts).
+    writeFileAtomic(this.path, JSON.stringify(this.content(status, error), null, 2), {
+      durable: false,
+      tmpAt: join(this.ws.runsDir, `${this.id}.run.json`),
+    });
   }
 
   /**

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, utimesSync,
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostTag } from '../../src/core/fsutil.js';
-import { deadPid, finalStates, listFiles, makeWorkspace, removeWorkspace, run, writeFiles } from './rig.js';
+import { deadPid, finalStates, listFiles, makeWorkspace, removeWorkspace, run, runCli, writeFiles } from './rig.js';
 
 const SIZE = 2 * 1024 * 1024;
 const CONTENT = 300_000; // bytes of the first stage's output: the store and results/ each hold a copy
@@ -106,18 +106,21 @@ test('temporary files left by dead writers are swept at the start of a run, and 
     const owner = (pid: number, host = hostname()) => JSON.stringify({ host, pid });
     const gone = [
       `.facepipe/state/stat-cache.json.tmp-${dead}-${me}-0a0b0c0d`, // this host, writer dead
-      `results/runs/r1/run.json.tmp-${dead}-${me}-01020304`,
+      `results/runs/r1.run.json.tmp-${dead}-${me}-01020304`, // a run record's, beside the run folders
       `.facepipe/store/objects/ab/cdef.tmp-${dead}-${me}-01020304`,
       `.facepipe/work/k1/checkpoint/epoch-checkpoint.fpck.tmp-${dead}-${me}-01020304`,
       `.facepipe/tmp/run1-a/.facepipe-owner.json`, // a job folder whose writer is dead
       `.facepipe/state/last/x.json.tmp-${process.pid}-${other}-01020304`, // another host, but 15 days untouched
-      `results/runs/r2/run.json.tmp-${dead}-0a0b0c0d`, // older name without a host: by age only
+      `results/runs/r2.run.json.tmp-${dead}-0a0b0c0d`, // older name without a host: by age only
       `.facepipe/work/k2/epoch-checkpoint.fpck.${dead}.tmp`,
     ];
     const kept = [
       `.facepipe/state/stat-cache.json.tmp-${process.pid}-${me}-0a0b0c0d`, // its writer (this test) runs
       `.facepipe/store/stages/k.json.tmp-${dead}-${other}-01020304`, // another host's job may be writing
-      `results/runs/r3/run.json.tmp-${dead}-0a0b0c0d`, // no host, recent
+      `results/runs/r3.run.json.tmp-${dead}-0a0b0c0d`, // no host, recent
+      // Inside a past run's folder (where an older facepipe wrote them): a run does not open every past run's
+      // folder (gc does, below).
+      `results/runs/r4/run.json.tmp-${dead}-${me}-01020304`,
       `.facepipe/work/k3/epoch-checkpoint.fpck.${dead}.tmp`,
       `.facepipe/tmp/run2-a/.facepipe-owner.json`, // a live writer
       `.facepipe/tmp/run3-a/.facepipe-owner.json`, // another host's writer
@@ -146,6 +149,11 @@ test('temporary files left by dead writers are swept at the start of a run, and 
         /removed 8 temporary file\(s\) left by processes that died/.test(warning.message),
       JSON.stringify(warning),
     );
+    // gc looks inside the run folders too, and counts only folders as runs.
+    const gc = await runCli(ws, ['gc']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.ok(!listFiles(ws).includes(`results/runs/r4/run.json.tmp-${dead}-${me}-01020304`), 'gc swept r4');
+    assert.match(gc.stdout, /kept 2 runs/, 'the r1-r3 names are files beside the runs: only r4 and this run are runs');
   } finally {
     removeWorkspace(ws);
   }

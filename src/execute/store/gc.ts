@@ -131,7 +131,13 @@ export async function collectGarbage(
     removedEntries++;
     if (!o.dryRun) rmSync(p, { recursive: true, force: true });
   };
-  const runs = existsSync(ws.runsDir) ? readdirSync(ws.runsDir).sort() : [];
+  // Run folders only: a run being recorded has its temporary file beside them (run-record.ts).
+  const runs = existsSync(ws.runsDir)
+    ? readdirSync(ws.runsDir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+    : [];
   const keep = o.keepLast !== undefined ? Math.min(runs.length, o.keepLast) : runs.length;
   const dropped = runs.slice(0, runs.length - keep);
   for (const r of dropped) remove(join(ws.runsDir, r));
@@ -163,6 +169,7 @@ export async function collectGarbage(
   for (const p of await executorGarbage(ws.root, new Set(kept))) remove(p);
   // The runner's own temporary files elsewhere (state, run records, results), of dead writers only.
   sweepLeftovers(ws, {
+    deep: true,
     remove: (p) => {
       if (existsSync(p) && !leased(p) && !busy(p)) remove(p);
     },
