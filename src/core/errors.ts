@@ -16,7 +16,19 @@ export interface Diagnostic {
   source?: string;
 }
 
+/** Marks a FacepipeError across copies of this module (the bundled CLI and the stage kinds it loads). */
+const BRAND = Symbol.for('facepipe.FacepipeError');
+
 export class FacepipeError extends Error {
+  /**
+   * instanceof FacepipeError by brand, not by prototype: one copy's errors are another copy's too. A subclass
+   * (SlurmCommandError) keeps the prototype test.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== FacepipeError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+  readonly [BRAND] = true;
   readonly diagnostics: Diagnostic[];
   /** Process exit code the CLI uses. 2 = bad input, 1 = a stage failed, 130 = interrupted. */
   readonly exitCode: number;

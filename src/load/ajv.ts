@@ -1,6 +1,9 @@
 // ajv set-up and the translation of its errors into positioned diagnostics.
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { sourceDir } from '../core/source-dir.js';
 import { hashValue } from '../core/hash.js';
 import { didYouMean, type Diagnostic } from '../core/errors.js';
 
@@ -12,7 +15,7 @@ const compiled = new WeakMap<object, ValidateFunction>();
 /** Precompiled validators (scripts/build-validators.mjs), by schema hash; loading ajv costs ~100 ms. */
 let precompiled: Record<string, ValidateFunction> | undefined;
 try {
-  precompiled = (await import(new URL('./validators.generated.js', import.meta.url).href)) as Record<
+  precompiled = (await import(pathToFileURL(join(sourceDir, 'load', 'validators.generated.js')).href)) as Record<
     string,
     ValidateFunction
   >;

@@ -3,6 +3,7 @@
 // programming error that fails loudly rather than silently dropping or replacing a kind.
 import { readdirSync, existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sourceDir } from '../core/source-dir.js';
 import { join } from 'node:path';
 import type { KindCatalog, StageKind } from '../contracts/stage-kind.js';
 
@@ -15,7 +16,7 @@ function isStageKind(v: unknown): v is StageKind {
 
 export function loadKinds(): Promise<KindCatalog> {
   loaded ??= (async () => {
-    const here = fileURLToPath(new URL('.', import.meta.url));
+    const here = join(sourceDir, 'stages');
     const dirs = readdirSync(here, { withFileTypes: true })
       .filter((d) => d.isDirectory() && existsSync(join(here, d.name, 'kind.js')))
       .map((d) => d.name)

@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { FacepipeError } from '../../src/core/errors.js';
 import { makeWorkspace, removeWorkspace, runCli } from './rig.js';
 
 const ok = (name: string, params = '{ cmd: "echo hi > $FACEPIPE_OUT_o", outputs: { o: file } }') =>
@@ -255,4 +256,20 @@ test('validate and status report the same diagnostics as run, also with exit cod
   } finally {
     removeWorkspace(ws);
   }
+});
+
+test('a FacepipeError from another copy of core/errors.js is one too (the bundled CLI and the stage kinds); a subclass is not every FacepipeError', async () => {
+  // A second instance of the module, as the bundled CLI and dist/src/ each hold one.
+  const copy = (await import(
+    `../../src/core/errors.js?copy=${Date.now()}`
+  )) as typeof import('../../src/core/errors.js');
+  assert.notEqual(copy.FacepipeError, FacepipeError, 'a second copy of the module');
+  const theirs = new copy.FacepipeError({ code: 'bad-option', message: 'from the other copy' });
+  assert.ok(theirs instanceof FacepipeError);
+  assert.ok(new FacepipeError({ code: 'x', message: 'ours' }) instanceof copy.FacepipeError);
+  assert.ok(!(new Error('plain') instanceof FacepipeError));
+  assert.ok(!(Object.create(null) instanceof FacepipeError));
+  class Narrower extends FacepipeError {}
+  assert.ok(!(theirs instanceof Narrower), 'a subclass keeps the prototype test');
+  assert.ok(new Narrower({ code: 'x', message: 'n' }) instanceof Narrower);
 });

@@ -1,16 +1,16 @@
 // The local executor: each job runs in its own worker process on this machine (a crash, even a wasm abort,
 // cannot take the runner down). The worker runs the job side (src/execute/job.ts), which commits the record.
 import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Executor, JobEvents, JobOutcome, StageJob } from '../../../contracts/executor.js';
 import { WORKDIR_RESERVED_PREFIX } from '../../../contracts/stage-kind.js';
 import { identityOf, isValidPid, liveness, pidRunning, type ProcessIdentity } from '../../../core/procs.js';
+import { sourceDir } from '../../../core/source-dir.js';
 import { Workspace } from '../../workspace.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
-const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
+const workerPath = join(sourceDir, 'execute', 'executors', 'local', 'worker.js');
 
 /** Who works in a stage's scratch folder: the worker's pid, start time, host and boot. */
 const OWNER_FILE = `${WORKDIR_RESERVED_PREFIX}worker.json`;
