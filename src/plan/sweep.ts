@@ -1,6 +1,7 @@
 // Sweeps: expand a grid (every combination) or a seeded random sample into experiment points.
 // A point maps dotted param paths (stage first) to values; its name is short and stable: a hash of the point.
-import seedrandom from 'seedrandom';
+import { createRequire } from 'node:module';
+import type seedrandomLib from 'seedrandom';
 import { FacepipeError, type Diagnostic } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/hash.js';
 import { defineOwn, isPlainObject, nonFinitePaths, PROTOTYPE_KEYS } from '../core/objects.js';
@@ -166,6 +167,8 @@ function expandPoints(s: SweepSpec): Point[] {
       message: 'a random sweep needs samples: N (N > 0)',
       hint: 'add `samples: 8` or --samples 8',
     });
+  // Required on first use: an ESM import of it would load with every start of the bundled CLI.
+  const seedrandom = createRequire(import.meta.url)('seedrandom') as typeof seedrandomLib;
   const rng = seedrandom(String(s.seed));
   const points: Point[] = [];
   const seen = new Set<string>();

@@ -273,3 +273,23 @@ test('a FacepipeError from another copy of core/errors.js is one too (the bundle
   assert.ok(!(theirs instanceof Narrower), 'a subclass keeps the prototype test');
   assert.ok(new Narrower({ code: 'x', message: 'n' }) instanceof Narrower);
 });
+
+test('the CLI runs as one bundled file: a run loads none of the load/plan/execute modules of dist/src/ on its own', async () => {
+  const { modulesLoadedBy } = await import('./rig.js');
+  const ws = makeWorkspace({ 'pipelines/p.yaml': `stages:\n${ok('a')}` });
+  try {
+    // A no-op rerun: no stage runs, so no worker process (the unbundled job side) logs its modules too.
+    assert.equal((await runCli(ws, ['run', 'pipelines/p.yaml'])).code, 0);
+    const r = modulesLoadedBy(ws, ['run', 'pipelines/p.yaml', '--progress', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    const expected = /\/cli\/main\.js$|\/load\/validators\.generated\.js$/;
+    const own = r.specifiers.filter((s) => /\/(load|plan|execute|cli)\/[^/]+\.js$/.test(s) && !expected.test(s));
+    assert.deepEqual(own, [], 'modules the bundle should hold');
+    assert.ok(
+      r.specifiers.some((s) => s.endsWith('/stages/command/kind.js')),
+      'the kinds stay separate modules',
+    );
+  } finally {
+    removeWorkspace(ws);
+  }
+});

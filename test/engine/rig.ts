@@ -104,8 +104,9 @@ export async function runCli(ws: string, args: string[], timeoutMs = 30_000): Pr
 }
 
 /**
- * Every module specifier the CLI resolves while running `args` in ws (a resolve hook logs them), and its exit
- * status: what a command loads is what each start of it costs.
+ * Every module the CLI loads while running `args` in ws, and its exit status: ESM specifiers as resolved (a
+ * resolve hook) and CommonJS ones as required, prefixed 'require:' (createRequire included). What a command
+ * loads is what each start of it costs.
  */
 export function modulesLoadedBy(
   ws: string,
@@ -113,19 +114,27 @@ export function modulesLoadedBy(
 ): { specifiers: string[]; status: number | null; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fp-hook-'));
   try {
-    const log = join(dir, 'imports.log');
+    const log = JSON.stringify(join(dir, 'imports.log'));
     const hook = join(dir, 'hook.mjs');
     writeFileSync(
       hook,
-      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${JSON.stringify(log)}, s + '\\n'); return next(s, c); }\n`,
+      `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { appendFileSync(${log}, s + '\\n'); return next(s, c); }\n`,
     );
     const reg = join(dir, 'register.mjs');
     writeFileSync(
       reg,
-      `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`,
+      [
+        `import Module, { register } from 'node:module';`,
+        `import { appendFileSync } from 'node:fs';`,
+        `register(${JSON.stringify(pathToFileURL(hook).href)});`,
+        `const load = Module._load;`,
+        `Module._load = function (request, ...rest) { appendFileSync(${log}, 'require:' + request + '\\n'); return load.call(this, request, ...rest); };`,
+        '',
+      ].join('\n'),
     );
     const r = spawnSync(process.execPath, ['--import', pathToFileURL(reg).href, CLI, ...args], { cwd: ws });
-    const specifiers = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+    const path = join(dir, 'imports.log');
+    const specifiers = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
     return { specifiers, status: r.status, stderr: String(r.stderr) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
