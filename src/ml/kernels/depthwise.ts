@@ -150,12 +150,33 @@ export function depthwiseBackpropFilterWasm(args: KernelArgs): TensorInfo {
 export function makeDepthwiseBackpropSimd() {
   const fallback = { backpropInput: depthwiseBackpropInputWasm, backpropFilter: depthwiseBackpropFilterWasm };
   type Info = ReturnType<typeof backend_util.computeConv2DInfo>;
-  /** Writes the triples for every valid (b, oh, ow, kh, kw); `order` maps them to (out, a, b) row offsets. */
+  /**
+   * The triples of every valid (b, oh, ow, kh, kw) as (out, a, b) row offsets: they depend on the shapes alone,
+   * so they are listed once per shape (a step asks for the same few dozen) and copied into the heap after that.
+   */
+  const lists = new Map<string, Int32Array>();
   function enumerate(
     backend: WasmBackendLike,
     info: Info,
     kind: 'input' | 'filter',
   ): { triples: TensorInfo; count: number } {
+    const key = [kind, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth]
+      .concat([info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth])
+      .concat([info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left])
+      .join(',');
+    let list = lists.get(key);
+    if (!list) {
+      list = listTriples(info, kind);
+      // A bound, for a long run with many shapes (batch sizes); a step uses far fewer.
+      if (lists.size >= 256) lists.delete(lists.keys().next().value!);
+      lists.set(key, list);
+    }
+    const triples = backend.makeOutput([Math.max(1, list.length)], 'int32');
+    (backend.typedArrayFromHeap(triples) as Int32Array).set(list);
+    return { triples, count: list.length / 3 };
+  }
+
+  function listTriples(info: Info, kind: 'input' | 'filter'): Int32Array {
     const {
       batchSize: N,
       inHeight: H,
@@ -172,9 +193,7 @@ export function makeDepthwiseBackpropSimd() {
     } = info;
     const top = info.padInfo.top;
     const left = info.padInfo.left;
-    const max = N * OH * OW * KH * KW;
-    const triples = backend.makeOutput([max * 3], 'int32');
-    const t = backend.typedArrayFromHeap(triples) as Int32Array;
+    const t = new Int32Array(N * OH * OW * KH * KW * 3);
     let n = 0;
     for (let b = 0; b < N; b++) {
       for (let oh = 0; oh < OH; oh++) {
@@ -202,7 +221,7 @@ export function makeDepthwiseBackpropSimd() {
         }
       }
     }
-    return { triples, count: n / 3 };
+    return t.slice(0, n);
   }
 
   function backpropInput(args: KernelArgs): TensorInfo {
