@@ -10,7 +10,9 @@ import {
   I32_AND,
   I32_MUL,
   I32_SHL,
+  I32_STORE,
   V128,
+  VECTOR,
   addTo,
   get,
   i32,
@@ -21,6 +23,7 @@ import {
   overLanes,
   plus,
   set,
+  shuffle32,
   tee,
   uleb,
   whileBelow,
@@ -346,17 +349,6 @@ function swishGradCode(): number[] {
   ];
 }
 
-/** i8x16.shuffle picking four 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
-const shuffle32 = (lanes: [number, number, number, number]) => [
-  0xfd,
-  ...uleb(13),
-  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
-];
-const V128_LOAD = [0xfd, ...uleb(0), 0, 0];
-const V128_STORE = [0xfd, ...uleb(11), 0, 0];
-const I32_LOAD = [0x28, 2, 0];
-const I32_STORE = [0x36, 2, 0];
-
 /**
  * transpose(src, dst, rows, cols, _, _): dst[cols, rows] = src[rows, cols]^T for 4-byte elements. 4 x 4 blocks go
  * through registers (four row loads, eight lane shuffles, four column stores); the ragged edges are copied one
@@ -384,7 +376,7 @@ function transposeCode(): number[] {
     ...get(base),
     ...(k ? [...get(n), ...i32(4 * k), I32_MUL, I32_ADD] : []),
   ];
-  const loadRow = (k: number, v: number) => [...rowsOn(P, C, k), ...V128_LOAD, ...set(v)];
+  const loadRow = (k: number, v: number) => [...rowsOn(P, C, k), ...VECTOR.load, ...set(v)];
   const lanes = (a: number, b: number, pick: [number, number, number, number]) => [
     ...get(a),
     ...get(b),
@@ -393,14 +385,14 @@ function transposeCode(): number[] {
   const storeCol = (k: number, a: number, b: number, pick: [number, number, number, number]) => [
     ...rowsOn(Q, R, k),
     ...lanes(a, b, pick),
-    ...V128_STORE,
+    ...VECTOR.store,
   ];
   const element = [
     ...address(P, SRC, I, C, J),
     ...address(Q, DST, J, R, I),
     ...get(Q),
     ...get(P),
-    ...I32_LOAD,
+    ...i32Load(0),
     ...I32_STORE,
   ];
   const from = (local: number, start: number[]) => [...start, ...set(local)];

@@ -44,8 +44,15 @@ export const I32_AND = 0x71;
 export const I32_SHL = 0x74;
 export const I32_GE_U = 0x4f;
 export const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
+export const I32_STORE = [0x36, 2, 0];
 export const F32_LOAD = [0x2a, 2, 0];
 export const F32X4_SPLAT = [0xfd, ...uleb(19)];
+/** i8x16.shuffle picking four 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
+export const shuffle32 = (lanes: [number, number, number, number]) => [
+  0xfd,
+  ...uleb(13),
+  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+];
 /** f32.const 1.0 */
 export const F32_ONE = [0x43, 0x00, 0x00, 0x80, 0x3f];
 
