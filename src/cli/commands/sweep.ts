@@ -1,8 +1,8 @@
 // facepipe run / status with a sweep: the sweep request from the options, the experiments it makes
 // (src/plan/experiments.ts), and the list of points printed before the run.
 import type { HalvingSetup } from '../../execute/halving.js';
-import type { Experiment } from '../../plan/experiments.js';
-import type { Point } from '../../plan/sweep.js';
+import { buildExperiments, pointExperiment, sweepSpec, type Experiment } from '../../plan/experiments.js';
+import { DEFAULT_MAX_POINTS, expandSweep, type Point } from '../../plan/sweep.js';
 import { FacepipeError } from '../../core/errors.js';
 import { loadKinds } from '../../stages/registry.js';
 import type { Loaded } from '../context.js';
@@ -58,27 +58,12 @@ export interface SweepRun {
   halving?: HalvingSetup;
 }
 
-/** No sweep asked for, by the command line or the pipeline: the run is the base experiment alone. */
-function noSweep(o: SweepCliOptions, base: Loaded): boolean {
-  const asked = [o.sweepFile, o.samples, o.seeds, o.seedStages, o.sweepMethod, o.eta, o.minEpochs, o.maxEpochs];
-  if (asked.some((v) => v !== undefined) || (Array.isArray(o.sweep) && o.sweep.length > 0)) return false;
-  return o.sweep === false || base.pipeline.sweep === undefined;
-}
-
 export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promise<SweepRun> {
-  // The options are checked either way; the sweep planner (and seedrandom) loads only for a sweep, since every
-  // module loaded costs each start of the CLI (a no-op rerun is mostly start-up).
-  const sweepSeed = wholeNumber('--sweep-seed', o.sweepSeed, 0);
-  positiveInt('--max-points', o.maxPoints, 1);
-  const name = o.experiment ?? base.pipeline.name;
-  if (noSweep(o, base)) return { experiments: [{ name, pipeline: base.pipeline, graph: base.graph }] };
-  const { buildExperiments, pointExperiment, sweepSpec } = await import('../../plan/experiments.js');
-  const { DEFAULT_MAX_POINTS, expandSweep } = await import('../../plan/sweep.js');
   const request = {
     sweep: o.sweep,
     sweepFile: o.sweepFile,
     samples: o.samples === undefined ? undefined : positiveInt('--samples', o.samples, 1),
-    sweepSeed,
+    sweepSeed: wholeNumber('--sweep-seed', o.sweepSeed, 0),
     seeds: o.seeds === undefined ? undefined : positiveInt('--seeds', o.seeds, 1),
     seedStages: o.seedStages
       ?.flatMap((s) => s.split(','))
@@ -107,6 +92,7 @@ export async function sweepExperiments(o: SweepCliOptions, base: Loaded): Promis
     graph: base.graph,
     catalog: await loadKinds(),
   };
+  const name = o.experiment ?? base.pipeline.name;
   if (!spec?.halving) return { experiments: buildExperiments(experimentBase, name, spec, maxPoints) };
   const halving = spec.halving;
   // Loaded only for a halving sweep: every module loaded costs each start of the CLI.
