@@ -222,6 +222,8 @@ test('weight gradients x^T @ dy: each of the three ways matches cpu and gives th
       [64, 24, 96],
       [7, 5, 3],
       [300, 16, 8],
+      // ci % 4 = 0 and co % 8 = 0: the register tiles, here over three row chunks (the last one short).
+      [2001, 8, 16],
     ]) {
       const a = randomInput([m, ci]);
       const b = randomInput([m, co]);

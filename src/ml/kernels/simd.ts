@@ -8,9 +8,11 @@ import {
   I32,
   I32_ADD,
   I32_AND,
+  I32_GT_U,
   I32_MUL,
   I32_SHL,
   I32_STORE,
+  SELECT,
   V128,
   VECTOR,
   addTo,
@@ -18,6 +20,7 @@ import {
   i32,
   i32Load,
   laneEnds,
+  load32Splat,
   locals,
   moduleBytes,
   overLanes,
@@ -26,7 +29,10 @@ import {
   shuffle32,
   tee,
   uleb,
+  v128Load,
+  v128Store,
   whileBelow,
+  whileBelowTo,
 } from './wasm-asm.js';
 
 // A tiny hand-assembled WebAssembly SIMD kernel that runs on the wasm backend's own memory (zero copy).
@@ -35,7 +41,8 @@ import {
 //
 // run(triples, count, out, a, b, c): for each of `count` int32 triples (o, i, j) at byte address `triples`:
 //   out[o + k] += a[i + k] * b[j + k]  for k in [0, c)      (float32 element offsets; pointers in bytes)
-// outer(x, dy, out, m, ci, co): out[ci, co] += x[m, ci]^T @ dy[m, co]   (row-major, pointers in bytes)
+// outer(x, dy, out, m, ci, co): out[ci, co] += x[m, ci]^T @ dy[m, co]   (row-major, pointers in bytes; register tiles
+//   when ci % 4 = 0 and co % 8 = 0, else rank-1 updates)
 // chanSums / chanAffine: per-channel reductions and affine maps over [m, c] rows (batch norm).
 // swishGrad(dy, x, s, out, n): out = dy * s * (1 + x - x*s), the swish gradient from the saved sigmoid.
 // transpose(src, dst, rows, cols): a 2-D transpose of 4-byte elements in 4 x 4 register blocks.
@@ -206,6 +213,115 @@ function outer4Code(): number[] {
       ]),
       ...addTo(XROW, bytes(CIB)),
       ...addTo(DYROW, bytes(COB)),
+    ]),
+    END,
+  ];
+}
+
+/**
+ * outerTiles(x, dy, out, m, ci, co, rows): out[ci, co] += x[m, ci]^T @ dy[m, co] for ci % 4 = 0 and co % 8 = 0, in
+ * register tiles of 4 x 8 outputs (eight f32x4 accumulators) that stream down the rows: per row, four splats of x
+ * and two vectors of dy make 32 multiply-adds, with no load or store of out (outer4 has one of each per 16). The
+ * rows go in chunks of `rows` so that a chunk of x and dy stays in cache while every tile passes over it. Each
+ * output is still the m-ordered sum of rounded products (mul, then add), so the bits equal outer's.
+ */
+function outerTilesCode(): number[] {
+  const [X, DY, OUT, M, CI, CO, ROWS] = [0, 1, 2, 3, 4, 5, 6];
+  const [CIB, COB, M0, M1, CB, NB, XP, DP, I, O0, O1, O2, O3] = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const A = [20, 21, 22, 23, 24, 25, 26, 27]; // v128 accumulators: out rows r = 0..3, columns +0..3 and +4..7
+  const [D0, D1, S] = [28, 29, 30]; // v128
+  const rowPtr = [O0, O1, O2, O3];
+  const eachAcc = (f: (acc: number, row: number, half: number) => number[]) =>
+    A.flatMap((acc, k) => f(acc, k >> 1, k & 1));
+  const madd = (acc: number, d: number) => [
+    ...get(acc),
+    ...get(S),
+    ...get(d),
+    ...VECTOR.mul,
+    ...VECTOR.add,
+    ...set(acc),
+  ];
+  return [
+    ...locals([
+      [13, I32],
+      [11, V128],
+    ]),
+    ...bytes(CI),
+    ...set(CIB),
+    ...bytes(CO),
+    ...set(COB),
+    ...i32(0),
+    ...set(M0),
+    ...whileBelowTo(M0, M, M1, [
+      // M1 = min(M0 + rows, m)
+      ...get(M),
+      ...plus(M0, ROWS),
+      ...tee(M1),
+      ...get(M1),
+      ...get(M),
+      I32_GT_U,
+      SELECT,
+      ...set(M1),
+      ...i32(0),
+      ...set(CB),
+      ...whileBelow(CB, CIB, 16, [
+        ...i32(0),
+        ...set(NB),
+        ...whileBelow(NB, COB, 32, [
+          // Out row r of the tile starts at out + (CB / 4 + r) * COB + NB.
+          ...get(OUT),
+          ...get(CB),
+          ...get(CO),
+          I32_MUL,
+          I32_ADD,
+          ...get(NB),
+          I32_ADD,
+          ...set(O0),
+          ...plus(O0, COB),
+          ...set(O1),
+          ...plus(O1, COB),
+          ...set(O2),
+          ...plus(O2, COB),
+          ...set(O3),
+          ...eachAcc((acc, r, half) => [...get(rowPtr[r]), ...v128Load(16 * half), ...set(acc)]),
+          ...get(X),
+          ...get(M0),
+          ...get(CIB),
+          I32_MUL,
+          I32_ADD,
+          ...get(CB),
+          I32_ADD,
+          ...set(XP),
+          ...get(DY),
+          ...get(M0),
+          ...get(COB),
+          I32_MUL,
+          I32_ADD,
+          ...get(NB),
+          I32_ADD,
+          ...set(DP),
+          ...get(M0),
+          ...set(I),
+          ...whileBelow(I, M1, 1, [
+            ...get(DP),
+            ...v128Load(0),
+            ...set(D0),
+            ...get(DP),
+            ...v128Load(16),
+            ...set(D1),
+            ...[0, 1, 2, 3].flatMap((r) => [
+              ...get(XP),
+              ...load32Splat(4 * r),
+              ...set(S),
+              ...madd(A[2 * r], D0),
+              ...madd(A[2 * r + 1], D1),
+            ]),
+            ...addTo(XP, get(CIB)),
+            ...addTo(DP, get(COB)),
+          ]),
+          ...eachAcc((acc, r, half) => [...get(rowPtr[r]), ...get(acc), ...v128Store(16 * half)]),
+        ]),
+      ]),
     ]),
     END,
   ];
@@ -443,6 +559,7 @@ function kernelModule(): Uint8Array {
       { name: 'run', params: params(6), code: tripleMacCode() },
       { name: 'outer', params: params(6), code: outerCode() },
       { name: 'outer4', params: params(6), code: outer4Code() },
+      { name: 'outerTiles', params: params(7), code: outerTilesCode() },
       { name: 'chanSums', params: params(8), code: chanSumsCode() },
       { name: 'chanAffine', params: params(8), code: chanAffineCode() },
       { name: 'swishGrad', params: params(6), code: swishGradCode() },
@@ -519,6 +636,7 @@ export function simdKernelsFor(memory: WasmMemory): SimdKernels | undefined {
       const { exports } = new WA.Instance(new WA.Module(bytes), { env: { memory } });
       const outer1 = exports.outer as OuterAccumulate;
       const outer4 = exports.outer4 as OuterAccumulate;
+      const outerTiles = exports.outerTiles as (...args: number[]) => void;
       k = {
         tripleMac: exports.run as TripleMac,
         chanSums: exports.chanSums as ChanSums,
@@ -526,6 +644,11 @@ export function simdKernelsFor(memory: WasmMemory): SimdKernels | undefined {
         transpose: exports.transpose as Transpose2d,
         chanAffine: exports.chanAffine as ChanAffine,
         outer: (x, dy, out, m, ci, co) => {
+          if (ci % 4 === 0 && co % 8 === 0) {
+            // Chunks of about 64 KiB of x and dy rows (L2-resident while every tile passes over them).
+            outerTiles(x, dy, out, m, ci, co, Math.max(8, Math.floor(16384 / (ci + co))));
+            return;
+          }
           const quads = m >> 2;
           if (quads > 0) outer4(x, dy, out, quads, ci, co);
           const done = quads * 4;

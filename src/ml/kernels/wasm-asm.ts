@@ -43,10 +43,17 @@ export const I32_MUL = 0x6c;
 export const I32_AND = 0x71;
 export const I32_SHL = 0x74;
 export const I32_GE_U = 0x4f;
+export const I32_GT_U = 0x4b;
+/** select: the first operand when the third (i32) is non-zero, else the second. */
+export const SELECT = 0x1b;
 export const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
 export const I32_STORE = [0x36, 2, 0];
 export const F32_LOAD = [0x2a, 2, 0];
 export const F32X4_SPLAT = [0xfd, ...uleb(19)];
+/** v128.load / v128.store / v128.load32_splat at a constant byte offset from the address on the stack. */
+export const v128Load = (offset: number) => [0xfd, ...uleb(0x00), 0, ...uleb(offset)];
+export const v128Store = (offset: number) => [0xfd, ...uleb(0x0b), 0, ...uleb(offset)];
+export const load32Splat = (offset: number) => [0xfd, ...uleb(0x09), 0, ...uleb(offset)];
 /** i8x16.shuffle picking four 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
 export const shuffle32 = (lanes: [number, number, number, number]) => [
   0xfd,
@@ -111,6 +118,24 @@ export function whileBelow(counter: number, limit: number, step: number, body: n
     ...brIf(1),
     ...body,
     ...addTo(counter, i32(step)),
+    ...br(0),
+    END,
+    END,
+  ];
+}
+
+/** while (counter < limit) { body; counter = next }, unsigned: for loops over chunks whose body sets `next`. */
+export function whileBelowTo(counter: number, limit: number, next: number, body: number[]): number[] {
+  return [
+    ...BLOCK,
+    ...LOOP,
+    ...get(counter),
+    ...get(limit),
+    I32_GE_U,
+    ...brIf(1),
+    ...body,
+    ...get(next),
+    ...set(counter),
     ...br(0),
     END,
     END,
