@@ -9,6 +9,7 @@ import { FACEPIPE_WASM_KERNELS } from '../../src/ml/kernels/register.js';
 import { setSimdEnabled } from '../../src/ml/kernels/simd.js';
 import { WEIGHT_GRAD_WAYS, weightGradTuner } from '../../src/ml/kernels/conv.js';
 import { asBatchedTranspose } from '../../src/ml/kernels/transpose.js';
+import { seGate } from '../../src/ml/model/ops.js';
 
 type Input = { values: Float32Array | Int32Array; shape: number[]; dtype: 'float32' | 'int32' };
 
@@ -387,6 +388,44 @@ test('FacepipeSwishGrad matches the swish derivative computed on cpu (length not
       maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
     }
     assert.ok(maxDiff <= 1e-4 * maxRef, `n=${n}: relative error ${(maxDiff / maxRef).toExponential(2)}`);
+  }
+});
+
+test("the squeeze-excitation gate: its one-pass wasm gradient (FacepipeSeGateGrad) has the stock gradient's bits", async () => {
+  await tf.setBackend('wasm');
+  for (const shape of [
+    [2, 3, 5, 7],
+    [1, 1, 1, 4],
+    [3, 4, 4, 8],
+    [16, 7, 7, 13],
+  ] as const) {
+    const [n, , , c] = shape;
+    const h = randomInput([...shape]);
+    const s = randomInput([n, c]);
+    const dy = randomInput([...shape]);
+    const grads = () =>
+      tf.tidy(() => {
+        const f = (a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(seGate(a as tf.Tensor4D, b as tf.Tensor2D), tf.tensor(dy.values, dy.shape)));
+        const [dh, ds] = tf.grads(f)([tf.tensor(h.values, h.shape), tf.tensor(s.values, s.shape)]);
+        return [dh.dataSync().slice(), ds.dataSync().slice()];
+      });
+    const kernels = (await tf.profile(() => grads())).kernelNames;
+    assert.ok(kernels.includes('FacepipeSeGateGrad'), `${shape}: the SIMD gradient did not run`);
+    const [dh, ds] = grads();
+    setSimdEnabled(false);
+    const stock = await tf.profile(() => grads());
+    assert.ok(!stock.kernelNames.includes('FacepipeSeGateGrad'), `${shape}: the stock path ran the SIMD gradient`);
+    const [dh0, ds0] = grads();
+    setSimdEnabled(true);
+    assert.ok(
+      dh.every((v, i) => Object.is(v, dh0[i])),
+      `${shape}: dh differs from the stock gradient`,
+    );
+    assert.ok(
+      ds.every((v, i) => Object.is(v, ds0[i])),
+      `${shape}: ds differs from the stock gradient`,
+    );
   }
 });
 

@@ -1,6 +1,6 @@
 // Registers facepipe's wasm kernels: the four gradients stock tfjs-backend-wasm 4.22 lacks (so training works),
 // a faster BatchMatMul for transposed operands, a SIMD Transpose, a copy-free Identity, and fused SIMD kernels for training batch
-// norm and the swish gradient (hand-assembled wasm, src/ml/kernels/simd.ts). Idempotent.
+// norm and the swish and squeeze-excitation gate gradients (hand-assembled wasm, src/ml/kernels/simd.ts). Idempotent.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc } from '@tensorflow/tfjs-core';
 import { makeBatchMatMulNoTranspose, makeConv2DBackpropFilterWasm } from './conv.js';
@@ -9,7 +9,9 @@ import {
   batchNormTrainWasm,
   FP_BATCH_NORM_GRAD,
   FP_BATCH_NORM_TRAIN,
+  FP_SE_GATE_GRAD,
   FP_SWISH_GRAD,
+  seGateGradWasm,
   swishGradWasm,
 } from './batchnorm.js';
 import { makeDepthwiseBackpropSimd } from './depthwise.js';
@@ -29,6 +31,7 @@ export const FACEPIPE_WASM_KERNELS = [
   FP_BATCH_NORM_TRAIN,
   FP_BATCH_NORM_GRAD,
   FP_SWISH_GRAD,
+  FP_SE_GATE_GRAD,
 ] as const;
 
 let registered = false;
@@ -72,5 +75,6 @@ export function registerWasmTrainingKernels(): void {
   add(FP_BATCH_NORM_TRAIN, batchNormTrainWasm);
   add(FP_BATCH_NORM_GRAD, batchNormGradWasm);
   add(FP_SWISH_GRAD, swishGradWasm);
+  add(FP_SE_GATE_GRAD, seGateGradWasm);
   registered = true;
 }

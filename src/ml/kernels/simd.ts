@@ -45,6 +45,7 @@ import {
 //   when ci % 4 = 0 and co % 8 = 0, else rank-1 updates)
 // chanSums / chanAffine: per-channel reductions and affine maps over [m, c] rows (batch norm).
 // swishGrad(dy, x, s, out, n): out = dy * s * (1 + x - x*s), the swish gradient from the saved sigmoid.
+// seGateGrad(dy, h, s, dh, ds, n, hw, c): both gradients of a squeeze-excitation gate h * s in one pass.
 // transpose(src, dst, rows, cols): a 2-D transpose of 4-byte elements in 4 x 4 register blocks.
 // Every row loop runs f32x4 lanes, then a scalar tail (overLanes).
 
@@ -466,6 +467,79 @@ function swishGradCode(): number[] {
 }
 
 /**
+ * seGateGrad(dy, h, s, dh, ds, n, hw, c): the gradient of y[i, j, :] = h[i, j, :] * s[i, :] (a squeeze-excitation
+ * gate over n images of hw positions and c channels) in one pass: dh = dy * s, and ds[i, :] += dy * h over j in
+ * order (the caller zeroes ds). The stock gradient takes two full-size products, a transpose and a sum; the
+ * products and the j-ordered float32 sums are the same, so are the bits.
+ */
+function seGateGradCode(): number[] {
+  const [DY, H, S, DH, DS, N, HW, C] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [I, J, K, C4, CB, SR, DR, PDY, PH, PDH] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
+  const DV = 18; // v128
+  const DF = 19; // f32
+  return [
+    ...locals([
+      [10, I32],
+      [1, V128],
+      [1, F32],
+    ]),
+    ...laneEnds(C, C4, CB),
+    ...get(DY),
+    ...set(PDY),
+    ...get(H),
+    ...set(PH),
+    ...get(DH),
+    ...set(PDH),
+    ...i32(0),
+    ...set(I),
+    ...whileBelow(I, N, 1, [
+      ...get(S),
+      ...get(I),
+      ...get(CB),
+      I32_MUL,
+      I32_ADD,
+      ...set(SR),
+      ...get(DS),
+      ...get(I),
+      ...get(CB),
+      I32_MUL,
+      I32_ADD,
+      ...set(DR),
+      ...i32(0),
+      ...set(J),
+      ...whileBelow(J, HW, 1, [
+        ...overLanes(K, C4, CB, (l) => {
+          const d = l.vector ? DV : DF;
+          return [
+            ...plus(PDH, K),
+            ...plus(PDY, K),
+            ...l.load,
+            ...tee(d),
+            ...plus(SR, K),
+            ...l.load,
+            ...l.mul,
+            ...l.store,
+            ...plus(DR, K),
+            ...plus(DR, K),
+            ...l.load,
+            ...get(d),
+            ...plus(PH, K),
+            ...l.load,
+            ...l.mul,
+            ...l.add,
+            ...l.store,
+          ];
+        }),
+        ...addTo(PDY, get(CB)),
+        ...addTo(PH, get(CB)),
+        ...addTo(PDH, get(CB)),
+      ]),
+    ]),
+    END,
+  ];
+}
+
+/**
  * transpose(src, dst, rows, cols, _, _): dst[cols, rows] = src[rows, cols]^T for 4-byte elements. 4 x 4 blocks go
  * through registers (four row loads, eight lane shuffles, four column stores); the ragged edges are copied one
  * element at a time. Pure data movement, so the bits are the stock kernel's.
@@ -563,6 +637,7 @@ function kernelModule(): Uint8Array {
       { name: 'chanSums', params: params(8), code: chanSumsCode() },
       { name: 'chanAffine', params: params(8), code: chanAffineCode() },
       { name: 'swishGrad', params: params(6), code: swishGradCode() },
+      { name: 'seGateGrad', params: params(8), code: seGateGradCode() },
       { name: 'transpose', params: params(6), code: transposeCode() },
     ],
   );
@@ -609,8 +684,19 @@ export type Transpose2d = (
   unused1: number,
   unused2: number,
 ) => void;
+export type SeGateGrad = (
+  dy: number,
+  h: number,
+  s: number,
+  dh: number,
+  ds: number,
+  n: number,
+  hw: number,
+  c: number,
+) => void;
 export interface SimdKernels {
   swishGrad: SwishGrad;
+  seGateGrad: SeGateGrad;
   transpose: Transpose2d;
   tripleMac: TripleMac;
   outer: OuterAccumulate;
@@ -641,6 +727,7 @@ export function simdKernelsFor(memory: WasmMemory): SimdKernels | undefined {
         tripleMac: exports.run as TripleMac,
         chanSums: exports.chanSums as ChanSums,
         swishGrad: exports.swishGrad as SwishGrad,
+        seGateGrad: exports.seGateGrad as SeGateGrad,
         transpose: exports.transpose as Transpose2d,
         chanAffine: exports.chanAffine as ChanAffine,
         outer: (x, dy, out, m, ci, co) => {

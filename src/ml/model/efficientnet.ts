@@ -5,6 +5,7 @@ import {
   batchNorm,
   createBatchNorm,
   pointwise,
+  seGate,
   spatialMean,
   swish,
   type BatchNormParams,
@@ -200,11 +201,11 @@ export class EfficientNetBackbone {
     h = tf.depthwiseConv2d(h, block.dw.kernel as tf.Tensor4D, spec.stride, 'same');
     h = swish(batchNorm(h, block.dw.bn, training)) as tf.Tensor4D;
     // Squeeze-excitation.
-    const [n, , , c] = h.shape;
+    const [n] = h.shape;
     let s = spatialMean(h);
     s = swish(tf.add(tf.matMul(s, block.seReduce.kernel as tf.Tensor2D), block.seReduce.bias)) as tf.Tensor2D;
     s = tf.sigmoid(tf.add(tf.matMul(s, block.seExpand.kernel as tf.Tensor2D), block.seExpand.bias)) as tf.Tensor2D;
-    h = tf.mul(h, tf.reshape(s, [n, 1, 1, c]));
+    h = seGate(h, s);
     h = batchNorm(pointwise(h, block.project.kernel as tf.Tensor2D), block.project.bn, training) as tf.Tensor4D;
     if (spec.stride === 1 && spec.inFilters === spec.outFilters) {
       if (training && spec.dropRate > 0) {

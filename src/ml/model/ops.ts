@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers them all on import.
 import '@tensorflow/tfjs-layers';
-import { FP_BATCH_NORM_GRAD, FP_BATCH_NORM_TRAIN, FP_SWISH_GRAD } from '../kernels/batchnorm.js';
+import { FP_BATCH_NORM_GRAD, FP_BATCH_NORM_TRAIN, FP_SE_GATE_GRAD, FP_SWISH_GRAD } from '../kernels/batchnorm.js';
 import { simdKernelsFor } from '../kernels/simd.js';
 import { FP_WG_BATCH_NORM_TRAIN, FP_WG_SWISH, FP_WG_SWISH_GRAD } from '../kernels/webgpu/names.js';
 import type { WasmMemory } from '../kernels/wasm-util.js';
@@ -127,6 +127,26 @@ export const swish = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * A squeeze-excitation gate: h [N, H, W, C] scaled by s [N, C] per image and channel. On wasm with SIMD its gradient
+ * is one pass (dh and ds together, FP_SE_GATE_GRAD); elsewhere it is the plain broadcast product.
+ */
+export function seGate(h: tf.Tensor4D, s: tf.Tensor2D): tf.Tensor4D {
+  const [n, , , c] = h.shape;
+  if (!simdBatchNorm()) return tf.mul(h, tf.reshape(s, [n, 1, 1, c]));
+  return seGateSimd(h, s);
+}
+
+const seGateSimd = tf.customGrad(((h: tf.Tensor4D, s: tf.Tensor2D, save: tf.GradSaveFunc) => {
+  const [n, , , c] = h.shape;
+  save([h, s]);
+  return {
+    value: tf.mul(h, tf.reshape(s, [n, 1, 1, c])),
+    gradFunc: (dy: tf.Tensor, [hs, ss]: tf.Tensor[]) =>
+      tf.engine().runKernel(FP_SE_GATE_GRAD, { dy, h: hs, s: ss }) as tf.Tensor[],
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (h: tf.Tensor4D, s: tf.Tensor2D) => tf.Tensor4D;
 
 export interface BatchNormParams {
   gamma: tf.Variable;
