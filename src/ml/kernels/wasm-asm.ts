@@ -50,10 +50,6 @@ export const i32Load = (offset: number) => [0x28, 2, ...uleb(offset)];
 export const I32_STORE = [0x36, 2, 0];
 export const F32_LOAD = [0x2a, 2, 0];
 export const F32X4_SPLAT = [0xfd, ...uleb(19)];
-/** v128.load / v128.store / v128.load32_splat at a constant byte offset from the address on the stack. */
-export const v128Load = (offset: number) => [0xfd, ...uleb(0x00), 0, ...uleb(offset)];
-export const v128Store = (offset: number) => [0xfd, ...uleb(0x0b), 0, ...uleb(offset)];
-export const load32Splat = (offset: number) => [0xfd, ...uleb(0x09), 0, ...uleb(offset)];
 /** i8x16.shuffle picking four 32-bit lanes (0-3: the first operand's, 4-7: the second's). */
 export const shuffle32 = (lanes: [number, number, number, number]) => [
   0xfd,
@@ -80,10 +76,14 @@ export interface Lanes {
   readonly sqrt: number[];
 }
 const simd = (op: number) => [0xfd, ...uleb(op)];
+/** v128.load / v128.store / v128.load32_splat at a constant byte offset from the address on the stack. */
+export const v128Load = (offset: number) => [...simd(0x00), 0, ...uleb(offset)];
+export const v128Store = (offset: number) => [...simd(0x0b), 0, ...uleb(offset)];
+export const load32Splat = (offset: number) => [...simd(0x09), 0, ...uleb(offset)];
 export const VECTOR: Lanes = {
   vector: true,
-  load: [...simd(0x00), 0, 0],
-  store: [...simd(0x0b), 0, 0],
+  load: v128Load(0),
+  store: v128Store(0),
   add: simd(228),
   sub: simd(229),
   mul: simd(230),
@@ -104,11 +104,20 @@ export const SCALAR: Lanes = {
 /** The address base + at (two locals) as instructions. */
 export const plus = (base: number, at: number) => [...get(base), ...get(at), I32_ADD];
 
+/** The address base + a * b (three locals) as instructions: row a of a matrix with rows of b bytes. */
+export const plusProduct = (base: number, a: number, b: number) => [
+  ...get(base),
+  ...get(a),
+  ...get(b),
+  I32_MUL,
+  I32_ADD,
+];
+
 /** local += amount (instructions that leave one i32). */
 export const addTo = (local: number, amount: number[]) => [...get(local), ...amount, I32_ADD, ...set(local)];
 
-/** while (counter < limit) { body; counter += step }, unsigned; the caller sets the counter first. */
-export function whileBelow(counter: number, limit: number, step: number, body: number[]): number[] {
+/** while (counter < limit) { body; advance }, unsigned; the caller sets the counter first. */
+function loopBelow(counter: number, limit: number, body: number[], advance: number[]): number[] {
   return [
     ...BLOCK,
     ...LOOP,
@@ -117,29 +126,21 @@ export function whileBelow(counter: number, limit: number, step: number, body: n
     I32_GE_U,
     ...brIf(1),
     ...body,
-    ...addTo(counter, i32(step)),
+    ...advance,
     ...br(0),
     END,
     END,
   ];
 }
 
+/** while (counter < limit) { body; counter += step }, unsigned; the caller sets the counter first. */
+export function whileBelow(counter: number, limit: number, step: number, body: number[]): number[] {
+  return loopBelow(counter, limit, body, addTo(counter, i32(step)));
+}
+
 /** while (counter < limit) { body; counter = next }, unsigned: for loops over chunks whose body sets `next`. */
 export function whileBelowTo(counter: number, limit: number, next: number, body: number[]): number[] {
-  return [
-    ...BLOCK,
-    ...LOOP,
-    ...get(counter),
-    ...get(limit),
-    I32_GE_U,
-    ...brIf(1),
-    ...body,
-    ...get(next),
-    ...set(counter),
-    ...br(0),
-    END,
-    END,
-  ];
+  return loopBelow(counter, limit, body, [...get(next), ...set(counter)]);
 }
 
 /** vectorEnd = (n & ~3) * 4 and end = n * 4: the byte ends of a row of n floats' vector part and of the row. */
